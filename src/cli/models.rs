@@ -1,0 +1,82 @@
+//! `healthscore models list|show`: what versions exist and what is in them.
+
+use std::path::PathBuf;
+
+use crate::cli::{Log, Outcome};
+use crate::data::spec::Category;
+use crate::model::{FittedModel, Target};
+use crate::registry::Registry;
+
+/// List and inspect model versions.
+#[derive(Debug, clap::Subcommand)]
+pub enum Command {
+    /// Versions with their creation time, holdout AUCs and which is in use.
+    ///
+    /// Example: healthscore models list
+    List {
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+    },
+    /// A version's manifest summary and its strongest effects per category.
+    ///
+    /// Example: healthscore models show 2026Q3
+    Show {
+        version: String,
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+    },
+}
+
+pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
+    match c {
+        Command::List { models } => {
+            let reg = Registry::new(&models);
+            let in_use = reg.in_use()?.map(|u| u.version);
+            println!("{:<14} {:<21} {:>9} {:>10}  in use", "version", "created", "risk AUC", "upsell AUC");
+            for v in reg.versions()? {
+                let l = reg.load(&v)?;
+                let auc = |t: Target| l.manifest.targets.get(&t).map(|s| format!("{:.3}", s.holdout.metrics.roc_auc)).unwrap_or_else(|| "-".into());
+                println!("{:<14} {:<21} {:>9} {:>10}  {}", v, l.manifest.created_at, auc(Target::Risk), auc(Target::Upsell), if in_use.as_deref() == Some(&v) { "*" } else { "" });
+            }
+        }
+        Command::Show { version, models } => {
+            let reg = Registry::new(&models);
+            let l = reg.load(&version)?;
+            let m = &l.manifest;
+            println!("version {} (healthscore {}, created {})", m.version, m.tool_version, m.created_at);
+            println!("input   {} ({} rows, sha256 {})", m.input.file, m.input.rows, &m.input.sha256[..16]);
+            if let (Some(a), Some(b)) = (&m.input.first_date, &m.input.last_date) {
+                println!("dates   {a} to {b}");
+            }
+            for (t, s) in &m.targets {
+                let h = &s.holdout.metrics;
+                println!(
+                    "\n{}: {} labeled rows, rate {:.1}%, {}; holdout AUC {:.3}, PR-AUC {:.3}, Brier {:.4}, log-loss {:.4} on {} rows",
+                    t.name(),
+                    s.labeled_rows,
+                    100.0 * s.label_rate,
+                    s.chosen,
+                    h.roc_auc,
+                    h.pr_auc,
+                    h.brier,
+                    h.log_loss,
+                    h.rows
+                );
+                let Some(model) = l.model(*t) else { continue };
+                let FittedModel::Logistic(lm) = &model.pooled.model;
+                let pre = &model.pooled.preprocessor;
+                println!("  strongest coefficients per category (standardised log-odds):");
+                for c in Category::ALL {
+                    let mut cols: Vec<(usize, f64)> = pre.columns.iter().enumerate().filter(|(_, col)| pre.features[col.feature].category() == c).map(|(i, _)| (i, lm.coef[i])).collect();
+                    if cols.is_empty() {
+                        continue;
+                    }
+                    cols.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                    let top: Vec<String> = cols.iter().take(3).map(|(i, b)| format!("{} {:+.3}", pre.columns[*i].name, b)).collect();
+                    println!("    {:<14} {}", c.name(), top.join(", "));
+                }
+            }
+        }
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,101 @@
+//! `healthscore score`: scores live accounts with the version in use.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+
+use crate::cli::{Log, Outcome};
+use crate::data::table::parse_date;
+use crate::data::write::Format;
+use crate::registry::{write_atomic, Registry};
+use crate::workflow::score::{filter_date, read_live, render, score, Previous};
+
+/// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,
+/// the top drivers of each score, a contribution per category, and the
+/// hand-built score beside them.
+///
+/// With --previous, also the previous band and risk, what moved the score, and
+/// alerts (band fell, or risk rose more than the spec's threshold), which are
+/// also written to `<output stem>.alerts.<ext>`. Output format by extension:
+/// .csv, .parquet, .jsonl. Nothing but data goes to stdout.
+///
+/// Example: healthscore score --input notebooks-data/live.csv --output scores.csv
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Live accounts (CSV or Parquet), with the features of the version.
+    #[arg(long)]
+    pub input: PathBuf,
+    /// Where to write the scores (.csv, .parquet or .jsonl).
+    #[arg(long)]
+    pub output: PathBuf,
+    /// The model registry directory.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// Score with this version instead of the version in use.
+    #[arg(long)]
+    pub version: Option<String>,
+    /// Drivers listed per score.
+    #[arg(long, default_value_t = 5)]
+    pub top: usize,
+    /// An earlier scores file of the same accounts, to explain changes and raise alerts.
+    #[arg(long)]
+    pub previous: Option<PathBuf>,
+    /// Score only rows with this snapshot date (YYYY-MM-DD).
+    #[arg(long, value_name = "DATE")]
+    pub as_of: Option<String>,
+}
+
+/// The alerts file that goes with an output path.
+pub fn alerts_path(output: &Path) -> PathBuf {
+    let stem = output.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "scores".into());
+    let ext = output.extension().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "csv".into());
+    output.with_file_name(format!("{stem}.alerts.{ext}"))
+}
+
+pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
+    let format = Format::from_path(&a.output)?;
+    if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            anyhow::bail!("{}: the output directory {} does not exist; create it first", a.output.display(), dir.display());
+        }
+    }
+    let as_of = match &a.as_of {
+        Some(s) => Some(parse_date(s).with_context(|| format!("--as-of `{s}` is not a date; write YYYY-MM-DD"))?),
+        None => None,
+    };
+    let reg = Registry::new(&a.models);
+    let version = reg.resolve(a.version.as_deref())?;
+    let loaded = reg.load(&version)?;
+    let table = filter_date(read_live(&loaded, &a.input)?, as_of)?;
+    let previous = a.previous.as_deref().map(Previous::read).transpose().context("reading the previous scores")?;
+    let scored = score(&loaded, table);
+    let out = render(&scored, &loaded, previous.as_ref(), a.top);
+    let bytes = out.scores.render(format)?;
+    write_atomic(&a.output, &bytes).with_context(|| format!("writing {}", a.output.display()))?;
+    let s = &out.summary;
+    log.info(format!("scored {} accounts with version {} → {}", s.rows, s.version, a.output.display()));
+    let counts = |m: &std::collections::BTreeMap<String, usize>, keys: &[&str]| keys.iter().map(|k| format!("{k} {}", m.get(*k).copied().unwrap_or(0))).collect::<Vec<_>>().join(", ");
+    log.info(format!("  bands: {}", counts(&s.bands, &["green", "yellow", "red"])));
+    log.info(format!("  actions: {}", counts(&s.actions, &["protect", "grow", "nurture"])));
+    if previous.is_some() {
+        let path = alerts_path(&a.output);
+        write_atomic(&path, &out.alerts.render(format)?)?;
+        log.info(format!("  {} alerts ({} of {} accounts matched the previous run) → {}", s.alerts, s.previous_matched.unwrap_or(0), s.rows, path.display()));
+    }
+    for (f, n) in &s.unseen_categories {
+        log.warn(format!("feature `{f}`: {n} rows hold a category never seen in training; they were scored in the `(other)` bucket"));
+    }
+    if !s.out_of_range.is_empty() {
+        let list: Vec<String> = s.out_of_range.iter().map(|(f, n)| format!("{f} ({n})")).collect();
+        log.warn(format!("values far outside the training range: {}; check units and exports, or retrain", list.join(", ")));
+    }
+    let major: Vec<String> = s.drift.iter().filter(|d| d.level == "major").map(|d| format!("{} (PSI {:.2})", d.feature, d.psi)).collect();
+    let moderate: Vec<String> = s.drift.iter().filter(|d| d.level == "moderate").map(|d| format!("{} ({:.2})", d.feature, d.psi)).collect();
+    if !major.is_empty() {
+        log.warn(format!("major drift against the training data (PSI > 0.25): {}; scores may be off until you retrain", major.join(", ")));
+    }
+    if !moderate.is_empty() {
+        log.info(format!("  moderate drift (PSI 0.1–0.25): {}", moderate.join(", ")));
+    }
+    Ok(Outcome::Ok)
+}

@@ -1,0 +1,6 @@
+//! The data contract: the model spec, reading and checking account tables, and
+//! rendering output tables.
+
+pub mod spec;
+pub mod table;
+pub mod write;

@@ -1,0 +1,538 @@
+//! The model spec: a TOML file in `training/` that names the columns of the
+//! account history, maps every feature to one of the eight metric categories,
+//! and holds the bands, the hand-built weights, the holdout policy and the seed.
+//!
+//! Every key is documented in `training/README.md`. Unknown keys are errors, so a
+//! typo never silently falls back to a default.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+use crate::error::{Error, Result};
+
+/// The eight metric categories of a customer health score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Category {
+    Engagement,
+    Usage,
+    Adoption,
+    Journey,
+    Payments,
+    Relationships,
+    Sentiment,
+    Advocacy,
+}
+
+impl Category {
+    /// All categories, in the order used for output columns.
+    pub const ALL: [Category; 8] = [
+        Category::Engagement,
+        Category::Usage,
+        Category::Adoption,
+        Category::Journey,
+        Category::Payments,
+        Category::Relationships,
+        Category::Sentiment,
+        Category::Advocacy,
+    ];
+
+    /// The lowercase name used in specs and column names.
+    pub fn name(self) -> &'static str {
+        match self {
+            Category::Engagement => "engagement",
+            Category::Usage => "usage",
+            Category::Adoption => "adoption",
+            Category::Journey => "journey",
+            Category::Payments => "payments",
+            Category::Relationships => "relationships",
+            Category::Sentiment => "sentiment",
+            Category::Advocacy => "advocacy",
+        }
+    }
+
+    /// Index in [`Category::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Category {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Turns `""` into `None` so a spec can switch off an optional column.
+fn empty_is_none<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    let s = Option::<String>::deserialize(d)?;
+    Ok(s.filter(|s| !s.trim().is_empty()))
+}
+
+fn some(s: &str) -> Option<String> {
+    Some(s.to_string())
+}
+
+/// Which columns of the table play which role.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Columns {
+    /// Account id (string). Default `account_id`.
+    pub id: String,
+    /// Snapshot date (ISO `YYYY-MM-DD`); `""` when the table has one row per account.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub date: Option<String>,
+    /// Risk label: 1 churned, 0 renewed, empty unknown. `""` trains no risk model.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub risk_label: Option<String>,
+    /// Upsell label: 1 expanded, 0 not, empty unknown. `""` trains no upsell model.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub upsell_label: Option<String>,
+    /// Annual recurring revenue, for revenue-weighted figures. Optional.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub revenue: Option<String>,
+    /// Segment (edition, lifecycle stage...). Optional.
+    #[serde(deserialize_with = "empty_is_none")]
+    pub segment: Option<String>,
+}
+
+impl Default for Columns {
+    fn default() -> Self {
+        Columns {
+            id: "account_id".into(),
+            date: some("snapshot_date"),
+            risk_label: some("churned"),
+            upsell_label: some("expanded"),
+            revenue: None,
+            segment: None,
+        }
+    }
+}
+
+/// Features per category: `engagement = ["logins_30d", ...]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FeatureLists {
+    pub engagement: Vec<String>,
+    pub usage: Vec<String>,
+    pub adoption: Vec<String>,
+    pub journey: Vec<String>,
+    pub payments: Vec<String>,
+    pub relationships: Vec<String>,
+    pub sentiment: Vec<String>,
+    pub advocacy: Vec<String>,
+}
+
+impl FeatureLists {
+    fn list(&self, c: Category) -> &[String] {
+        match c {
+            Category::Engagement => &self.engagement,
+            Category::Usage => &self.usage,
+            Category::Adoption => &self.adoption,
+            Category::Journey => &self.journey,
+            Category::Payments => &self.payments,
+            Category::Relationships => &self.relationships,
+            Category::Sentiment => &self.sentiment,
+            Category::Advocacy => &self.advocacy,
+        }
+    }
+}
+
+/// Band thresholds on the 0–100 health score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Bands {
+    /// Health at or above this is green. Default 80.
+    pub green: f64,
+    /// Health at or above this (and below green) is yellow; below is red. Default 60.
+    pub yellow: f64,
+}
+
+impl Default for Bands {
+    fn default() -> Self {
+        Bands {
+            green: 80.0,
+            yellow: 60.0,
+        }
+    }
+}
+
+/// Thresholds that turn the two scores into an action and an alert.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Actions {
+    /// Risk at or above this → `protect`. Default 0.4 (the red band at default bands).
+    pub protect_risk: f64,
+    /// Upsell at or above this, with risk below `protect_risk` → `grow`. Default 0.3.
+    pub grow_upsell: f64,
+    /// An alert is raised when risk rose by more than this since the previous run. Default 0.15.
+    pub alert_risk_rise: f64,
+}
+
+impl Default for Actions {
+    fn default() -> Self {
+        Actions {
+            protect_risk: 0.4,
+            grow_upsell: 0.3,
+            alert_risk_rise: 0.15,
+        }
+    }
+}
+
+/// Direction of a feature in the hand-built score.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    HigherIsHealthier,
+    HigherIsRiskier,
+}
+
+/// The hand-built weighted score (the baseline every model is compared with).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Rules {
+    /// Weight per category; categories without features are left out and the rest renormalised.
+    pub weights: BTreeMap<Category, f64>,
+    /// Direction per feature; features not listed are oriented by their relation to churn in training data.
+    pub direction: BTreeMap<String, Direction>,
+}
+
+impl Default for Rules {
+    fn default() -> Self {
+        let w = [15.0, 15.0, 15.0, 10.0, 5.0, 15.0, 15.0, 10.0];
+        Rules {
+            weights: Category::ALL.iter().copied().zip(w).collect(),
+            direction: BTreeMap::new(),
+        }
+    }
+}
+
+/// How the evaluation holdout is chosen.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HoldoutPolicy {
+    /// Hold out the latest labeled snapshot date (needs a date column); falls back to `accounts`.
+    LatestDate,
+    /// Hold out a stratified random `fraction` of accounts (all their rows).
+    Accounts,
+}
+
+/// Holdout settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Holdout {
+    /// `latest_date` (default) or `accounts`.
+    pub policy: HoldoutPolicy,
+    /// Share of accounts held out by the `accounts` policy. Default 0.25.
+    pub fraction: f64,
+}
+
+impl Default for Holdout {
+    fn default() -> Self {
+        Holdout {
+            policy: HoldoutPolicy::LatestDate,
+            fraction: 0.25,
+        }
+    }
+}
+
+/// Which classifier to fit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ModelKind {
+    /// L2-regularised logistic regression.
+    Logistic,
+    /// Gradient-boosted trees.
+    Gbdt,
+    /// Fit both with the same cross-validation, keep the lower log-loss.
+    Auto,
+}
+
+/// Probability calibration applied after the model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Calibration {
+    None,
+    Platt,
+    Isotonic,
+}
+
+/// Model settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ModelSettings {
+    /// `auto` (default), `logistic` or `gbdt`.
+    pub kind: ModelKind,
+    /// Number of cross-validation folds. Default 5.
+    pub cv_folds: usize,
+    /// Candidate inverse regularisation strengths C (scikit-learn's convention).
+    pub c_grid: Vec<f64>,
+    /// A category level with fewer training rows than this goes to the `other` bucket. Default 10.
+    pub min_category_rows: usize,
+    /// Post-hoc probability calibration: `none` (default), `platt` or `isotonic`.
+    pub calibration: Calibration,
+    /// A segment with at least this many labeled rows gets its own model. Default 500.
+    pub min_segment_rows: usize,
+}
+
+impl Default for ModelSettings {
+    fn default() -> Self {
+        ModelSettings {
+            kind: ModelKind::Auto,
+            cv_folds: 5,
+            c_grid: vec![0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
+            min_category_rows: 10,
+            calibration: Calibration::None,
+            min_segment_rows: 500,
+        }
+    }
+}
+
+/// A model spec as written in `training/*.toml`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Spec {
+    /// A name for humans (shown in reports).
+    #[serde(default)]
+    pub name: String,
+    /// Seed for every random choice (splits, bootstrap, subsampling). Default 42.
+    #[serde(default = "default_seed")]
+    pub seed: u64,
+    #[serde(default)]
+    pub columns: Columns,
+    /// Feature names per category.
+    pub features: FeatureLists,
+    /// Features holding categories (strings) rather than numbers.
+    #[serde(default)]
+    pub categorical: Vec<String>,
+    #[serde(default)]
+    pub bands: Bands,
+    #[serde(default)]
+    pub actions: Actions,
+    #[serde(default)]
+    pub rules: Rules,
+    #[serde(default)]
+    pub holdout: Holdout,
+    #[serde(default)]
+    pub model: ModelSettings,
+}
+
+fn default_seed() -> u64 {
+    42
+}
+
+/// One feature: its name, category and kind.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FeatureDef {
+    pub name: String,
+    pub category: Category,
+    pub categorical: bool,
+}
+
+impl Spec {
+    /// Reads and checks a spec file.
+    ///
+    /// ```no_run
+    /// let spec = healthscore::data::spec::Spec::load("training/saas.toml".as_ref())?;
+    /// println!("{} features", spec.feature_defs().len());
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn load(path: &Path) -> Result<Spec> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        Spec::parse(&text, path)
+    }
+
+    /// Parses spec text; `path` is only used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Spec> {
+        let spec: Spec = toml::from_str(text).map_err(|e| {
+            let line = e.span().map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1);
+            Error::Spec {
+                path: path.to_path_buf(),
+                message: match line {
+                    Some(l) => format!("line {l}: {}", e.message()),
+                    None => e.message().to_string(),
+                },
+            }
+        })?;
+        spec.check(path)?;
+        Ok(spec)
+    }
+
+    fn check(&self, path: &Path) -> Result<()> {
+        let bad = |message: String| Error::Spec {
+            path: path.to_path_buf(),
+            message,
+        };
+        let defs = self.feature_defs();
+        if defs.is_empty() {
+            return Err(bad("no features: list them under [features] by category, e.g. usage = [\"logins_30d\"]".into()));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for d in &defs {
+            if !seen.insert(d.name.as_str()) {
+                return Err(bad(format!("feature `{}` is listed twice; give each feature one category", d.name)));
+            }
+            if self.role_columns().contains(&d.name.as_str()) {
+                return Err(bad(format!("`{}` is both a feature and a role column (id, date, label or revenue)", d.name)));
+            }
+        }
+        for c in &self.categorical {
+            if !seen.contains(c.as_str()) {
+                return Err(bad(format!("`categorical` names `{c}`, which is not a listed feature")));
+            }
+        }
+        for f in self.rules.direction.keys() {
+            if !seen.contains(f.as_str()) {
+                return Err(bad(format!("[rules.direction] names `{f}`, which is not a listed feature")));
+            }
+        }
+        if self.columns.risk_label.is_none() && self.columns.upsell_label.is_none() {
+            return Err(bad("neither a risk nor an upsell label column is named; set columns.risk_label or columns.upsell_label".into()));
+        }
+        if !(0.0..=100.0).contains(&self.bands.yellow) || !(0.0..=100.0).contains(&self.bands.green) || self.bands.yellow > self.bands.green {
+            return Err(bad(format!("bands must satisfy 0 <= yellow <= green <= 100, found yellow {} and green {}", self.bands.yellow, self.bands.green)));
+        }
+        if !(self.holdout.fraction > 0.0 && self.holdout.fraction < 1.0) {
+            return Err(bad(format!("holdout.fraction must lie strictly between 0 and 1, found {}", self.holdout.fraction)));
+        }
+        if self.model.cv_folds < 2 {
+            return Err(bad(format!("model.cv_folds must be at least 2, found {}", self.model.cv_folds)));
+        }
+        if self.model.c_grid.is_empty() || self.model.c_grid.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
+            return Err(bad("model.c_grid must list positive, finite values".into()));
+        }
+        if self.rules.weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
+            return Err(bad("rules.weights must be non-negative numbers".into()));
+        }
+        for (name, v) in [("protect_risk", self.actions.protect_risk), ("grow_upsell", self.actions.grow_upsell), ("alert_risk_rise", self.actions.alert_risk_rise)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(bad(format!("actions.{name} must lie between 0 and 1, found {v}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn role_columns(&self) -> Vec<&str> {
+        let c = &self.columns;
+        let mut v = vec![c.id.as_str()];
+        for o in [&c.date, &c.risk_label, &c.upsell_label, &c.revenue].into_iter().flatten() {
+            v.push(o.as_str());
+        }
+        v
+    }
+
+    /// Features in a fixed order: by category, then as listed.
+    pub fn feature_defs(&self) -> Vec<FeatureDef> {
+        Category::ALL
+            .iter()
+            .flat_map(|&c| {
+                self.features.list(c).iter().map(move |n| FeatureDef {
+                    name: n.clone(),
+                    category: c,
+                    categorical: self.categorical.contains(n),
+                })
+            })
+            .collect()
+    }
+
+    /// The band of a health score.
+    pub fn band(&self, health: f64) -> Band {
+        if health >= self.bands.green {
+            Band::Green
+        } else if health >= self.bands.yellow {
+            Band::Yellow
+        } else {
+            Band::Red
+        }
+    }
+}
+
+/// Health band.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Band {
+    Red,
+    Yellow,
+    Green,
+}
+
+impl Band {
+    pub fn name(self) -> &'static str {
+        match self {
+            Band::Red => "red",
+            Band::Yellow => "yellow",
+            Band::Green => "green",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Band> {
+        match s.trim() {
+            "red" => Some(Band::Red),
+            "yellow" => Some(Band::Yellow),
+            "green" => Some(Band::Green),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"
+[features]
+usage = ["logins_30d"]
+sentiment = ["nps"]
+"#;
+
+    #[test]
+    fn defaults_are_filled_in() {
+        let s = Spec::parse(MINIMAL, Path::new("x.toml")).unwrap();
+        assert_eq!(s.columns.id, "account_id");
+        assert_eq!(s.columns.risk_label.as_deref(), Some("churned"));
+        assert_eq!(s.bands.green, 80.0);
+        assert_eq!(s.rules.weights[&Category::Payments], 5.0);
+        assert_eq!(s.feature_defs()[0].category, Category::Usage);
+        assert_eq!(s.seed, 42);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let text = format!("{MINIMAL}\n[bands]\ngreem = 70\n");
+        let e = Spec::parse(&text, Path::new("training/x.toml")).unwrap_err().to_string();
+        assert!(e.contains("greem") && e.contains("training/x.toml"), "{e}");
+    }
+
+    #[test]
+    fn unknown_category_is_an_error() {
+        let text = "[features]\nhappiness = [\"nps\"]\n";
+        let e = Spec::parse(text, Path::new("x.toml")).unwrap_err().to_string();
+        assert!(e.contains("happiness"), "{e}");
+    }
+
+    #[test]
+    fn empty_string_switches_a_column_off() {
+        let text = format!("[columns]\ndate = \"\"\nupsell_label = \"\"\n{MINIMAL}");
+        let s = Spec::parse(&text, Path::new("x.toml")).unwrap();
+        assert_eq!(s.columns.date, None);
+        assert_eq!(s.columns.upsell_label, None);
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let s = Spec::parse(MINIMAL, Path::new("x.toml")).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        let back: Spec = serde_json::from_str(&json).unwrap();
+        assert_eq!(s, back);
+    }
+
+    #[test]
+    fn bands() {
+        let s = Spec::parse(MINIMAL, Path::new("x.toml")).unwrap();
+        assert_eq!(s.band(80.0), Band::Green);
+        assert_eq!(s.band(79.9), Band::Yellow);
+        assert_eq!(s.band(59.9), Band::Red);
+    }
+}

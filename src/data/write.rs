@@ -1,0 +1,203 @@
+//! Output tables (scores, generated data) rendered to bytes as CSV, Parquet or
+//! JSON lines. Rendering returns bytes; writing them atomically is a separate
+//! step ([`crate::registry::write_atomic`]), so outputs are easy to test.
+
+use std::io::Cursor;
+use std::path::Path;
+
+use polars::prelude::*;
+
+use crate::error::{Error, Result};
+
+/// One output column.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutColumn {
+    Text(Vec<Option<String>>),
+    Float(Vec<Option<f64>>),
+    Int(Vec<Option<i64>>),
+}
+
+impl OutColumn {
+    fn len(&self) -> usize {
+        match self {
+            OutColumn::Text(v) => v.len(),
+            OutColumn::Float(v) => v.len(),
+            OutColumn::Int(v) => v.len(),
+        }
+    }
+}
+
+/// A table to write: named columns of equal length.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OutTable {
+    pub names: Vec<String>,
+    pub columns: Vec<OutColumn>,
+}
+
+/// File formats for output tables.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Csv,
+    Parquet,
+    JsonLines,
+}
+
+impl Format {
+    /// The format for a path's extension: `.csv`, `.parquet`, `.jsonl` / `.ndjson`.
+    pub fn from_path(path: &Path) -> Result<Format> {
+        match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
+            Some("csv") => Ok(Format::Csv),
+            Some("parquet") | Some("pq") => Ok(Format::Parquet),
+            Some("jsonl") | Some("ndjson") => Ok(Format::JsonLines),
+            _ => Err(Error::Param(format!("{}: unknown output format; use a .csv, .parquet or .jsonl extension", path.display()))),
+        }
+    }
+
+    /// The usual extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Format::Csv => "csv",
+            Format::Parquet => "parquet",
+            Format::JsonLines => "jsonl",
+        }
+    }
+}
+
+impl OutTable {
+    /// Appends a column.
+    pub fn push(&mut self, name: impl Into<String>, col: OutColumn) {
+        self.names.push(name.into());
+        self.columns.push(col);
+    }
+
+    /// Number of rows.
+    pub fn rows(&self) -> usize {
+        self.columns.first().map_or(0, OutColumn::len)
+    }
+
+    /// Renders the table in a format.
+    pub fn render(&self, format: Format) -> Result<Vec<u8>> {
+        match format {
+            Format::Csv => Ok(self.to_csv()),
+            Format::JsonLines => Ok(self.to_jsonl()),
+            Format::Parquet => self.to_parquet(),
+        }
+    }
+
+    fn to_csv(&self) -> Vec<u8> {
+        let mut out = String::with_capacity(self.rows() * self.names.len() * 8);
+        let line = |out: &mut String, cells: &mut dyn Iterator<Item = String>| {
+            let mut first = true;
+            for c in cells {
+                if !first {
+                    out.push(',');
+                }
+                first = false;
+                out.push_str(&c);
+            }
+            out.push('\n');
+        };
+        line(&mut out, &mut self.names.iter().map(|n| csv_quote(n)));
+        for r in 0..self.rows() {
+            line(
+                &mut out,
+                &mut self.columns.iter().map(|c| match c {
+                    OutColumn::Text(v) => v[r].as_deref().map(csv_quote).unwrap_or_default(),
+                    OutColumn::Float(v) => v[r].filter(|x| x.is_finite()).map(fmt_float).unwrap_or_default(),
+                    OutColumn::Int(v) => v[r].map(|x| x.to_string()).unwrap_or_default(),
+                }),
+            );
+        }
+        out.into_bytes()
+    }
+
+    fn to_jsonl(&self) -> Vec<u8> {
+        let mut out = Vec::new();
+        for r in 0..self.rows() {
+            let mut obj = serde_json::Map::new();
+            for (n, c) in self.names.iter().zip(&self.columns) {
+                let v = match c {
+                    OutColumn::Text(v) => v[r].clone().map(serde_json::Value::String),
+                    OutColumn::Float(v) => v[r].and_then(serde_json::Number::from_f64).map(serde_json::Value::Number),
+                    OutColumn::Int(v) => v[r].map(|x| serde_json::Value::Number(x.into())),
+                };
+                obj.insert(n.clone(), v.unwrap_or(serde_json::Value::Null));
+            }
+            serde_json::to_writer(&mut out, &obj).expect("writing JSON to memory cannot fail");
+            out.push(b'\n');
+        }
+        out
+    }
+
+    fn to_parquet(&self) -> Result<Vec<u8>> {
+        let cols: Vec<Column> = self
+            .names
+            .iter()
+            .zip(&self.columns)
+            .map(|(n, c)| {
+                let name = PlSmallStr::from_str(n);
+                match c {
+                    OutColumn::Text(v) => Column::new(name, v.iter().map(|s| s.as_deref()).collect::<Vec<_>>()),
+                    OutColumn::Float(v) => Column::new(name, v.as_slice()),
+                    OutColumn::Int(v) => Column::new(name, v.as_slice()),
+                }
+            })
+            .collect();
+        let mut df = DataFrame::new_infer_height(cols).map_err(|e| Error::Param(format!("building the output table: {e}")))?;
+        let mut buf = Cursor::new(Vec::new());
+        ParquetWriter::new(&mut buf)
+            .finish(&mut df)
+            .map_err(|e| Error::Param(format!("writing Parquet: {e}")))?;
+        Ok(buf.into_inner())
+    }
+}
+
+/// Shortest text that reads back as the same f64 (Rust's `Display`), without `-0`.
+pub fn fmt_float(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else {
+        x.to_string()
+    }
+}
+
+fn csv_quote(s: &str) -> String {
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> OutTable {
+        let mut t = OutTable::default();
+        t.push("id", OutColumn::Text(vec![Some("a,1".into()), None]));
+        t.push("x", OutColumn::Float(vec![Some(0.5), None]));
+        t.push("n", OutColumn::Int(vec![Some(3), Some(-1)]));
+        t
+    }
+
+    #[test]
+    fn csv_quotes_and_leaves_missing_empty() {
+        let s = String::from_utf8(sample().render(Format::Csv).unwrap()).unwrap();
+        assert_eq!(s, "id,x,n\n\"a,1\",0.5,3\n,,-1\n");
+    }
+
+    #[test]
+    fn jsonl_has_nulls() {
+        let s = String::from_utf8(sample().render(Format::JsonLines).unwrap()).unwrap();
+        assert_eq!(s.lines().nth(1).unwrap(), r#"{"id":null,"x":null,"n":-1}"#);
+    }
+
+    #[test]
+    fn parquet_reads_back() {
+        let bytes = sample().render(Format::Parquet).unwrap();
+        let df = ParquetReader::new(Cursor::new(bytes)).finish().unwrap();
+        assert_eq!(df.height(), 2);
+        assert_eq!(df.column("n").unwrap().i64().unwrap().get(1), Some(-1));
+    }
+}

@@ -1,0 +1,146 @@
+//! Per-account attributions: how much each input feature moved a score, in
+//! log-odds, such that base + Σ contributions = the model's log-odds exactly.
+//!
+//! Logistic model: the contribution of feature j is Σ_c β_c (x_c − x̄_c) over
+//! every design column c that came from j (its value, its missing indicator, its
+//! one-hot levels), with x̄_c the training mean; the base is b + Σ_c β_c x̄_c.
+//! Every model kind implements [`Attribute`]; the roll-up per category, the top
+//! drivers and the explanation of a change work the same for all of them.
+
+use ndarray::{Array2, ArrayView2};
+
+use crate::data::spec::Category;
+use crate::data::table::Table;
+use crate::features::Preprocessor;
+use crate::model::logistic::LogisticModel;
+use crate::model::{FittedModel, SubModel, TargetModel};
+
+/// Attributions of a set of rows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attributions {
+    /// Base value (log-odds) per row.
+    pub base: Vec<f64>,
+    /// Contribution per row and input feature (columns follow `Preprocessor::features`).
+    pub contributions: Array2<f64>,
+}
+
+/// A model that can attribute its log-odds to input features exactly.
+pub trait Attribute {
+    /// Attributions of the rows of a design matrix `x` built by `pre`.
+    fn attribute(&self, pre: &Preprocessor, x: &ArrayView2<f64>) -> Attributions;
+}
+
+impl Attribute for LogisticModel {
+    fn attribute(&self, pre: &Preprocessor, x: &ArrayView2<f64>) -> Attributions {
+        let base = self.intercept + pre.columns.iter().zip(&self.coef).map(|(c, b)| b * c.mean).sum::<f64>();
+        let mut contributions = Array2::<f64>::zeros((x.nrows(), pre.features.len()));
+        for (i, row) in x.rows().into_iter().enumerate() {
+            for ((c, b), v) in pre.columns.iter().zip(&self.coef).zip(row) {
+                contributions[[i, c.feature]] += b * (v - c.mean);
+            }
+        }
+        Attributions { base: vec![base; x.nrows()], contributions }
+    }
+}
+
+impl Attribute for FittedModel {
+    fn attribute(&self, pre: &Preprocessor, x: &ArrayView2<f64>) -> Attributions {
+        match self {
+            FittedModel::Logistic(m) => m.attribute(pre, x),
+        }
+    }
+}
+
+impl SubModel {
+    /// Attributions of the given rows of a table.
+    pub fn attribute(&self, table: &Table, rows: &[usize]) -> Attributions {
+        let x = self.preprocessor.transform_rows(table, rows);
+        self.model.attribute(&self.preprocessor, &x.view())
+    }
+}
+
+/// Attributions of every row, with the feature names and categories they refer to.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Explained {
+    pub features: Vec<(String, Category)>,
+    pub attributions: Attributions,
+}
+
+impl TargetModel {
+    /// Attributions of every row of the table, routed to each row's sub-model.
+    /// Sub-models share the feature list, so columns line up across segments.
+    ///
+    /// ```no_run
+    /// # let reg = healthscore::registry::Registry::new("models");
+    /// # let v = reg.load("2026Q3")?;
+    /// # let t: healthscore::data::table::Table = unimplemented!();
+    /// let e = v.risk.as_ref().unwrap().explain(&t);
+    /// let total: f64 = e.attributions.base[0] + e.attributions.contributions.row(0).sum();
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn explain(&self, table: &Table) -> Explained {
+        let features: Vec<(String, Category)> = self.pooled.preprocessor.features.iter().map(|f| (f.name().to_string(), f.category())).collect();
+        let mut base = vec![0.0; table.len()];
+        let mut contributions = Array2::<f64>::zeros((table.len(), features.len()));
+        for (seg, rows) in self.routes(table) {
+            let a = self.route(seg.as_deref()).attribute(table, &rows);
+            for (k, &r) in rows.iter().enumerate() {
+                base[r] = a.base[k];
+                contributions.row_mut(r).assign(&a.contributions.row(k));
+            }
+        }
+        Explained { features, attributions: Attributions { base, contributions } }
+    }
+}
+
+/// Sum of contributions per category (in [`Category::ALL`] order).
+pub fn by_category(features: &[(String, Category)], contributions: &[f64]) -> [f64; 8] {
+    let mut out = [0.0; 8];
+    for ((_, c), v) in features.iter().zip(contributions) {
+        out[c.index()] += v;
+    }
+    out
+}
+
+/// Indices of the `k` largest |contributions|, largest first (ties by feature order).
+pub fn top_k(contributions: &[f64], k: usize) -> Vec<usize> {
+    let mut idx: Vec<usize> = (0..contributions.len()).filter(|&i| contributions[i] != 0.0).collect();
+    idx.sort_by(|&a, &b| contributions[b].abs().total_cmp(&contributions[a].abs()).then(a.cmp(&b)));
+    idx.truncate(k);
+    idx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::features::{DesignColumn, FeatureTransform};
+    use ndarray::array;
+
+    #[test]
+    fn logistic_attributions_add_up() {
+        let pre = Preprocessor {
+            features: vec![
+                FeatureTransform::Numeric { name: "a".into(), category: Category::Usage, median: 0.0, log1p: false, mean: 0.0, sd: 1.0, missing_indicator: true, min: 0.0, max: 1.0 },
+                FeatureTransform::Categorical { name: "b".into(), category: Category::Journey, levels: vec!["x".into(), "y".into()], other: false },
+            ],
+            columns: vec![
+                DesignColumn { name: "a".into(), feature: 0, mean: 0.1 },
+                DesignColumn { name: "a_missing".into(), feature: 0, mean: 0.2 },
+                DesignColumn { name: "b=x".into(), feature: 1, mean: 0.6 },
+                DesignColumn { name: "b=y".into(), feature: 1, mean: 0.4 },
+            ],
+        };
+        let m = LogisticModel { intercept: -1.0, coef: vec![0.5, 1.5, -0.3, 0.7], c: 1.0 };
+        let x = array![[1.0, 0.0, 1.0, 0.0], [-2.0, 1.0, 0.0, 1.0]];
+        let a = m.attribute(&pre, &x.view());
+        for i in 0..2 {
+            let total = a.base[i] + a.contributions.row(i).sum();
+            assert!((total - m.margin_row(x.row(i))).abs() < 1e-12);
+        }
+        // Feature a of row 0: 0.5 (1 - 0.1) + 1.5 (0 - 0.2)
+        assert!((a.contributions[[0, 0]] - (0.45 - 0.3)).abs() < 1e-12);
+        let cats = by_category(&[("a".into(), Category::Usage), ("b".into(), Category::Journey)], &[1.0, -2.0]);
+        assert_eq!(cats[Category::Usage.index()], 1.0);
+        assert_eq!(top_k(&[0.1, -0.5, 0.3], 2), vec![1, 2]);
+    }
+}

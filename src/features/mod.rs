@@ -1,0 +1,384 @@
+//! Fitted preprocessing: turns the raw feature columns of a [`Table`] into the
+//! numeric design matrix a model sees, and remembers how, so that scoring
+//! applies exactly the transformation learned on the training rows.
+//!
+//! Numeric features: median imputation plus a missing-indicator column when the
+//! training rows had missing values, `log1p` for heavy-tailed non-negative
+//! counts (skewness above 2 that `log1p` reduces; decided and recorded at fit
+//! time), then standardisation. Categorical features: one-hot columns for every
+//! level with at least `min_category_rows` training rows, and one `other`
+//! bucket for rare levels and for levels never seen in training.
+//!
+//! Every design column records the input feature it came from and its mean on
+//! the training rows, which is what exact per-feature attribution needs.
+
+pub mod reference;
+
+use std::collections::BTreeMap;
+
+use ndarray::Array2;
+use serde::{Deserialize, Serialize};
+
+use crate::data::spec::{Category, FeatureDef};
+use crate::data::table::{FeatureValues, Table};
+use crate::error::{Error, Result};
+
+/// The name of the bucket for rare and unseen category levels.
+pub const OTHER: &str = "(other)";
+/// The level a missing categorical cell is read as.
+pub const MISSING: &str = "(missing)";
+
+/// How one input feature is transformed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FeatureTransform {
+    Numeric {
+        name: String,
+        category: Category,
+        /// Median of the raw training values, used for missing cells.
+        median: f64,
+        /// Whether `ln(1 + x)` is applied after imputation.
+        log1p: bool,
+        /// Mean and standard deviation of the (imputed, transformed) training values.
+        mean: f64,
+        sd: f64,
+        /// Whether a `<name>_missing` indicator column exists.
+        missing_indicator: bool,
+        /// Range of the raw training values (for out-of-range warnings).
+        min: f64,
+        max: f64,
+    },
+    Categorical {
+        name: String,
+        category: Category,
+        /// Levels that get their own column.
+        levels: Vec<String>,
+        /// Whether the `(other)` column exists (training had rare levels).
+        other: bool,
+    },
+}
+
+impl FeatureTransform {
+    /// The input feature's name.
+    pub fn name(&self) -> &str {
+        match self {
+            FeatureTransform::Numeric { name, .. } | FeatureTransform::Categorical { name, .. } => name,
+        }
+    }
+    /// The input feature's category.
+    pub fn category(&self) -> Category {
+        match self {
+            FeatureTransform::Numeric { category, .. } | FeatureTransform::Categorical { category, .. } => *category,
+        }
+    }
+}
+
+/// One column of the design matrix.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DesignColumn {
+    pub name: String,
+    /// Index of the input feature in [`Preprocessor::features`].
+    pub feature: usize,
+    /// Mean of the column over the training rows.
+    pub mean: f64,
+}
+
+/// Settings for fitting the preprocessing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PreprocessParams {
+    pub min_category_rows: usize,
+}
+
+/// Fitted preprocessing, saved inside each model artifact.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Preprocessor {
+    pub features: Vec<FeatureTransform>,
+    pub columns: Vec<DesignColumn>,
+}
+
+fn skewness(v: &[f64]) -> f64 {
+    let n = v.len() as f64;
+    if n < 3.0 {
+        return 0.0;
+    }
+    let mean = v.iter().sum::<f64>() / n;
+    let m2 = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    let m3 = v.iter().map(|x| (x - mean).powi(3)).sum::<f64>() / n;
+    if m2 <= 0.0 {
+        0.0
+    } else {
+        m3 / m2.powf(1.5)
+    }
+}
+
+/// The median of finite values (NaN when there are none).
+pub fn median(v: &[f64]) -> f64 {
+    let mut s: Vec<f64> = v.iter().copied().filter(|x| x.is_finite()).collect();
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    s.sort_by(f64::total_cmp);
+    let n = s.len();
+    if n % 2 == 1 {
+        s[n / 2]
+    } else {
+        0.5 * (s[n / 2 - 1] + s[n / 2])
+    }
+}
+
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    let n = v.len().max(1) as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
+    (mean, var.sqrt())
+}
+
+/// Category level of a cell after mapping rare/unseen levels to [`OTHER`].
+fn level_of<'a>(cell: &'a Option<String>) -> &'a str {
+    cell.as_deref().unwrap_or(MISSING)
+}
+
+impl Preprocessor {
+    /// Learns the preprocessing on the rows `rows` of `table`.
+    ///
+    /// ```no_run
+    /// # use healthscore::{data::{spec::Spec, table::*}, features::*};
+    /// # let spec = Spec::load("training/saas.toml".as_ref())?;
+    /// # let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
+    /// let rows: Vec<usize> = (0..t.len()).collect();
+    /// let pre = Preprocessor::fit(&t, &rows, PreprocessParams { min_category_rows: 10 })?;
+    /// let x = pre.transform(&t);
+    /// assert_eq!(x.ncols(), pre.columns.len());
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn fit(table: &Table, rows: &[usize], params: PreprocessParams) -> Result<Preprocessor> {
+        if rows.is_empty() {
+            return Err(Error::Param("cannot fit preprocessing on zero rows".into()));
+        }
+        let mut features = Vec::with_capacity(table.features.len());
+        for f in &table.features {
+            let FeatureDef { name, category, .. } = f.def.clone();
+            features.push(match &f.values {
+                FeatureValues::Numeric(v) => {
+                    let vals: Vec<f64> = rows.iter().map(|&r| v[r]).collect();
+                    let present: Vec<f64> = vals.iter().copied().filter(|x| x.is_finite()).collect();
+                    let med = median(&present);
+                    let med = if med.is_finite() { med } else { 0.0 };
+                    let min = present.iter().copied().fold(f64::INFINITY, f64::min);
+                    let max = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                    let log1p = !present.is_empty() && min >= 0.0 && {
+                        let s = skewness(&present);
+                        let logged: Vec<f64> = present.iter().map(|x| x.ln_1p()).collect();
+                        s > 2.0 && skewness(&logged).abs() < s
+                    };
+                    let t: Vec<f64> = vals.iter().map(|&x| apply(if x.is_finite() { x } else { med }, log1p)).collect();
+                    let (mean, sd) = mean_sd(&t);
+                    FeatureTransform::Numeric {
+                        name,
+                        category,
+                        median: med,
+                        log1p,
+                        mean,
+                        sd: if sd > 1e-12 { sd } else { 1.0 },
+                        missing_indicator: present.len() < vals.len(),
+                        min: if min.is_finite() { min } else { 0.0 },
+                        max: if max.is_finite() { max } else { 0.0 },
+                    }
+                }
+                FeatureValues::Categorical(v) => {
+                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                    for &r in rows {
+                        *counts.entry(level_of(&v[r])).or_default() += 1;
+                    }
+                    let levels: Vec<String> = counts.iter().filter(|(_, &c)| c >= params.min_category_rows).map(|(l, _)| l.to_string()).collect();
+                    let other = counts.len() > levels.len();
+                    FeatureTransform::Categorical { name, category, levels, other }
+                }
+            });
+        }
+        let mut pre = Preprocessor { features, columns: Vec::new() };
+        pre.columns = pre.column_names().into_iter().map(|(name, feature)| DesignColumn { name, feature, mean: 0.0 }).collect();
+        let x = pre.transform_rows(table, rows);
+        for (j, c) in pre.columns.iter_mut().enumerate() {
+            c.mean = x.column(j).mean().unwrap_or(0.0);
+        }
+        Ok(pre)
+    }
+
+    fn column_names(&self) -> Vec<(String, usize)> {
+        let mut out = Vec::new();
+        for (i, f) in self.features.iter().enumerate() {
+            match f {
+                FeatureTransform::Numeric { name, missing_indicator, .. } => {
+                    out.push((name.clone(), i));
+                    if *missing_indicator {
+                        out.push((format!("{name}_missing"), i));
+                    }
+                }
+                FeatureTransform::Categorical { name, levels, other, .. } => {
+                    for l in levels {
+                        out.push((format!("{name}={l}"), i));
+                    }
+                    if *other {
+                        out.push((format!("{name}={OTHER}"), i));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The design matrix of every row of `table`.
+    pub fn transform(&self, table: &Table) -> Array2<f64> {
+        let rows: Vec<usize> = (0..table.len()).collect();
+        self.transform_rows(table, &rows)
+    }
+
+    /// The design matrix of the given rows (in that order).
+    ///
+    /// The table must hold this preprocessor's features (in any order); the
+    /// scoring path checks that when it reads the table.
+    pub fn transform_rows(&self, table: &Table, rows: &[usize]) -> Array2<f64> {
+        let ncols = self.column_names().len();
+        let mut x = Array2::<f64>::zeros((rows.len(), ncols));
+        let mut col = 0;
+        for f in &self.features {
+            let raw = table.feature(f.name()).map(|r| &r.values);
+            match (f, raw) {
+                (FeatureTransform::Numeric { median, log1p, mean, sd, missing_indicator, .. }, Some(FeatureValues::Numeric(v))) => {
+                    for (i, &r) in rows.iter().enumerate() {
+                        let raw = v[r];
+                        let present = raw.is_finite();
+                        x[[i, col]] = (apply(if present { raw } else { *median }, *log1p) - mean) / sd;
+                        if *missing_indicator {
+                            x[[i, col + 1]] = (!present) as u8 as f64;
+                        }
+                    }
+                    col += 1 + *missing_indicator as usize;
+                }
+                (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
+                    for (i, &r) in rows.iter().enumerate() {
+                        let l = level_of(&v[r]);
+                        match levels.iter().position(|x| x == l) {
+                            Some(k) => x[[i, col + k]] = 1.0,
+                            None if *other => x[[i, col + levels.len()]] = 1.0,
+                            None => {}
+                        }
+                    }
+                    col += levels.len() + *other as usize;
+                }
+                (f, _) => {
+                    // A missing or mistyped column is caught when the table is read;
+                    // leave the columns at 0 (the training mean for numeric features).
+                    col += match f {
+                        FeatureTransform::Numeric { missing_indicator, .. } => 1 + *missing_indicator as usize,
+                        FeatureTransform::Categorical { levels, other, .. } => levels.len() + *other as usize,
+                    };
+                }
+            }
+        }
+        x
+    }
+
+    /// Number of cells in `table` whose category level was not seen in training.
+    pub fn unseen_levels(&self, table: &Table) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for f in &self.features {
+            if let (FeatureTransform::Categorical { name, levels, .. }, Some(FeatureValues::Categorical(v))) = (f, table.feature(f.name()).map(|r| &r.values)) {
+                let n = v.iter().filter(|c| !levels.iter().any(|l| l == level_of(c))).count();
+                if n > 0 {
+                    out.insert(name.clone(), n);
+                }
+            }
+        }
+        out
+    }
+
+    /// Per numeric feature, how many values lie far outside the training range
+    /// (more than one range-width below the minimum or above the maximum).
+    pub fn out_of_range(&self, table: &Table) -> BTreeMap<String, usize> {
+        let mut out = BTreeMap::new();
+        for f in &self.features {
+            if let (FeatureTransform::Numeric { name, min, max, .. }, Some(FeatureValues::Numeric(v))) = (f, table.feature(f.name()).map(|r| &r.values)) {
+                let w = (max - min).max(1e-9);
+                let n = v.iter().filter(|x| x.is_finite() && (**x < min - w || **x > max + w)).count();
+                if n > 0 {
+                    out.insert(name.clone(), n);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn apply(x: f64, log1p: bool) -> f64 {
+    if log1p {
+        x.max(0.0).ln_1p()
+    } else {
+        x
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::table::RawFeature;
+    use std::path::PathBuf;
+
+    fn table() -> Table {
+        let def = |n: &str, c: bool| FeatureDef { name: n.into(), category: Category::Usage, categorical: c };
+        Table {
+            path: PathBuf::from("t.csv"),
+            ids: (0..6).map(|i| i.to_string()).collect(),
+            dates: None,
+            risk: None,
+            upsell: None,
+            revenue: None,
+            segment: None,
+            features: vec![
+                RawFeature { def: def("x", false), values: FeatureValues::Numeric(vec![1.0, 2.0, f64::NAN, 4.0, 5.0, 6.0]) },
+                RawFeature {
+                    def: def("plan", true),
+                    values: FeatureValues::Categorical(vec![Some("a".into()), Some("a".into()), Some("b".into()), Some("b".into()), Some("c".into()), None]),
+                },
+            ],
+        }
+    }
+
+    #[test]
+    fn imputes_indicates_and_encodes() {
+        let t = table();
+        let pre = Preprocessor::fit(&t, &[0, 1, 2, 3, 4, 5], PreprocessParams { min_category_rows: 2 }).unwrap();
+        let names: Vec<&str> = pre.columns.iter().map(|c| c.name.as_str()).collect();
+        assert_eq!(names, ["x", "x_missing", "plan=a", "plan=b", "plan=(other)"]);
+        let x = pre.transform(&t);
+        // Row 2 is missing: imputed with the median 4, flagged.
+        let FeatureTransform::Numeric { median, .. } = &pre.features[0] else { panic!() };
+        assert_eq!(*median, 4.0);
+        assert_eq!(x[[2, 1]], 1.0);
+        assert_eq!(x[[4, 4]], 1.0, "rare level c goes to other");
+        assert_eq!(x[[5, 4]], 1.0, "missing level is rare here");
+        // Standardised column has mean 0 on training rows.
+        assert!(pre.columns[0].mean.abs() < 1e-12);
+        assert!((pre.columns[2].mean - 2.0 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn heavy_tail_gets_log1p() {
+        let mut t = table();
+        let v: Vec<f64> = (0..200).map(|i| if i % 50 == 0 { 10_000.0 } else { (i % 7) as f64 }).collect();
+        t.ids = (0..200).map(|i| i.to_string()).collect();
+        t.features = vec![RawFeature { def: t.features[0].def.clone(), values: FeatureValues::Numeric(v) }];
+        let rows: Vec<usize> = (0..200).collect();
+        let pre = Preprocessor::fit(&t, &rows, PreprocessParams { min_category_rows: 2 }).unwrap();
+        assert!(matches!(pre.features[0], FeatureTransform::Numeric { log1p: true, .. }));
+    }
+
+    #[test]
+    fn serde_round_trip() {
+        let t = table();
+        let pre = Preprocessor::fit(&t, &[0, 1, 2, 3, 4, 5], PreprocessParams { min_category_rows: 2 }).unwrap();
+        let back: Preprocessor = serde_json::from_str(&serde_json::to_string(&pre).unwrap()).unwrap();
+        assert_eq!(back, pre);
+    }
+}

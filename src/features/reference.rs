@@ -1,0 +1,205 @@
+//! Reference distributions of the training features, kept in the manifest: the
+//! percentiles the hand-built score ranks against, and the bins the population
+//! stability index (PSI) compares live data with.
+//!
+//! PSI = Σ_b (a_b − e_b) · ln(a_b / e_b) over the training deciles plus a
+//! missing bin, with e the training share and a the live share of each bin
+//! (shares floored at 1e-4). Conventional reading: < 0.1 stable, 0.1–0.25
+//! moderate shift, > 0.25 major shift (Yurdakul, "Statistical properties of
+//! population stability index", 2018).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::spec::Category;
+use crate::data::table::{FeatureValues, Table};
+use crate::features::MISSING;
+
+/// The training distribution of one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Distribution {
+    Numeric {
+        /// Percentiles 0, 1, ..., 100 of the present values.
+        percentiles: Vec<f64>,
+        /// Share of missing cells.
+        missing: f64,
+        /// Interior bin edges (training deciles, deduplicated); a value v falls
+        /// in bin k = number of edges <= v.
+        edges: Vec<f64>,
+        /// Training share per bin (edges.len() + 1 bins), then the missing bin.
+        shares: Vec<f64>,
+    },
+    Categorical {
+        /// Share of each level (missing as `(missing)`).
+        shares: BTreeMap<String, f64>,
+    },
+}
+
+/// The reference of one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FeatureReference {
+    pub name: String,
+    pub category: Category,
+    pub distribution: Distribution,
+}
+
+fn percentile_sorted(s: &[f64], q: f64) -> f64 {
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let pos = q * (s.len() - 1) as f64;
+    let lo = pos.floor() as usize;
+    let hi = pos.ceil() as usize;
+    s[lo] + (s[hi] - s[lo]) * (pos - lo as f64)
+}
+
+fn bin_of(edges: &[f64], v: f64) -> usize {
+    edges.partition_point(|e| *e <= v)
+}
+
+/// Shares of `values` over the bins of `edges` plus a final missing bin.
+fn numeric_shares(edges: &[f64], values: &[f64]) -> Vec<f64> {
+    let mut counts = vec![0usize; edges.len() + 2];
+    for &v in values {
+        if v.is_finite() {
+            counts[bin_of(edges, v)] += 1;
+        } else {
+            counts[edges.len() + 1] += 1;
+        }
+    }
+    let n = values.len().max(1) as f64;
+    counts.into_iter().map(|c| c as f64 / n).collect()
+}
+
+fn categorical_shares(values: &[Option<String>]) -> BTreeMap<String, f64> {
+    let mut m: BTreeMap<String, f64> = BTreeMap::new();
+    for v in values {
+        *m.entry(v.clone().unwrap_or_else(|| MISSING.into())).or_default() += 1.0;
+    }
+    let n = values.len().max(1) as f64;
+    m.values_mut().for_each(|x| *x /= n);
+    m
+}
+
+/// Fits the reference of every feature on the rows `rows`.
+pub fn fit(table: &Table, rows: &[usize]) -> Vec<FeatureReference> {
+    table
+        .features
+        .iter()
+        .map(|f| {
+            let distribution = match &f.values {
+                FeatureValues::Numeric(v) => {
+                    let vals: Vec<f64> = rows.iter().map(|&r| v[r]).collect();
+                    let mut present: Vec<f64> = vals.iter().copied().filter(|x| x.is_finite()).collect();
+                    present.sort_by(f64::total_cmp);
+                    let percentiles: Vec<f64> = (0..=100).map(|p| percentile_sorted(&present, p as f64 / 100.0)).map(|x| if x.is_finite() { x } else { 0.0 }).collect();
+                    let mut edges: Vec<f64> = (1..10).map(|d| percentile_sorted(&present, d as f64 / 10.0)).filter(|x| x.is_finite()).collect();
+                    edges.dedup();
+                    let shares = numeric_shares(&edges, &vals);
+                    Distribution::Numeric {
+                        percentiles,
+                        missing: 1.0 - present.len() as f64 / vals.len().max(1) as f64,
+                        edges,
+                        shares,
+                    }
+                }
+                FeatureValues::Categorical(v) => {
+                    let vals: Vec<Option<String>> = rows.iter().map(|&r| v[r].clone()).collect();
+                    Distribution::Categorical { shares: categorical_shares(&vals) }
+                }
+            };
+            FeatureReference {
+                name: f.def.name.clone(),
+                category: f.def.category,
+                distribution,
+            }
+        })
+        .collect()
+}
+
+/// Population stability index between two share vectors.
+///
+/// ```
+/// use healthscore::features::reference::psi;
+/// assert_eq!(psi(&[0.5, 0.5], &[0.5, 0.5]), 0.0);
+/// assert!(psi(&[0.5, 0.5], &[0.9, 0.1]) > 0.25);
+/// ```
+pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
+    expected
+        .iter()
+        .zip(actual)
+        .map(|(&e, &a)| {
+            let (e, a) = (e.max(1e-4), a.max(1e-4));
+            (a - e) * (a / e).ln()
+        })
+        .sum()
+}
+
+impl FeatureReference {
+    /// PSI of a live column against this reference (`None` if the column is absent or of another kind).
+    pub fn psi(&self, values: &FeatureValues) -> Option<f64> {
+        match (&self.distribution, values) {
+            (Distribution::Numeric { edges, shares, .. }, FeatureValues::Numeric(v)) => Some(psi(shares, &numeric_shares(edges, v))),
+            (Distribution::Categorical { shares }, FeatureValues::Categorical(v)) => {
+                let live = categorical_shares(v);
+                let keys: std::collections::BTreeSet<&String> = shares.keys().chain(live.keys()).collect();
+                let e: Vec<f64> = keys.iter().map(|k| shares.get(*k).copied().unwrap_or(0.0)).collect();
+                let a: Vec<f64> = keys.iter().map(|k| live.get(*k).copied().unwrap_or(0.0)).collect();
+                Some(psi(&e, &a))
+            }
+            _ => None,
+        }
+    }
+
+    /// The percentile (0–100) of a value within the training distribution, by
+    /// linear interpolation between the stored percentiles; ties take the middle.
+    pub fn percentile(&self, v: f64) -> Option<f64> {
+        let Distribution::Numeric { percentiles: p, .. } = &self.distribution else {
+            return None;
+        };
+        if !v.is_finite() || p.len() < 2 {
+            return None;
+        }
+        if v < p[0] {
+            return Some(0.0);
+        }
+        if v > p[p.len() - 1] {
+            return Some(100.0);
+        }
+        let lo = p.partition_point(|x| *x < v);
+        let hi = p.partition_point(|x| *x <= v);
+        if hi > lo {
+            // v equals one or more stored percentiles: the middle of that run.
+            return Some((lo + hi - 1) as f64 / 2.0);
+        }
+        let (a, b) = (p[lo - 1], p[lo]);
+        Some((lo - 1) as f64 + (v - a) / (b - a))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_interpolates() {
+        let r = FeatureReference {
+            name: "x".into(),
+            category: Category::Usage,
+            distribution: Distribution::Numeric { percentiles: (0..=100).map(|i| i as f64 * 2.0).collect(), missing: 0.0, edges: vec![], shares: vec![] },
+        };
+        assert_eq!(r.percentile(50.0), Some(25.0));
+        assert_eq!(r.percentile(51.0), Some(25.5));
+        assert_eq!(r.percentile(-1.0), Some(0.0));
+        assert_eq!(r.percentile(f64::NAN), None);
+    }
+
+    #[test]
+    fn psi_matches_hand_computation() {
+        // (0.6-0.5) ln(0.6/0.5) + (0.4-0.5) ln(0.4/0.5)
+        let expected = 0.1 * (1.2f64).ln() - 0.1 * (0.8f64).ln();
+        assert!((psi(&[0.5, 0.5], &[0.6, 0.4]) - expected).abs() < 1e-12);
+    }
+}

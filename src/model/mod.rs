@@ -1,0 +1,158 @@
+//! The classifiers and what is saved of them.
+//!
+//! A [`TargetModel`] is the content of `risk.json` or `upsell.json`: the fitted
+//! preprocessing and classifier of the pooled model, one more per segment that
+//! earned its own, and how the model kind and its regularisation were chosen.
+//! A fitted classifier is plain data ([`FittedModel`], tagged by `kind`).
+
+pub mod cv;
+pub mod logistic;
+pub mod train;
+
+use std::collections::BTreeMap;
+
+use ndarray::ArrayView2;
+use serde::{Deserialize, Serialize};
+
+use crate::data::table::Table;
+use crate::features::Preprocessor;
+use logistic::{sigmoid, LogisticModel};
+
+/// The version of the model file format. Loading refuses other versions.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Which of the two scores a model produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// Churn instead of renewal.
+    Risk,
+    /// Expansion (ARR grows).
+    Upsell,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::Risk, Target::Upsell];
+
+    /// `risk` or `upsell`: the file stem and column prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Risk => "risk",
+            Target::Upsell => "upsell",
+        }
+    }
+}
+
+/// A fitted classifier.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum FittedModel {
+    Logistic(LogisticModel),
+}
+
+impl FittedModel {
+    /// The model kind's name.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            FittedModel::Logistic(_) => "logistic",
+        }
+    }
+
+    /// Log-odds per row of a design matrix.
+    pub fn margins(&self, x: &ArrayView2<f64>) -> Vec<f64> {
+        match self {
+            FittedModel::Logistic(m) => m.margins(x),
+        }
+    }
+}
+
+/// Preprocessing plus classifier: everything needed to score rows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SubModel {
+    pub preprocessor: Preprocessor,
+    pub model: FittedModel,
+    /// Labeled rows it was fitted on.
+    pub rows: usize,
+    /// Share of label 1 in those rows.
+    pub base_rate: f64,
+}
+
+impl SubModel {
+    /// Log-odds of the given rows of a table.
+    pub fn margins(&self, table: &Table, rows: &[usize]) -> Vec<f64> {
+        let x = self.preprocessor.transform_rows(table, rows);
+        self.model.margins(&x.view())
+    }
+}
+
+/// One candidate tried during model selection, with its cross-validated figures.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Candidate {
+    pub kind: String,
+    /// Hyperparameters in words, e.g. `C=0.3`.
+    pub setting: String,
+    /// Pooled out-of-fold log-loss (lower is better).
+    pub cv_log_loss: f64,
+    pub cv_roc_auc: f64,
+}
+
+/// How the saved model was chosen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Selection {
+    /// Folds used (group-aware, out-of-time when dates exist).
+    pub folds: usize,
+    pub candidates: Vec<Candidate>,
+    /// Index of the chosen candidate.
+    pub chosen: usize,
+}
+
+/// The content of `risk.json` / `upsell.json`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TargetModel {
+    pub schema_version: u32,
+    pub target: Target,
+    /// The label column it was trained on.
+    pub label_column: String,
+    /// The model for accounts whose segment has no model of its own.
+    pub pooled: SubModel,
+    /// Models of segments with enough labeled rows (segment value → model).
+    pub segments: BTreeMap<String, SubModel>,
+    pub selection: Selection,
+    /// Whether the saved model was refitted on every labeled row (true) or is the
+    /// model measured on the holdout (false).
+    pub refit_on_all: bool,
+}
+
+impl TargetModel {
+    /// The sub-model that serves a segment value.
+    pub fn route(&self, segment: Option<&str>) -> &SubModel {
+        segment.and_then(|s| self.segments.get(s)).unwrap_or(&self.pooled)
+    }
+
+    /// Rows of `table` grouped by the sub-model that serves them (pooled = `None`).
+    pub fn routes(&self, table: &Table) -> Vec<(Option<String>, Vec<usize>)> {
+        let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+        for r in 0..table.len() {
+            let seg = table.segment.as_ref().map(|s| s[r].as_str()).filter(|s| self.segments.contains_key(*s));
+            groups.entry(seg.map(str::to_string)).or_default().push(r);
+        }
+        groups.into_iter().collect()
+    }
+
+    /// Log-odds of every row of the table.
+    pub fn margins(&self, table: &Table) -> Vec<f64> {
+        let mut out = vec![0.0; table.len()];
+        for (seg, rows) in self.routes(table) {
+            let m = self.route(seg.as_deref()).margins(table, &rows);
+            for (r, v) in rows.into_iter().zip(m) {
+                out[r] = v;
+            }
+        }
+        out
+    }
+
+    /// Probabilities of label 1 for every row of the table.
+    pub fn probabilities(&self, table: &Table) -> Vec<f64> {
+        self.margins(table).into_iter().map(sigmoid).collect()
+    }
+}

@@ -1,0 +1,279 @@
+//! Training one target (risk or upsell) end to end: pick the labeled rows, hold
+//! out the latest quarter (or a stratified share of accounts), choose the model
+//! by group-aware out-of-time cross-validation, measure it on the holdout, probe
+//! for leakage, and refit on every labeled row.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use ndarray::Axis;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::data::spec::{HoldoutPolicy, Spec};
+use crate::data::table::{require_labeled, FeatureValues, Table};
+use crate::error::{Error, Result};
+use crate::features::{PreprocessParams, Preprocessor};
+use crate::metrics::{self, Summary};
+use crate::model::cv::{folds, Fold};
+use crate::model::logistic::{sigmoid, LogisticParams};
+use crate::model::{Candidate, FittedModel, Selection, SubModel, Target, TargetModel, SCHEMA_VERSION};
+
+/// Options of a training run.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct TrainOptions {
+    /// Keep the model fitted without the holdout instead of refitting on all rows.
+    pub keep_holdout_model: bool,
+}
+
+/// How the holdout was chosen and what the model scored on it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Holdout {
+    /// `latest_date` or `accounts`.
+    pub policy: String,
+    /// The held-out snapshot date, for the `latest_date` policy.
+    pub date: Option<String>,
+    pub train_rows: usize,
+    pub metrics: Summary,
+    /// The chosen candidate of the model fitted without the holdout.
+    pub model: String,
+}
+
+/// A feature that alone predicts the holdout suspiciously well.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leak {
+    pub feature: String,
+    pub roc_auc: f64,
+}
+
+/// Everything a training run of one target produces.
+#[derive(Debug, Clone)]
+pub struct Trained {
+    pub model: TargetModel,
+    pub holdout: Holdout,
+    /// Holdout labels and predicted probabilities (for the report).
+    pub holdout_y: Vec<u8>,
+    pub holdout_p: Vec<f64>,
+    pub holdout_rows: Vec<usize>,
+    pub leaks: Vec<Leak>,
+    /// Labeled rows, label rate.
+    pub labeled_rows: usize,
+    pub label_rate: f64,
+}
+
+/// Single-feature AUC above which a feature is reported as a likely leak.
+pub const LEAK_AUC: f64 = 0.95;
+
+/// Trains the model of one target.
+///
+/// ```no_run
+/// use healthscore::{data::{spec::Spec, table::*}, model::{Target, train::*}};
+/// let spec = Spec::load("training/saas.toml".as_ref())?;
+/// let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
+/// let trained = train_target(&t, &spec, Target::Risk, TrainOptions::default())?;
+/// println!("holdout AUC {:.3}", trained.holdout.metrics.roc_auc);
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptions) -> Result<Trained> {
+    let column = match target {
+        Target::Risk => spec.columns.risk_label.clone(),
+        Target::Upsell => spec.columns.upsell_label.clone(),
+    }
+    .ok_or_else(|| Error::Param(format!("the spec names no {} label", target.name())))?;
+    let labels = table.labels(target).ok_or_else(|| Error::MissingColumn {
+        path: table.path.clone(),
+        column: column.clone(),
+        role: format!("{} label", target.name()),
+        available: String::new(),
+    })?;
+    require_labeled(table, labels, &column, target.name())?;
+    let labeled: Vec<usize> = (0..table.len()).filter(|&r| labels[r].is_some()).collect();
+    let y_of = |rows: &[usize]| -> Vec<u8> { rows.iter().map(|&r| labels[r].expect("labeled")).collect() };
+    let y_all = y_of(&labeled);
+    let positives = y_all.iter().filter(|&&v| v == 1).count();
+    if positives == 0 || positives == y_all.len() {
+        return Err(Error::OneClass {
+            path: table.path.clone(),
+            column,
+            model: target.name().into(),
+            value: (positives > 0) as u8,
+        });
+    }
+
+    let (train_rows, hold_rows, policy, date) = split_holdout(table, spec, &labeled, labels);
+    let hold_model = fit_target(table, spec, target, &train_rows, labels)?;
+    let holdout_p: Vec<f64> = hold_model.pooled.margins(table, &hold_rows).into_iter().map(sigmoid).collect();
+    let holdout_y = y_of(&hold_rows);
+    let chosen = &hold_model.selection.candidates[hold_model.selection.chosen];
+    let holdout = Holdout {
+        policy,
+        date,
+        train_rows: train_rows.len(),
+        metrics: Summary::of(&holdout_y, &holdout_p),
+        model: format!("{} {}", chosen.kind, chosen.setting),
+    };
+    let leaks = leakage_probe(table, &train_rows, &hold_rows, labels);
+    let model = if opts.keep_holdout_model {
+        TargetModel { refit_on_all: false, ..hold_model }
+    } else {
+        fit_target(table, spec, target, &labeled, labels)?
+    };
+    Ok(Trained {
+        model,
+        holdout,
+        holdout_y,
+        holdout_p,
+        holdout_rows: hold_rows,
+        leaks,
+        labeled_rows: labeled.len(),
+        label_rate: positives as f64 / y_all.len() as f64,
+    })
+}
+
+/// Splits labeled rows into (train, holdout, policy, held-out date).
+fn split_holdout(table: &Table, spec: &Spec, labeled: &[usize], labels: &[Option<u8>]) -> (Vec<usize>, Vec<usize>, String, Option<String>) {
+    if let (HoldoutPolicy::LatestDate, Some(dates)) = (spec.holdout.policy, &table.dates) {
+        let distinct: BTreeSet<_> = labeled.iter().map(|&r| dates[r]).collect();
+        if distinct.len() >= 2 {
+            let last = *distinct.iter().next_back().expect("non-empty");
+            let (hold, train): (Vec<usize>, Vec<usize>) = labeled.iter().partition(|&&r| dates[r] == last);
+            return (train, hold, "latest_date".into(), Some(last.to_string()));
+        }
+    }
+    // Stratified by account: accounts with any positive label are split separately.
+    let mut by_account: BTreeMap<&str, bool> = BTreeMap::new();
+    for &r in labeled {
+        *by_account.entry(table.ids[r].as_str()).or_default() |= labels[r] == Some(1);
+    }
+    let mut rng = ChaCha8Rng::seed_from_u64(spec.seed);
+    let mut held: BTreeSet<&str> = BTreeSet::new();
+    for want in [true, false] {
+        let mut ids: Vec<&str> = by_account.iter().filter(|(_, &p)| p == want).map(|(id, _)| *id).collect();
+        ids.shuffle(&mut rng);
+        let n = (ids.len() as f64 * spec.holdout.fraction).round() as usize;
+        held.extend(ids.into_iter().take(n));
+    }
+    let (hold, train): (Vec<usize>, Vec<usize>) = labeled.iter().partition(|&&r| held.contains(table.ids[r].as_str()));
+    (train, hold, "accounts".into(), None)
+}
+
+/// Chooses and fits the model of a target on `rows` (all labeled).
+pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], labels: &[Option<u8>]) -> Result<TargetModel> {
+    let column = match target {
+        Target::Risk => spec.columns.risk_label.clone(),
+        Target::Upsell => spec.columns.upsell_label.clone(),
+    }
+    .unwrap_or_default();
+    let pp = PreprocessParams { min_category_rows: spec.model.min_category_rows };
+    let fold_list = folds(&table.ids, table.dates.as_deref(), rows, labels, spec.model.cv_folds, spec.seed);
+    let (selection, best_c) = select_logistic(table, spec, &fold_list, labels, pp)?;
+    let pooled = fit_sub(table, rows, labels, pp, best_c)?;
+    Ok(TargetModel {
+        schema_version: SCHEMA_VERSION,
+        target,
+        label_column: column,
+        pooled,
+        segments: BTreeMap::new(),
+        selection,
+        refit_on_all: true,
+    })
+}
+
+fn fit_sub(table: &Table, rows: &[usize], labels: &[Option<u8>], pp: PreprocessParams, c: f64) -> Result<SubModel> {
+    let pre = Preprocessor::fit(table, rows, pp)?;
+    let x = pre.transform_rows(table, rows);
+    let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
+    let m = LogisticParams { c, ..Default::default() }.fit(&x.view(), &y)?;
+    Ok(SubModel {
+        preprocessor: pre,
+        model: FittedModel::Logistic(m),
+        rows: rows.len(),
+        base_rate: y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64,
+    })
+}
+
+/// Cross-validates every C of the grid; returns the selection and the best C.
+fn select_logistic(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>], pp: PreprocessParams) -> Result<(Selection, f64)> {
+    let grid = &spec.model.c_grid;
+    if fold_list.is_empty() {
+        // Too little data for folds: take the middle of the grid.
+        let c = grid[grid.len() / 2];
+        let cand = Candidate { kind: "logistic".into(), setting: format!("C={c}"), cv_log_loss: f64::NAN, cv_roc_auc: f64::NAN };
+        return Ok((Selection { folds: 0, candidates: vec![cand], chosen: 0 }, c));
+    }
+    // Per fold: fit the preprocessing on the fold's training rows, then every C.
+    let per_fold: Vec<Result<Vec<(Vec<u8>, Vec<f64>)>>> = fold_list
+        .par_iter()
+        .map(|f| {
+            let pre = Preprocessor::fit(table, &f.train, pp)?;
+            let xt = pre.transform_rows(table, &f.train);
+            let xv = pre.transform_rows(table, &f.valid);
+            let yt: Vec<u8> = f.train.iter().map(|&r| labels[r].expect("labeled")).collect();
+            let yv: Vec<u8> = f.valid.iter().map(|&r| labels[r].expect("labeled")).collect();
+            let single_class = yt.iter().all(|&v| v == yt[0]);
+            grid.iter()
+                .map(|&c| {
+                    let p = if single_class {
+                        vec![yt[0] as f64; yv.len()]
+                    } else {
+                        let m = LogisticParams { c, ..Default::default() }.fit(&xt.view(), &yt)?;
+                        xv.axis_iter(Axis(0)).map(|r| sigmoid(m.margin_row(r))).collect()
+                    };
+                    Ok((yv.clone(), p))
+                })
+                .collect()
+        })
+        .collect();
+    let per_fold: Vec<Vec<(Vec<u8>, Vec<f64>)>> = per_fold.into_iter().collect::<Result<_>>()?;
+    let mut candidates = Vec::with_capacity(grid.len());
+    for (i, &c) in grid.iter().enumerate() {
+        let (mut y, mut p) = (vec![], vec![]);
+        for f in &per_fold {
+            y.extend_from_slice(&f[i].0);
+            p.extend_from_slice(&f[i].1);
+        }
+        candidates.push(Candidate {
+            kind: "logistic".into(),
+            setting: format!("C={c}"),
+            cv_log_loss: metrics::log_loss(&y, &p),
+            cv_roc_auc: metrics::roc_auc(&y, &p),
+        });
+    }
+    let chosen = (0..candidates.len())
+        .min_by(|&a, &b| candidates[a].cv_log_loss.total_cmp(&candidates[b].cv_log_loss))
+        .expect("non-empty grid");
+    Ok((Selection { folds: fold_list.len(), candidates, chosen }, grid[chosen]))
+}
+
+/// Single-feature holdout AUC (either orientation) for every feature; returns
+/// those at or above [`LEAK_AUC`]. Categorical levels are scored by their
+/// label rate in the training rows.
+pub fn leakage_probe(table: &Table, train: &[usize], hold: &[usize], labels: &[Option<u8>]) -> Vec<Leak> {
+    let y: Vec<u8> = hold.iter().map(|&r| labels[r].expect("labeled")).collect();
+    let mut out = vec![];
+    for f in &table.features {
+        let score: Vec<f64> = match &f.values {
+            FeatureValues::Numeric(v) => {
+                let med = crate::features::median(&train.iter().map(|&r| v[r]).collect::<Vec<_>>());
+                hold.iter().map(|&r| if v[r].is_finite() { v[r] } else { med }).collect()
+            }
+            FeatureValues::Categorical(v) => {
+                let mut rate: BTreeMap<Option<&str>, (f64, f64)> = BTreeMap::new();
+                for &r in train {
+                    let e = rate.entry(v[r].as_deref()).or_default();
+                    e.0 += labels[r].expect("labeled") as f64;
+                    e.1 += 1.0;
+                }
+                hold.iter().map(|&r| rate.get(&v[r].as_deref()).map_or(0.0, |(s, n)| s / n)).collect()
+            }
+        };
+        let auc = metrics::roc_auc(&y, &score);
+        let auc = auc.max(1.0 - auc);
+        if auc >= LEAK_AUC {
+            out.push(Leak { feature: f.def.name.clone(), roc_auc: auc });
+        }
+    }
+    out
+}

@@ -1,0 +1,313 @@
+//! Model versions on disk.
+//!
+//! ```text
+//! models/
+//!   2026Q3/            one immutable version
+//!     manifest.json    what, from which data, how good, checksums of the rest
+//!     risk.json        fitted preprocessing + classifier (plain JSON)
+//!     upsell.json
+//!     report.html      the holdout report, report.json its figures
+//!   in_use.json        the version in use
+//!   promotions.jsonl   every change of the version in use (append-only)
+//! ```
+//!
+//! A version is written into a temporary directory beside its final place and
+//! renamed into place in one step, so a killed run leaves no half version, and
+//! an existing version is never overwritten. Loading checks the schema version
+//! and the sha256 of every file listed in the manifest.
+
+pub mod manifest;
+
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::{Target, TargetModel, SCHEMA_VERSION};
+pub use manifest::Manifest;
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory,
+/// flushed, then renamed over the target. A missing parent directory is an error.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, format!("directory {} does not exist; create it first", dir.display()))));
+    }
+    let mut tmp = tempfile::Builder::new().prefix(".healthscore-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Pretty JSON with a trailing newline.
+pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(v).expect("model types serialise");
+    b.push(b'\n');
+    b
+}
+
+/// The version in use.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct InUse {
+    pub version: String,
+    pub since: String,
+}
+
+/// One line of the promotion log.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Promotion {
+    pub time: String,
+    /// `promote`, `first version` or `rollback`.
+    pub action: String,
+    pub version: String,
+    pub previous: Option<String>,
+}
+
+/// A loaded, checked version.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    pub version: String,
+    pub dir: PathBuf,
+    pub manifest: Manifest,
+    pub risk: Option<TargetModel>,
+    pub upsell: Option<TargetModel>,
+}
+
+impl Loaded {
+    /// The model of a target, if the version has one.
+    pub fn model(&self, t: Target) -> Option<&TargetModel> {
+        match t {
+            Target::Risk => self.risk.as_ref(),
+            Target::Upsell => self.upsell.as_ref(),
+        }
+    }
+}
+
+/// The `models/` directory.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    pub root: PathBuf,
+}
+
+/// Current time as RFC 3339, or `HEALTHSCORE_NOW` when set (for reproducible manifests and tests).
+pub fn now() -> String {
+    std::env::var("HEALTHSCORE_NOW").unwrap_or_else(|_| chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
+
+fn valid_version_name(v: &str) -> bool {
+    !v.is_empty() && !v.starts_with('.') && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+}
+
+impl Registry {
+    /// Opens (without creating) a registry directory.
+    pub fn new(root: impl Into<PathBuf>) -> Registry {
+        Registry { root: root.into() }
+    }
+
+    /// Version names, sorted.
+    pub fn versions(&self) -> Result<Vec<String>> {
+        if !self.root.is_dir() {
+            return Ok(vec![]);
+        }
+        let mut v: Vec<String> = std::fs::read_dir(&self.root)
+            .map_err(|e| Error::io(&self.root, e))?
+            .filter_map(|e| e.ok())
+            .filter(|e| e.path().join("manifest.json").is_file())
+            .filter_map(|e| e.file_name().to_str().map(str::to_string))
+            .filter(|n| !n.starts_with('.'))
+            .collect();
+        v.sort();
+        Ok(v)
+    }
+
+    /// Writes a new version atomically. `files` are (name, bytes) besides the
+    /// manifest; their checksums are recorded in it. The first version becomes the
+    /// version in use.
+    pub fn write_version(&self, version: &str, mut manifest: Manifest, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
+        if !valid_version_name(version) {
+            return Err(Error::Registry(format!("invalid version name `{version}`: use letters, digits, `-`, `_` and `.`")));
+        }
+        std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        let dest = self.root.join(version);
+        if dest.exists() {
+            return Err(Error::Registry(format!(
+                "version `{version}` already exists in {}; versions never change: pass --version with a new name",
+                self.root.display()
+            )));
+        }
+        manifest.files = files.iter().map(|(n, b)| (n.clone(), sha256_hex(b))).collect();
+        let tmp = tempfile::Builder::new().prefix(&format!(".{version}-")).tempdir_in(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        for (name, bytes) in files.iter().chain(std::iter::once(&("manifest.json".to_string(), to_json(&manifest)))) {
+            let p = tmp.path().join(name);
+            let mut f = std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?;
+            f.write_all(bytes).map_err(|e| Error::io(&p, e))?;
+            f.sync_all().map_err(|e| Error::io(&p, e))?;
+        }
+        let tmp_path = tmp.keep();
+        if let Err(e) = std::fs::rename(&tmp_path, &dest) {
+            let _ = std::fs::remove_dir_all(&tmp_path);
+            return Err(Error::io(&dest, e));
+        }
+        if self.in_use()?.is_none() {
+            self.set_in_use(version, "first version", None)?;
+        }
+        Ok(dest)
+    }
+
+    fn in_use_path(&self) -> PathBuf {
+        self.root.join("in_use.json")
+    }
+
+    /// The version in use, if any.
+    pub fn in_use(&self) -> Result<Option<InUse>> {
+        let p = self.in_use_path();
+        if !p.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        serde_json::from_str(&text).map(Some).map_err(|e| Error::Artifact { path: p, message: e.to_string() })
+    }
+
+    /// The promotion log, oldest first.
+    pub fn promotions(&self) -> Result<Vec<Promotion>> {
+        let p = self.root.join("promotions.jsonl");
+        if !p.exists() {
+            return Ok(vec![]);
+        }
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        text.lines()
+            .filter(|l| !l.trim().is_empty())
+            .enumerate()
+            .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Artifact { path: p.clone(), message: format!("line {}: {e}", i + 1) }))
+            .collect()
+    }
+
+    fn set_in_use(&self, version: &str, action: &str, previous: Option<String>) -> Result<()> {
+        let time = now();
+        let entry = Promotion { time: time.clone(), action: action.into(), version: version.into(), previous };
+        let log = self.root.join("promotions.jsonl");
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| Error::io(&log, e))?;
+        let mut line = serde_json::to_vec(&entry).expect("serialises");
+        line.push(b'\n');
+        f.write_all(&line).map_err(|e| Error::io(&log, e))?;
+        f.sync_all().map_err(|e| Error::io(&log, e))?;
+        write_atomic(&self.in_use_path(), &to_json(&InUse { version: version.into(), since: time }))
+    }
+
+    /// Makes `version` the version in use and logs it.
+    pub fn promote(&self, version: &str) -> Result<Promotion> {
+        self.check_exists(version)?;
+        let previous = self.in_use()?.map(|u| u.version);
+        if previous.as_deref() == Some(version) {
+            return Err(Error::Registry(format!("version `{version}` is already in use")));
+        }
+        self.set_in_use(version, "promote", previous)?;
+        Ok(self.promotions()?.pop().expect("just written"))
+    }
+
+    /// Puts the version that was in use before the current one back in use.
+    pub fn rollback(&self) -> Result<Promotion> {
+        let current = self.in_use()?.ok_or_else(|| Error::Registry("no version is in use; nothing to roll back".into()))?;
+        let log = self.promotions()?;
+        let last = log.iter().rev().find(|p| p.version == current.version).and_then(|p| p.previous.clone());
+        let previous = last.ok_or_else(|| Error::Registry(format!("version `{}` has no earlier version to roll back to", current.version)))?;
+        self.check_exists(&previous)?;
+        self.set_in_use(&previous, "rollback", Some(current.version))?;
+        Ok(self.promotions()?.pop().expect("just written"))
+    }
+
+    fn check_exists(&self, version: &str) -> Result<()> {
+        if !self.root.join(version).join("manifest.json").is_file() {
+            let known = self.versions()?.join(", ");
+            return Err(Error::Registry(format!(
+                "version `{version}` does not exist in {} (known: {})",
+                self.root.display(),
+                if known.is_empty() { "none; run `healthscore train` first".into() } else { known }
+            )));
+        }
+        Ok(())
+    }
+
+    /// Resolves `--version` or the version in use.
+    pub fn resolve(&self, version: Option<&str>) -> Result<String> {
+        match version {
+            Some(v) => {
+                self.check_exists(v)?;
+                Ok(v.to_string())
+            }
+            None => self.in_use()?.map(|u| u.version).ok_or_else(|| {
+                Error::Registry(format!("no version is in use in {}; run `healthscore train` first or pass --version", self.root.display()))
+            }),
+        }
+    }
+
+    /// Loads and checks a version: schema, checksums, and that every file parses.
+    ///
+    /// ```no_run
+    /// let reg = healthscore::registry::Registry::new("models");
+    /// let v = reg.load(&reg.resolve(None)?)?;
+    /// println!("{} trained on {}", v.version, v.manifest.input.file);
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn load(&self, version: &str) -> Result<Loaded> {
+        self.check_exists(version)?;
+        let dir = self.root.join(version);
+        let mpath = dir.join("manifest.json");
+        let text = std::fs::read(&mpath).map_err(|e| Error::io(&mpath, e))?;
+        let head: serde_json::Value = serde_json::from_slice(&text).map_err(|e| Error::Artifact { path: mpath.clone(), message: format!("not valid JSON: {e}") })?;
+        let schema = head.get("schema_version").and_then(|v| v.as_u64());
+        if schema != Some(SCHEMA_VERSION as u64) {
+            return Err(Error::Artifact {
+                path: mpath,
+                message: format!("schema version {schema:?}, this healthscore reads {SCHEMA_VERSION}; retrain with this version of the tool"),
+            });
+        }
+        let manifest: Manifest = serde_json::from_value(head).map_err(|e| Error::Artifact { path: mpath.clone(), message: e.to_string() })?;
+        let mut bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
+        for (name, sum) in &manifest.files {
+            let p = dir.join(name);
+            let b = std::fs::read(&p).map_err(|e| Error::Artifact { path: p.clone(), message: format!("cannot read: {e}") })?;
+            let actual = sha256_hex(&b);
+            if &actual != sum {
+                return Err(Error::Artifact {
+                    path: p,
+                    message: format!("checksum mismatch (manifest {sum}, file {actual}); the file was changed or truncated after training"),
+                });
+            }
+            bytes.insert(name.clone(), b);
+        }
+        let model = |t: Target| -> Result<Option<TargetModel>> {
+            let name = format!("{}.json", t.name());
+            match bytes.get(&name) {
+                None => Ok(None),
+                Some(b) => {
+                    let p = dir.join(&name);
+                    let m: TargetModel = serde_json::from_slice(b).map_err(|e| Error::Artifact { path: p.clone(), message: e.to_string() })?;
+                    if m.schema_version != SCHEMA_VERSION {
+                        return Err(Error::Artifact { path: p, message: format!("schema version {}, expected {SCHEMA_VERSION}", m.schema_version) });
+                    }
+                    Ok(Some(m))
+                }
+            }
+        };
+        Ok(Loaded { version: version.into(), risk: model(Target::Risk)?, upsell: model(Target::Upsell)?, dir, manifest })
+    }
+}

@@ -1,0 +1,164 @@
+//! The hand-built weighted health score that customer-success teams keep in
+//! spreadsheets, computed the way they compute it, as the baseline every model
+//! must beat.
+//!
+//! Each feature becomes a 0–100 sub-score: numeric features are the percentile
+//! of the value within the training reference, turned around when higher values
+//! mean more churn (the sign of Spearman's correlation with the risk label on
+//! the training rows, or the direction given in the spec); categorical features
+//! score each level by the percentile of its renewal rate. Sub-scores are
+//! averaged within their category, and categories combined with the spec's
+//! weights (renormalised over categories that have a value). Missing values are
+//! skipped, as a spreadsheet would.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::spec::{Category, Direction, Spec};
+use crate::data::table::{FeatureValues, Table};
+use crate::features::reference::FeatureReference;
+use crate::features::MISSING;
+use crate::metrics;
+
+/// How one feature enters the hand-built score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum RuleFeature {
+    Numeric {
+        name: String,
+        category: Category,
+        direction: Direction,
+        /// `spec` when given in the spec, `training data` when learned, `default` otherwise.
+        direction_from: String,
+    },
+    Categorical {
+        name: String,
+        category: Category,
+        /// Sub-score per level; unseen levels get 50.
+        level_scores: BTreeMap<String, f64>,
+    },
+}
+
+/// A fitted hand-built score.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RulesModel {
+    pub weights: BTreeMap<Category, f64>,
+    pub features: Vec<RuleFeature>,
+    pub reference: Vec<FeatureReference>,
+}
+
+impl RulesModel {
+    /// Orients the features on the rows `rows` of `table` (using the risk label when present).
+    ///
+    /// ```no_run
+    /// # use healthscore::{data::{spec::Spec, table::*}, features::reference, rules::RulesModel};
+    /// # let spec = Spec::load("training/saas.toml".as_ref())?;
+    /// # let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
+    /// let rows: Vec<usize> = (0..t.len()).collect();
+    /// let rules = RulesModel::fit(&spec, &t, &rows, reference::fit(&t, &rows));
+    /// let health = rules.health(&t);
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn fit(spec: &Spec, table: &Table, rows: &[usize], reference: Vec<FeatureReference>) -> RulesModel {
+        let labeled: Vec<usize> = match &table.risk {
+            Some(y) => rows.iter().copied().filter(|&r| y[r].is_some()).collect(),
+            None => vec![],
+        };
+        let y: Vec<f64> = labeled.iter().map(|&r| table.risk.as_ref().expect("risk")[r].expect("labeled") as f64).collect();
+        let features = table
+            .features
+            .iter()
+            .map(|f| match &f.values {
+                FeatureValues::Numeric(v) => {
+                    let (direction, from) = if let Some(d) = spec.rules.direction.get(&f.def.name) {
+                        (*d, "spec")
+                    } else {
+                        let pairs: Vec<(f64, f64)> = labeled.iter().zip(&y).filter(|(&r, _)| v[r].is_finite()).map(|(&r, &y)| (v[r], y)).collect();
+                        let (x, yy): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
+                        let (rho, _) = metrics::spearman(&x, &yy);
+                        if rho.is_finite() {
+                            (if rho > 0.0 { Direction::HigherIsRiskier } else { Direction::HigherIsHealthier }, "training data")
+                        } else {
+                            (Direction::HigherIsHealthier, "default")
+                        }
+                    };
+                    RuleFeature::Numeric { name: f.def.name.clone(), category: f.def.category, direction, direction_from: from.into() }
+                }
+                FeatureValues::Categorical(v) => {
+                    let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+                    for (&r, &yy) in labeled.iter().zip(&y) {
+                        let e = stats.entry(v[r].clone().unwrap_or_else(|| MISSING.into())).or_default();
+                        e.0 += yy;
+                        e.1 += 1.0;
+                    }
+                    let total: f64 = stats.values().map(|s| s.1).sum();
+                    let rates: BTreeMap<&String, f64> = stats.iter().map(|(k, (s, n))| (k, s / n)).collect();
+                    let level_scores = stats
+                        .keys()
+                        .map(|k| {
+                            let r = rates[k];
+                            // Share of rows in levels that churn more, plus half of the level's own rows.
+                            let worse: f64 = stats.iter().filter(|(l, _)| rates[l] > r).map(|(_, s)| s.1).sum();
+                            let same: f64 = stats.iter().filter(|(l, _)| rates[l] == r).map(|(_, s)| s.1).sum();
+                            (k.clone(), 100.0 * (worse + 0.5 * same) / total)
+                        })
+                        .collect();
+                    RuleFeature::Categorical { name: f.def.name.clone(), category: f.def.category, level_scores }
+                }
+            })
+            .collect();
+        RulesModel { weights: spec.rules.weights.clone(), features, reference }
+    }
+
+    /// The 0–100 sub-score of every feature for every row (None when missing).
+    fn sub_scores(&self, table: &Table) -> Vec<(Category, Vec<Option<f64>>)> {
+        self.features
+            .iter()
+            .filter_map(|rf| match rf {
+                RuleFeature::Numeric { name, category, direction, .. } => {
+                    let reference = self.reference.iter().find(|r| &r.name == name)?;
+                    let FeatureValues::Numeric(v) = &table.feature(name)?.values else { return None };
+                    let s = v
+                        .iter()
+                        .map(|&x| {
+                            reference.percentile(x).map(|p| match direction {
+                                Direction::HigherIsHealthier => p,
+                                Direction::HigherIsRiskier => 100.0 - p,
+                            })
+                        })
+                        .collect();
+                    Some((*category, s))
+                }
+                RuleFeature::Categorical { name, category, level_scores } => {
+                    let FeatureValues::Categorical(v) = &table.feature(name)?.values else { return None };
+                    let s = v.iter().map(|c| Some(*level_scores.get(c.as_deref().unwrap_or(MISSING)).unwrap_or(&50.0))).collect();
+                    Some((*category, s))
+                }
+            })
+            .collect()
+    }
+
+    /// The hand-built health score (0–100, higher is healthier) of every row.
+    pub fn health(&self, table: &Table) -> Vec<f64> {
+        let subs = self.sub_scores(table);
+        (0..table.len())
+            .map(|r| {
+                let (mut num, mut den) = (0.0, 0.0);
+                for c in Category::ALL {
+                    let vals: Vec<f64> = subs.iter().filter(|(cat, _)| *cat == c).filter_map(|(_, s)| s[r]).collect();
+                    let w = self.weights.get(&c).copied().unwrap_or(0.0);
+                    if !vals.is_empty() && w > 0.0 {
+                        num += w * vals.iter().sum::<f64>() / vals.len() as f64;
+                        den += w;
+                    }
+                }
+                if den > 0.0 {
+                    num / den
+                } else {
+                    50.0
+                }
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,377 @@
+//! `score`: scores live accounts with a version: both probabilities, the 0–100
+//! health score and its band, the action, the exact drivers of each score, the
+//! category roll-up, the hand-built score beside it, what changed since a
+//! previous run (with alerts), and drift against the training data.
+//!
+//! Health = 100 × (1 − risk), rounded to one decimal: a 30% churn risk is a
+//! health of 70. Attributions are in the model's log-odds (before calibration).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::data::spec::{Band, Category, Spec};
+use crate::data::table::{read_frame, read_table, Frame, Labels, Table};
+use crate::data::write::{OutColumn, OutTable};
+use crate::error::{Error, Result};
+use crate::explain::{by_category, top_k, Explained};
+use crate::model::logistic::sigmoid;
+use crate::model::Target;
+use crate::registry::Loaded;
+
+/// Options of a scoring run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ScoreOptions {
+    /// Drivers listed per score.
+    pub top: usize,
+    /// Score only the rows of this snapshot date.
+    pub as_of: Option<chrono::NaiveDate>,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions { top: 5, as_of: None }
+    }
+}
+
+/// The scores of one target for every row.
+#[derive(Debug, Clone)]
+pub struct TargetScores {
+    pub probability: Vec<f64>,
+    pub explained: Explained,
+}
+
+/// Everything computed for the scored rows.
+#[derive(Debug, Clone)]
+pub struct Scored {
+    pub table: Table,
+    pub version: String,
+    pub risk: Option<TargetScores>,
+    pub upsell: Option<TargetScores>,
+    pub health: Vec<Option<f64>>,
+    pub band: Vec<Option<Band>>,
+    pub action: Vec<&'static str>,
+    pub rules_health: Vec<f64>,
+}
+
+/// The action for a pair of scores.
+pub fn action(spec: &Spec, risk: Option<f64>, upsell: Option<f64>) -> &'static str {
+    match (risk, upsell) {
+        (Some(r), _) if r >= spec.actions.protect_risk => "protect",
+        (_, Some(u)) if u >= spec.actions.grow_upsell => "grow",
+        _ => "nurture",
+    }
+}
+
+/// Health from risk: 100 (1 − risk), one decimal.
+pub fn health_of(risk: f64) -> f64 {
+    (1000.0 * (1.0 - risk)).round() / 10.0
+}
+
+/// Reads a live table with the version's spec and features.
+pub fn read_live(loaded: &Loaded, input: &Path) -> Result<Table> {
+    let spec = &loaded.manifest.spec;
+    let mut columns = spec.columns.clone();
+    // Live tables often carry no date; score them anyway when the column is absent.
+    if let Some(d) = &columns.date {
+        let df = read_frame(input)?;
+        if df.column(d).is_err() {
+            columns.date = None;
+        }
+    }
+    read_table(input, &columns, &loaded.manifest.features, Labels::IfPresent)
+}
+
+/// Scores every row of `table`.
+pub fn score(loaded: &Loaded, table: Table) -> Scored {
+    let spec = &loaded.manifest.spec;
+    let run = |t: Target| {
+        loaded.model(t).map(|m| {
+            let explained = m.explain(&table);
+            let probability = (0..table.len()).map(|r| sigmoid(explained.attributions.base[r] + explained.attributions.contributions.row(r).sum())).collect();
+            TargetScores { probability, explained }
+        })
+    };
+    let risk = run(Target::Risk);
+    let upsell = run(Target::Upsell);
+    let n = table.len();
+    let health: Vec<Option<f64>> = (0..n).map(|r| risk.as_ref().map(|s| health_of(s.probability[r]))).collect();
+    let band = health.iter().map(|h| h.map(|h| spec.band(h))).collect();
+    let action = (0..n).map(|r| action(spec, risk.as_ref().map(|s| s.probability[r]), upsell.as_ref().map(|s| s.probability[r]))).collect();
+    let rules_health = loaded.manifest.rules.health(&table);
+    Scored { table, version: loaded.version.clone(), risk, upsell, health, band, action, rules_health }
+}
+
+/// A previous scores file: per account, band, risk and per-feature risk contributions.
+#[derive(Debug, Clone, Default)]
+pub struct Previous {
+    pub rows: HashMap<String, PreviousRow>,
+}
+
+/// One account of a previous run.
+#[derive(Debug, Clone, Default)]
+pub struct PreviousRow {
+    pub band: Option<Band>,
+    pub risk: Option<f64>,
+    pub contributions: BTreeMap<String, f64>,
+}
+
+const CONTRIB: &str = "risk_contrib_";
+
+impl Previous {
+    /// Reads a scores file written by `healthscore score`.
+    pub fn read(path: &Path) -> Result<Previous> {
+        let df = read_frame(path)?;
+        let f = Frame { path, df: &df };
+        let ids = f.strings("account_id", "account id of the previous scores")?;
+        let band = f.strings("band", "band of the previous scores")?;
+        let risk = f.numbers("risk", "risk of the previous scores")?;
+        let mut contrib_cols = vec![];
+        for name in f.names() {
+            if let Some(feat) = name.strip_prefix(CONTRIB) {
+                contrib_cols.push((feat.to_string(), f.numbers(&name, "a previous contribution")?));
+            }
+        }
+        let mut rows = HashMap::new();
+        for (i, id) in ids.into_iter().enumerate() {
+            let Some(id) = id else { continue };
+            let contributions = contrib_cols.iter().filter_map(|(n, v)| v[i].map(|x| (n.clone(), x))).collect();
+            let row = PreviousRow { band: band[i].as_deref().and_then(Band::parse), risk: risk[i], contributions };
+            if rows.insert(id.clone(), row).is_some() {
+                return Err(Error::Duplicate { path: path.to_path_buf(), column: "account_id".into(), row: i + 1, first: 0, id, date: String::new() });
+            }
+        }
+        Ok(Previous { rows })
+    }
+}
+
+/// Drift of one feature.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Drift {
+    pub feature: String,
+    pub psi: f64,
+    /// `stable` (< 0.1), `moderate` (0.1–0.25) or `major` (> 0.25).
+    pub level: String,
+}
+
+/// What the terminal summary of a scoring run shows.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ScoreSummary {
+    pub rows: usize,
+    pub version: String,
+    pub bands: BTreeMap<String, usize>,
+    pub actions: BTreeMap<String, usize>,
+    pub alerts: usize,
+    pub unseen_categories: BTreeMap<String, usize>,
+    pub out_of_range: BTreeMap<String, usize>,
+    pub drift: Vec<Drift>,
+    /// Accounts of the previous run that joined.
+    pub previous_matched: Option<usize>,
+}
+
+/// The output tables of a scoring run.
+pub struct ScoreOutput {
+    pub scores: OutTable,
+    pub alerts: OutTable,
+    pub summary: ScoreSummary,
+}
+
+fn fmt_contrib(name: &str, v: f64) -> String {
+    format!("{name} ({v:+.3})")
+}
+
+/// Renders the scores (and alerts, with a previous run) as tables.
+pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top: usize) -> ScoreOutput {
+    let spec = &loaded.manifest.spec;
+    let t = &scored.table;
+    let n = t.len();
+    let mut out = OutTable::default();
+    out.push("account_id", OutColumn::Text(t.ids.iter().cloned().map(Some).collect()));
+    if let Some(d) = &t.dates {
+        out.push("snapshot_date", OutColumn::Text(d.iter().map(|d| Some(d.to_string())).collect()));
+    }
+    if let (Some(col), Some(seg)) = (&spec.columns.segment, &t.segment) {
+        out.push(col.clone(), OutColumn::Text(seg.iter().cloned().map(Some).collect()));
+    }
+    let prob = |s: &Option<TargetScores>| OutColumn::Float((0..n).map(|r| s.as_ref().map(|s| s.probability[r])).collect());
+    out.push("risk", prob(&scored.risk));
+    out.push("upsell", prob(&scored.upsell));
+    out.push("health", OutColumn::Float(scored.health.clone()));
+    out.push("band", OutColumn::Text(scored.band.iter().map(|b| b.map(|b| b.name().to_string())).collect()));
+    out.push("action", OutColumn::Text(scored.action.iter().map(|a| Some(a.to_string())).collect()));
+    out.push("model_version", OutColumn::Text(vec![Some(scored.version.clone()); n]));
+    out.push("rules_health", OutColumn::Float(scored.rules_health.iter().map(|h| Some((h * 10.0).round() / 10.0)).collect()));
+    out.push("rules_band", OutColumn::Text(scored.rules_health.iter().map(|h| Some(spec.band(*h).name().to_string())).collect()));
+    for (target, s) in [(Target::Risk, &scored.risk), (Target::Upsell, &scored.upsell)] {
+        let Some(s) = s else { continue };
+        let name = target.name();
+        let a = &s.explained.attributions;
+        out.push(format!("{name}_base"), OutColumn::Float(a.base.iter().map(|b| Some(*b)).collect()));
+        let cats: Vec<[f64; 8]> = (0..n).map(|r| by_category(&s.explained.features, a.contributions.row(r).as_slice().expect("contiguous"))).collect();
+        for c in Category::ALL {
+            out.push(format!("{name}_{}", c.name()), OutColumn::Float(cats.iter().map(|v| Some(v[c.index()])).collect()));
+        }
+        let tops: Vec<Vec<usize>> = (0..n).map(|r| top_k(a.contributions.row(r).as_slice().expect("contiguous"), top)).collect();
+        for k in 0..top {
+            let feat = |r: usize| tops[r].get(k).copied();
+            out.push(format!("{name}_driver_{}", k + 1), OutColumn::Text((0..n).map(|r| feat(r).map(|j| s.explained.features[j].0.clone())).collect()));
+            out.push(format!("{name}_driver_{}_value", k + 1), OutColumn::Text((0..n).map(|r| feat(r).map(|j| value_text(t, &s.explained.features[j].0, r))).collect()));
+            out.push(format!("{name}_driver_{}_contribution", k + 1), OutColumn::Float((0..n).map(|r| feat(r).map(|j| a.contributions[[r, j]])).collect()));
+            out.push(format!("{name}_driver_{}_odds", k + 1), OutColumn::Float((0..n).map(|r| feat(r).map(|j| a.contributions[[r, j]].exp())).collect()));
+        }
+        if target == Target::Risk {
+            for (j, (f, _)) in s.explained.features.iter().enumerate() {
+                out.push(format!("{CONTRIB}{f}"), OutColumn::Float((0..n).map(|r| Some(a.contributions[[r, j]])).collect()));
+            }
+        }
+    }
+    let mut summary = ScoreSummary { rows: n, version: scored.version.clone(), ..Default::default() };
+    for b in scored.band.iter().flatten() {
+        *summary.bands.entry(b.name().into()).or_default() += 1;
+    }
+    for a in &scored.action {
+        *summary.actions.entry(a.to_string()).or_default() += 1;
+    }
+    let mut alerts = OutTable::default();
+    if let (Some(prev), Some(risk)) = (previous, &scored.risk) {
+        let (mut pb, mut pr, mut change, mut moved, mut alert) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut alert_rows = vec![];
+        let mut matched = 0;
+        for r in 0..n {
+            let p = prev.rows.get(&t.ids[r]);
+            matched += p.is_some() as usize;
+            pb.push(p.and_then(|p| p.band).map(|b| b.name().to_string()));
+            pr.push(p.and_then(|p| p.risk));
+            let now = risk.probability[r];
+            let d = p.and_then(|p| p.risk).map(|old| now - old);
+            change.push(d);
+            // Which features moved the score: the change of each feature's contribution.
+            let mv = p.map(|p| {
+                let deltas: Vec<f64> = risk.explained.features.iter().enumerate().map(|(j, (f, _))| risk.explained.attributions.contributions[[r, j]] - p.contributions.get(f).copied().unwrap_or(0.0)).collect();
+                top_k(&deltas, 3).into_iter().map(|j| fmt_contrib(&risk.explained.features[j].0, deltas[j])).collect::<Vec<_>>().join("; ")
+            });
+            let reason = match (p.and_then(|p| p.band), scored.band[r], d) {
+                (Some(old), Some(new), _) if new < old => Some(format!("band fell {}→{}", old.name(), new.name())),
+                (_, _, Some(d)) if d > spec.actions.alert_risk_rise => Some(format!("risk rose by {:.0} points", 100.0 * d)),
+                _ => None,
+            };
+            if reason.is_some() {
+                alert_rows.push(r);
+            }
+            moved.push(mv.filter(|s| !s.is_empty()));
+            alert.push(reason);
+        }
+        summary.previous_matched = Some(matched);
+        summary.alerts = alert_rows.len();
+        out.push("previous_band", OutColumn::Text(pb.clone()));
+        out.push("previous_risk", OutColumn::Float(pr.clone()));
+        out.push("risk_change", OutColumn::Float(change.clone()));
+        out.push("moved_by", OutColumn::Text(moved.clone()));
+        out.push("alert", OutColumn::Text(alert.clone()));
+        let pick_t = |v: &Vec<Option<String>>| OutColumn::Text(alert_rows.iter().map(|&r| v[r].clone()).collect());
+        let pick_f = |v: &Vec<Option<f64>>| OutColumn::Float(alert_rows.iter().map(|&r| v[r]).collect());
+        alerts.push("account_id", OutColumn::Text(alert_rows.iter().map(|&r| Some(t.ids[r].clone())).collect()));
+        alerts.push("alert", pick_t(&alert));
+        alerts.push("previous_band", pick_t(&pb));
+        alerts.push("band", OutColumn::Text(alert_rows.iter().map(|&r| scored.band[r].map(|b| b.name().to_string())).collect()));
+        alerts.push("previous_risk", pick_f(&pr));
+        alerts.push("risk", OutColumn::Float(alert_rows.iter().map(|&r| Some(risk.probability[r])).collect()));
+        alerts.push("moved_by", pick_t(&moved));
+        alerts.push("action", OutColumn::Text(alert_rows.iter().map(|&r| Some(scored.action[r].to_string())).collect()));
+    }
+    // Drift and schema checks against the training data.
+    let pooled = loaded.model(Target::Risk).or(loaded.model(Target::Upsell)).map(|m| &m.pooled.preprocessor);
+    if let Some(pre) = pooled {
+        summary.unseen_categories = pre.unseen_levels(t);
+        summary.out_of_range = pre.out_of_range(t);
+    }
+    let mut drift: Vec<Drift> = loaded
+        .manifest
+        .reference
+        .iter()
+        .filter_map(|r| {
+            let v = t.feature(&r.name)?;
+            let psi = r.psi(&v.values)?;
+            let level = if psi > 0.25 { "major" } else if psi >= 0.1 { "moderate" } else { "stable" };
+            Some(Drift { feature: r.name.clone(), psi, level: level.into() })
+        })
+        .collect();
+    drift.sort_by(|a, b| b.psi.total_cmp(&a.psi));
+    summary.drift = drift;
+    ScoreOutput { scores: out, alerts, summary }
+}
+
+/// A feature's value in a row, as text.
+pub fn value_text(t: &Table, feature: &str, r: usize) -> String {
+    match t.feature(feature).map(|f| &f.values) {
+        Some(crate::data::table::FeatureValues::Numeric(v)) => {
+            if v[r].is_finite() {
+                crate::data::write::fmt_float(v[r])
+            } else {
+                "(missing)".into()
+            }
+        }
+        Some(crate::data::table::FeatureValues::Categorical(v)) => v[r].clone().unwrap_or_else(|| "(missing)".into()),
+        None => String::new(),
+    }
+}
+
+/// Keeps only rows of one snapshot date.
+pub fn filter_date(t: Table, as_of: Option<chrono::NaiveDate>) -> Result<Table> {
+    let Some(d) = as_of else { return Ok(t) };
+    let Some(dates) = &t.dates else {
+        return Err(Error::Param(format!("{}: --as-of needs a snapshot date column", t.path.display())));
+    };
+    let rows: Vec<usize> = (0..t.len()).filter(|&r| dates[r] == d).collect();
+    if rows.is_empty() {
+        return Err(Error::Param(format!("{}: no rows with snapshot date {d}", t.path.display())));
+    }
+    Ok(t.select(&rows))
+}
+
+/// The plain-text card of one account (for `healthscore explain`).
+pub fn card(scored: &Scored, r: usize, spec: &Spec) -> String {
+    use std::fmt::Write;
+    let t = &scored.table;
+    let mut s = String::new();
+    let _ = writeln!(s, "account {}{}  (model {})", t.ids[r], t.dates.as_ref().map(|d| format!(" on {}", d[r])).unwrap_or_default(), scored.version);
+    if let Some(seg) = &t.segment {
+        let _ = writeln!(s, "segment   {}", seg[r]);
+    }
+    if let (Some(rk), Some(h), Some(b)) = (&scored.risk, scored.health[r], scored.band[r]) {
+        let _ = writeln!(s, "risk      {:.1}%   health {h:.1}   band {}", 100.0 * rk.probability[r], b.name().to_uppercase());
+    }
+    if let Some(u) = &scored.upsell {
+        let _ = writeln!(s, "upsell    {:.1}%", 100.0 * u.probability[r]);
+    }
+    let _ = writeln!(s, "action    {}", scored.action[r]);
+    let _ = writeln!(s, "hand-built score {:.1} ({})", scored.rules_health[r], spec.band(scored.rules_health[r]).name());
+    for (target, ts) in [(Target::Risk, &scored.risk), (Target::Upsell, &scored.upsell)] {
+        let Some(ts) = ts else { continue };
+        let a = &ts.explained.attributions;
+        let row = a.contributions.row(r);
+        let _ = writeln!(s, "\n{} drivers (log-odds; base {:+.3}, total {:+.3}):", target.name(), a.base[r], a.base[r] + row.sum());
+        let (up, down) = if target == Target::Risk { ("raise risk", "lower risk") } else { ("raise upsell", "lower upsell") };
+        for (label, sign) in [(up, 1.0), (down, -1.0)] {
+            let mut idx: Vec<usize> = (0..row.len()).filter(|&j| row[j] * sign > 1e-9).collect();
+            idx.sort_by(|&x, &y| (row[y] * sign).total_cmp(&(row[x] * sign)));
+            let _ = writeln!(s, "  {label}:");
+            if idx.is_empty() {
+                let _ = writeln!(s, "    (none)");
+            }
+            for &j in idx.iter().take(5) {
+                let (f, c) = &ts.explained.features[j];
+                let _ = writeln!(s, "    {:<28} {:>12}  {:+.3}  odds ×{:.2}  [{}]", f, value_text(t, f, r), row[j], row[j].exp(), c);
+            }
+        }
+        let cats = by_category(&ts.explained.features, row.as_slice().expect("contiguous"));
+        let _ = writeln!(s, "  by category:");
+        for c in Category::ALL {
+            if ts.explained.features.iter().any(|(_, fc)| *fc == c) {
+                let _ = writeln!(s, "    {:<14} {:+.3}", c.name(), cats[c.index()]);
+            }
+        }
+    }
+    s
+}

@@ -1,0 +1,115 @@
+//! `train`: fits the risk and upsell models of a spec on an account history and
+//! assembles everything a version holds (manifest, model files, holdout report).
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use chrono::Datelike;
+
+use crate::data::spec::Spec;
+use crate::data::table::{read_table, Labels, Table};
+use crate::error::Result;
+use crate::features::reference;
+use crate::model::train::{train_target, TrainOptions, Trained};
+use crate::model::{Target, SCHEMA_VERSION};
+use crate::registry::manifest::{InputInfo, TargetSummary};
+use crate::registry::{sha256_hex, to_json, Manifest};
+use crate::rules::RulesModel;
+
+/// A trained, not yet written, version.
+pub struct TrainedVersion {
+    pub manifest: Manifest,
+    pub trained: BTreeMap<Target, Trained>,
+    /// The table it was trained on.
+    pub table: Table,
+}
+
+impl TrainedVersion {
+    /// The files of the version besides the manifest: `risk.json`, `upsell.json`.
+    pub fn model_files(&self) -> Vec<(String, Vec<u8>)> {
+        self.trained.iter().map(|(t, tr)| (format!("{}.json", t.name()), to_json(&tr.model))).collect()
+    }
+}
+
+/// The default version name: the quarter of the latest snapshot date (`2026Q3`),
+/// or `v1`-style when the table has no dates.
+pub fn default_version_name(table: &Table) -> Option<String> {
+    let d = table.dates.as_ref()?.iter().max()?;
+    Some(format!("{}Q{}", d.year(), d.month0() / 3 + 1))
+}
+
+/// Reads the input and trains every model the spec names.
+///
+/// ```no_run
+/// use healthscore::{data::spec::Spec, workflow::train::train_version, model::train::TrainOptions};
+/// let spec = Spec::load("training/saas.toml".as_ref())?;
+/// let v = train_version(&spec, "notebooks-data/history.csv".as_ref(), "2026Q3", TrainOptions::default(), &|_| {})?;
+/// println!("{:?}", v.manifest.targets.keys());
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn train_version(spec: &Spec, input: &Path, version: &str, opts: TrainOptions, progress: &dyn Fn(&str)) -> Result<TrainedVersion> {
+    progress("reading the history");
+    let bytes = std::fs::read(input).map_err(|e| crate::Error::io(input, e))?;
+    let table = read_table(input, &spec.columns, &spec.feature_defs(), Labels::Required)?;
+    let mut trained = BTreeMap::new();
+    for target in Target::ALL {
+        let named = match target {
+            Target::Risk => spec.columns.risk_label.is_some(),
+            Target::Upsell => spec.columns.upsell_label.is_some(),
+        };
+        if named {
+            progress(&format!("training the {} model", target.name()));
+            trained.insert(target, train_target(&table, spec, target, opts)?);
+        }
+    }
+    let all: Vec<usize> = (0..table.len()).collect();
+    let reference = reference::fit(&table, &all);
+    let rules = RulesModel::fit(spec, &table, &all, reference.clone());
+    let targets = trained
+        .iter()
+        .map(|(t, tr)| {
+            let chosen = &tr.model.selection.candidates[tr.model.selection.chosen];
+            let mut segments = BTreeMap::new();
+            if let Some(seg) = &table.segment {
+                for s in seg.iter() {
+                    let own = tr.model.segments.contains_key(s);
+                    segments.entry(s.clone()).or_insert_with(|| if own { "own model".to_string() } else { "pooled".to_string() });
+                }
+            }
+            (
+                *t,
+                TargetSummary {
+                    label_column: tr.model.label_column.clone(),
+                    labeled_rows: tr.labeled_rows,
+                    label_rate: tr.label_rate,
+                    chosen: format!("{} {}", chosen.kind, chosen.setting),
+                    holdout: tr.holdout.clone(),
+                    refit_on_all: tr.model.refit_on_all,
+                    leaks: tr.leaks.clone(),
+                    segments,
+                },
+            )
+        })
+        .collect();
+    let dates = table.dates.as_ref();
+    let manifest = Manifest {
+        schema_version: SCHEMA_VERSION,
+        tool_version: env!("CARGO_PKG_VERSION").into(),
+        version: version.into(),
+        created_at: crate::registry::now(),
+        spec: spec.clone(),
+        input: InputInfo {
+            file: input.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+            sha256: sha256_hex(&bytes),
+            rows: table.len(),
+            first_date: dates.and_then(|d| d.iter().min()).map(|d| d.to_string()),
+            last_date: dates.and_then(|d| d.iter().max()).map(|d| d.to_string()),
+        },
+        features: spec.feature_defs(),
+        targets,
+        reference,
+        rules,
+        files: BTreeMap::new(),
+    };
+    Ok(TrainedVersion { manifest, trained, table })
+}
