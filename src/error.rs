@@ -50,12 +50,10 @@ pub enum Error {
         date: String,
     },
     /// A model that must be trained has no labeled rows.
-    #[error("{path}: column `{column}` has no labeled rows (0 or 1) to train the {model} model; fill the label or remove it from the spec")]
-    NoLabels {
-        path: PathBuf,
-        column: String,
-        model: String,
-    },
+    #[error(
+        "{path}: column `{column}` has no labeled rows (0 or 1) to train the {model} model; fill the label or remove it from the spec"
+    )]
+    NoLabels { path: PathBuf, column: String, model: String },
     /// A labeled set holds only one class, so no classifier can be fitted.
     #[error("{path}: column `{column}` holds only the value {value} in the training rows; the {model} model needs both 0 and 1")]
     OneClass {
@@ -84,9 +82,6 @@ pub type Result<T> = std::result::Result<T, Error>;
 impl Error {
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
-        Error::Io {
-            path: path.into(),
-            source,
-        }
+        Error::Io { path: path.into(), source }
     }
 }

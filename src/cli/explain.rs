@@ -32,7 +32,12 @@ pub fn run(a: Args, _log: Log) -> anyhow::Result<Outcome> {
     let table = read_live(&loaded, &a.input)?;
     let rows: Vec<usize> = (0..table.len()).filter(|&r| table.ids[r] == a.account).collect();
     if rows.is_empty() {
-        anyhow::bail!("{}: no account `{}` in column `{}`", a.input.display(), a.account, loaded.manifest.spec.columns.id);
+        anyhow::bail!(
+            "{}: no account `{}` in column `{}`",
+            a.input.display(),
+            a.account,
+            loaded.manifest.spec.columns.id
+        );
     }
     // The latest snapshot of the account.
     let last = *rows.iter().max_by_key(|&&r| table.dates.as_ref().map(|d| d[r])).expect("non-empty");

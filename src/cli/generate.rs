@@ -48,7 +48,13 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
             anyhow::bail!("--cut must lie between 1 and --quarters ({})", a.quarters);
         }
     }
-    let g = generate(&SynthParams { accounts: a.accounts, quarters: a.quarters, seed: a.seed, cut: a.cut, ..Default::default() });
+    let g = generate(&SynthParams {
+        accounts: a.accounts,
+        quarters: a.quarters,
+        seed: a.seed,
+        cut: a.cut,
+        ..Default::default()
+    });
     std::fs::create_dir_all(&a.out).with_context(|| format!("creating {}", a.out.display()))?;
     let format = if a.format == "parquet" { Format::Parquet } else { Format::Csv };
     for (name, table) in [("history", &g.history), ("live", &g.live), ("outcomes", &g.outcomes)] {

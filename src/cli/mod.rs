@@ -93,7 +93,10 @@ impl Log {
 
 /// Runs a parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
-    let log = Log { quiet: cli.quiet, verbose: cli.verbose };
+    let log = Log {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     match cli.command {
         Command::Generate(a) => generate::run(a, log),
         Command::Train(a) => train::run(a, log),

@@ -34,9 +34,28 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
             let in_use = reg.in_use()?.map(|u| u.version);
             println!("{:<14} {:<21} {:>9} {:>10}  in use", "version", "created", "risk AUC", "upsell AUC");
             for v in reg.versions()? {
-                let l = reg.load(&v)?;
-                let auc = |t: Target| l.manifest.targets.get(&t).map(|s| format!("{:.3}", s.holdout.metrics.roc_auc)).unwrap_or_else(|| "-".into());
-                println!("{:<14} {:<21} {:>9} {:>10}  {}", v, l.manifest.created_at, auc(Target::Risk), auc(Target::Upsell), if in_use.as_deref() == Some(&v) { "*" } else { "" });
+                let l = match reg.load(&v) {
+                    Ok(l) => l,
+                    Err(e) => {
+                        println!("{v:<14} cannot be loaded: {e}");
+                        continue;
+                    }
+                };
+                let auc = |t: Target| {
+                    l.manifest
+                        .targets
+                        .get(&t)
+                        .map(|s| format!("{:.3}", s.holdout.metrics.roc_auc))
+                        .unwrap_or_else(|| "-".into())
+                };
+                println!(
+                    "{:<14} {:<21} {:>9} {:>10}  {}",
+                    v,
+                    l.manifest.created_at,
+                    auc(Target::Risk),
+                    auc(Target::Upsell),
+                    if in_use.as_deref() == Some(&v) { "*" } else { "" }
+                );
             }
         }
         Command::Show { version, models } => {
@@ -67,12 +86,22 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                 let pre = &model.pooled.preprocessor;
                 println!("  strongest coefficients per category (standardised log-odds):");
                 for c in Category::ALL {
-                    let mut cols: Vec<(usize, f64)> = pre.columns.iter().enumerate().filter(|(_, col)| pre.features[col.feature].category() == c).map(|(i, _)| (i, lm.coef[i])).collect();
+                    let mut cols: Vec<(usize, f64)> = pre
+                        .columns
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, col)| pre.features[col.feature].category() == c)
+                        .map(|(i, _)| (i, lm.coef[i]))
+                        .collect();
                     if cols.is_empty() {
                         continue;
                     }
                     cols.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-                    let top: Vec<String> = cols.iter().take(3).map(|(i, b)| format!("{} {:+.3}", pre.columns[*i].name, b)).collect();
+                    let top: Vec<String> = cols
+                        .iter()
+                        .take(3)
+                        .map(|(i, b)| format!("{} {:+.3}", pre.columns[*i].name, b))
+                        .collect();
                     println!("    {:<14} {}", c.name(), top.join(", "));
                 }
             }

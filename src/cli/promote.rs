@@ -35,6 +35,10 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
 
 pub fn rollback(a: RollbackArgs, log: Log) -> anyhow::Result<Outcome> {
     let p = Registry::new(&a.models).rollback()?;
-    log.info(format!("rolled back: {} is in use again (was {})", p.version, p.previous.as_deref().unwrap_or("none")));
+    log.info(format!(
+        "rolled back: {} is in use again (was {})",
+        p.version,
+        p.previous.as_deref().unwrap_or("none")
+    ));
     Ok(Outcome::Ok)
 }

@@ -47,8 +47,14 @@ pub struct Args {
 
 /// The alerts file that goes with an output path.
 pub fn alerts_path(output: &Path) -> PathBuf {
-    let stem = output.file_stem().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "scores".into());
-    let ext = output.extension().map(|s| s.to_string_lossy().to_string()).unwrap_or_else(|| "csv".into());
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "scores".into());
+    let ext = output
+        .extension()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_else(|| "csv".into());
     output.with_file_name(format!("{stem}.alerts.{ext}"))
 }
 
@@ -56,7 +62,11 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let format = Format::from_path(&a.output)?;
     if let Some(dir) = a.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            anyhow::bail!("{}: the output directory {} does not exist; create it first", a.output.display(), dir.display());
+            anyhow::bail!(
+                "{}: the output directory {} does not exist; create it first",
+                a.output.display(),
+                dir.display()
+            );
         }
     }
     let as_of = match &a.as_of {
@@ -67,32 +77,71 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let version = reg.resolve(a.version.as_deref())?;
     let loaded = reg.load(&version)?;
     let table = filter_date(read_live(&loaded, &a.input)?, as_of)?;
-    let previous = a.previous.as_deref().map(Previous::read).transpose().context("reading the previous scores")?;
+    let previous = a
+        .previous
+        .as_deref()
+        .map(Previous::read)
+        .transpose()
+        .context("reading the previous scores")?;
     let scored = score(&loaded, table);
     let out = render(&scored, &loaded, previous.as_ref(), a.top);
     let bytes = out.scores.render(format)?;
     write_atomic(&a.output, &bytes).with_context(|| format!("writing {}", a.output.display()))?;
     let s = &out.summary;
-    log.info(format!("scored {} accounts with version {} → {}", s.rows, s.version, a.output.display()));
-    let counts = |m: &std::collections::BTreeMap<String, usize>, keys: &[&str]| keys.iter().map(|k| format!("{k} {}", m.get(*k).copied().unwrap_or(0))).collect::<Vec<_>>().join(", ");
+    log.info(format!(
+        "scored {} accounts with version {} → {}",
+        s.rows,
+        s.version,
+        a.output.display()
+    ));
+    let counts = |m: &std::collections::BTreeMap<String, usize>, keys: &[&str]| {
+        keys.iter()
+            .map(|k| format!("{k} {}", m.get(*k).copied().unwrap_or(0)))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     log.info(format!("  bands: {}", counts(&s.bands, &["green", "yellow", "red"])));
     log.info(format!("  actions: {}", counts(&s.actions, &["protect", "grow", "nurture"])));
     if previous.is_some() {
         let path = alerts_path(&a.output);
         write_atomic(&path, &out.alerts.render(format)?)?;
-        log.info(format!("  {} alerts ({} of {} accounts matched the previous run) → {}", s.alerts, s.previous_matched.unwrap_or(0), s.rows, path.display()));
+        log.info(format!(
+            "  {} alerts ({} of {} accounts matched the previous run) → {}",
+            s.alerts,
+            s.previous_matched.unwrap_or(0),
+            s.rows,
+            path.display()
+        ));
     }
     for (f, n) in &s.unseen_categories {
-        log.warn(format!("feature `{f}`: {n} rows hold a category never seen in training; they were scored in the `(other)` bucket"));
+        log.warn(format!(
+            "feature `{f}`: {n} rows hold a category never seen in training; they were scored in the `(other)` bucket"
+        ));
     }
     if !s.out_of_range.is_empty() {
         let list: Vec<String> = s.out_of_range.iter().map(|(f, n)| format!("{f} ({n})")).collect();
-        log.warn(format!("values far outside the training range: {}; check units and exports, or retrain", list.join(", ")));
+        log.warn(format!(
+            "values far outside the training range: {}; check units and exports, or retrain",
+            list.join(", ")
+        ));
     }
-    let major: Vec<String> = s.drift.iter().filter(|d| d.level == "major").map(|d| format!("{} (PSI {:.2})", d.feature, d.psi)).collect();
-    let moderate: Vec<String> = s.drift.iter().filter(|d| d.level == "moderate").map(|d| format!("{} ({:.2})", d.feature, d.psi)).collect();
+    let major: Vec<String> = s
+        .drift
+        .iter()
+        .filter(|d| d.level == "major")
+        .map(|d| format!("{} (PSI {:.2})", d.feature, d.psi))
+        .collect();
+    let moderate: Vec<String> = s
+        .drift
+        .iter()
+        .filter(|d| d.level == "moderate")
+        .map(|d| format!("{} ({:.2})", d.feature, d.psi))
+        .collect();
     if !major.is_empty() {
-        log.warn(format!("major drift against the training data (PSI > 0.25): {}; scores may be off until you retrain", major.join(", ")));
+        log.warn(format!(
+            "major drift against the training data (PSI > 0.25): {}; scores may be off until you retrain",
+            major.join(", ")
+        ));
     }
     if !moderate.is_empty() {
         log.info(format!("  moderate drift (PSI 0.1–0.25): {}", moderate.join(", ")));

@@ -49,7 +49,10 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(Traine
     // Refuse an existing explicit version before spending time on training.
     if let Some(v) = &a.version {
         if reg.root.join(v).exists() {
-            anyhow::bail!("version `{v}` already exists in {}; versions never change: choose another --version", reg.root.display());
+            anyhow::bail!(
+                "version `{v}` already exists in {}; versions never change: choose another --version",
+                reg.root.display()
+            );
         }
     }
     let pb = log.spinner();
@@ -58,7 +61,16 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(Traine
         log.debug(m);
     };
     let name_hint = a.version.clone().unwrap_or_else(|| "pending".into());
-    let mut tv = train_version(spec, &a.input, &name_hint, TrainOptions { keep_holdout_model: a.keep_holdout_model }, &progress).with_context(|| format!("training on {}", a.input.display()))?;
+    let mut tv = train_version(
+        spec,
+        &a.input,
+        &name_hint,
+        TrainOptions {
+            keep_holdout_model: a.keep_holdout_model,
+        },
+        &progress,
+    )
+    .with_context(|| format!("training on {}", a.input.display()))?;
     pb.finish_and_clear();
     let version = match &a.version {
         Some(v) => v.clone(),
@@ -83,7 +95,10 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(Traine
 
 fn next_plain_name(reg: &Registry) -> String {
     let n = reg.versions().map(|v| v.len()).unwrap_or(0);
-    (n + 1..).map(|i| format!("v{i}")).find(|v| !reg.root.join(v).exists()).expect("a free name")
+    (n + 1..)
+        .map(|i| format!("v{i}"))
+        .find(|v| !reg.root.join(v).exists())
+        .expect("a free name")
 }
 
 fn print_summary(tv: &TrainedVersion, version: &str, dir: &str, reg: &Registry, log: Log) -> anyhow::Result<()> {
@@ -115,6 +130,13 @@ fn print_summary(tv: &TrainedVersion, version: &str, dir: &str, reg: &Registry, 
         ));
     }
     let in_use = reg.in_use()?.map(|u| u.version).unwrap_or_default();
-    log.info(format!("written to {dir}{}", if in_use == version { " (in use)" } else { "; promote it with `healthscore promote`" }));
+    log.info(format!(
+        "written to {dir}{}",
+        if in_use == version {
+            " (in use)"
+        } else {
+            "; promote it with `healthscore promote`"
+        }
+    ));
     Ok(())
 }

@@ -153,10 +153,7 @@ pub struct Bands {
 
 impl Default for Bands {
     fn default() -> Self {
-        Bands {
-            green: 80.0,
-            yellow: 60.0,
-        }
+        Bands { green: 80.0, yellow: 60.0 }
     }
 }
 
@@ -368,7 +365,9 @@ impl Spec {
         };
         let defs = self.feature_defs();
         if defs.is_empty() {
-            return Err(bad("no features: list them under [features] by category, e.g. usage = [\"logins_30d\"]".into()));
+            return Err(bad(
+                "no features: list them under [features] by category, e.g. usage = [\"logins_30d\"]".into(),
+            ));
         }
         let mut seen = std::collections::HashSet::new();
         for d in &defs {
@@ -376,7 +375,10 @@ impl Spec {
                 return Err(bad(format!("feature `{}` is listed twice; give each feature one category", d.name)));
             }
             if self.role_columns().contains(&d.name.as_str()) {
-                return Err(bad(format!("`{}` is both a feature and a role column (id, date, label or revenue)", d.name)));
+                return Err(bad(format!(
+                    "`{}` is both a feature and a role column (id, date, label or revenue)",
+                    d.name
+                )));
             }
         }
         for c in &self.categorical {
@@ -390,13 +392,22 @@ impl Spec {
             }
         }
         if self.columns.risk_label.is_none() && self.columns.upsell_label.is_none() {
-            return Err(bad("neither a risk nor an upsell label column is named; set columns.risk_label or columns.upsell_label".into()));
+            return Err(bad(
+                "neither a risk nor an upsell label column is named; set columns.risk_label or columns.upsell_label".into(),
+            ));
         }
-        if !(0.0..=100.0).contains(&self.bands.yellow) || !(0.0..=100.0).contains(&self.bands.green) || self.bands.yellow > self.bands.green {
-            return Err(bad(format!("bands must satisfy 0 <= yellow <= green <= 100, found yellow {} and green {}", self.bands.yellow, self.bands.green)));
+        if !(0.0..=100.0).contains(&self.bands.yellow) || !(0.0..=100.0).contains(&self.bands.green) || self.bands.yellow > self.bands.green
+        {
+            return Err(bad(format!(
+                "bands must satisfy 0 <= yellow <= green <= 100, found yellow {} and green {}",
+                self.bands.yellow, self.bands.green
+            )));
         }
         if !(self.holdout.fraction > 0.0 && self.holdout.fraction < 1.0) {
-            return Err(bad(format!("holdout.fraction must lie strictly between 0 and 1, found {}", self.holdout.fraction)));
+            return Err(bad(format!(
+                "holdout.fraction must lie strictly between 0 and 1, found {}",
+                self.holdout.fraction
+            )));
         }
         if self.model.cv_folds < 2 {
             return Err(bad(format!("model.cv_folds must be at least 2, found {}", self.model.cv_folds)));
@@ -407,7 +418,11 @@ impl Spec {
         if self.rules.weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
             return Err(bad("rules.weights must be non-negative numbers".into()));
         }
-        for (name, v) in [("protect_risk", self.actions.protect_risk), ("grow_upsell", self.actions.grow_upsell), ("alert_risk_rise", self.actions.alert_risk_rise)] {
+        for (name, v) in [
+            ("protect_risk", self.actions.protect_risk),
+            ("grow_upsell", self.actions.grow_upsell),
+            ("alert_risk_rise", self.actions.alert_risk_rise),
+        ] {
             if !(0.0..=1.0).contains(&v) {
                 return Err(bad(format!("actions.{name} must lie between 0 and 1, found {v}")));
             }

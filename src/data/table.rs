@@ -209,7 +209,9 @@ impl<'a> Frame<'a> {
     /// A column as text; missing cells are `None`.
     pub fn strings(&self, name: &str, role: &str) -> Result<Vec<Option<String>>> {
         let col = self.column(name, role)?;
-        let s = col.cast(&DataType::String).map_err(|e| self.bad(name, 0, format!("cannot read as text: {e}")))?;
+        let s = col
+            .cast(&DataType::String)
+            .map_err(|e| self.bad(name, 0, format!("cannot read as text: {e}")))?;
         let ca = s.str().map_err(|e| self.bad(name, 0, e.to_string()))?;
         Ok(ca
             .iter()
@@ -229,13 +231,24 @@ impl<'a> Frame<'a> {
                     out.push(match v {
                         None => None,
                         Some(t) => Some(t.parse::<f64>().map_err(|_| {
-                            self.bad(name, i, format!("expected a number, found text `{t}`; fix the cell or list `{name}` under `categorical` in the spec"))
+                            self.bad(
+                                name,
+                                i,
+                                format!(
+                                    "expected a number, found text `{t}`; fix the cell or list `{name}` under `categorical` in the spec"
+                                ),
+                            )
                         })?),
                     });
                 }
                 out
             }
-            DataType::Boolean => col.bool().map_err(|e| self.bad(name, 0, e.to_string()))?.iter().map(|b| b.map(|b| b as u8 as f64)).collect(),
+            DataType::Boolean => col
+                .bool()
+                .map_err(|e| self.bad(name, 0, e.to_string()))?
+                .iter()
+                .map(|b| b.map(|b| b as u8 as f64))
+                .collect(),
             dt if dt.is_primitive_numeric() => {
                 let c = col.cast(&DataType::Float64).map_err(|e| self.bad(name, 0, e.to_string()))?;
                 c.f64().map_err(|e| self.bad(name, 0, e.to_string()))?.iter().collect()
@@ -245,7 +258,11 @@ impl<'a> Frame<'a> {
         for (i, v) in out.iter().enumerate() {
             if let Some(x) = v {
                 if x.is_infinite() {
-                    return Err(self.bad(name, i, format!("infinite value `{x}`; replace it with a finite number or leave the cell empty")));
+                    return Err(self.bad(
+                        name,
+                        i,
+                        format!("infinite value `{x}`; replace it with a finite number or leave the cell empty"),
+                    ));
                 }
             }
         }
@@ -287,7 +304,9 @@ impl<'a> Frame<'a> {
 pub fn parse_date(s: &str) -> Option<NaiveDate> {
     let s = s.trim();
     let day = s.get(..10).unwrap_or(s);
-    NaiveDate::parse_from_str(day, "%Y-%m-%d").ok().filter(|_| s.len() == 10 || s.as_bytes().get(10).is_some_and(|c| *c == b'T' || *c == b' '))
+    NaiveDate::parse_from_str(day, "%Y-%m-%d")
+        .ok()
+        .filter(|_| s.len() == 10 || s.as_bytes().get(10).is_some_and(|c| *c == b'T' || *c == b' '))
 }
 
 /// Reads and checks an account table against the spec's columns and features.
@@ -331,7 +350,12 @@ pub fn table_from_frame(f: &Frame<'_>, columns: &Columns, defs: &[FeatureDef], l
         _ => None,
     };
     let segment = match &columns.segment {
-        Some(c) => Some(f.strings(c, "segment")?.into_iter().map(|s| s.unwrap_or_else(|| "(missing)".into())).collect()),
+        Some(c) => Some(
+            f.strings(c, "segment")?
+                .into_iter()
+                .map(|s| s.unwrap_or_else(|| "(missing)".into()))
+                .collect(),
+        ),
         None => None,
     };
     let mut features = Vec::with_capacity(defs.len());
@@ -339,7 +363,12 @@ pub fn table_from_frame(f: &Frame<'_>, columns: &Columns, defs: &[FeatureDef], l
         let values = if d.categorical {
             FeatureValues::Categorical(f.strings(&d.name, &format!("{} feature", d.category))?)
         } else {
-            FeatureValues::Numeric(f.numbers(&d.name, &format!("{} feature", d.category))?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect())
+            FeatureValues::Numeric(
+                f.numbers(&d.name, &format!("{} feature", d.category))?
+                    .into_iter()
+                    .map(|v| v.unwrap_or(f64::NAN))
+                    .collect(),
+            )
         };
         features.push(RawFeature { def: d.clone(), values });
     }

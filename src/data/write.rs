@@ -49,7 +49,10 @@ impl Format {
             Some("csv") => Ok(Format::Csv),
             Some("parquet") | Some("pq") => Ok(Format::Parquet),
             Some("jsonl") | Some("ndjson") => Ok(Format::JsonLines),
-            _ => Err(Error::Param(format!("{}: unknown output format; use a .csv, .parquet or .jsonl extension", path.display()))),
+            _ => Err(Error::Param(format!(
+                "{}: unknown output format; use a .csv, .parquet or .jsonl extension",
+                path.display()
+            ))),
         }
     }
 

@@ -39,7 +39,10 @@ impl Attribute for LogisticModel {
                 contributions[[i, c.feature]] += b * (v - c.mean);
             }
         }
-        Attributions { base: vec![base; x.nrows()], contributions }
+        Attributions {
+            base: vec![base; x.nrows()],
+            contributions,
+        }
     }
 }
 
@@ -79,7 +82,13 @@ impl TargetModel {
     /// # Ok::<(), healthscore::Error>(())
     /// ```
     pub fn explain(&self, table: &Table) -> Explained {
-        let features: Vec<(String, Category)> = self.pooled.preprocessor.features.iter().map(|f| (f.name().to_string(), f.category())).collect();
+        let features: Vec<(String, Category)> = self
+            .pooled
+            .preprocessor
+            .features
+            .iter()
+            .map(|f| (f.name().to_string(), f.category()))
+            .collect();
         let mut base = vec![0.0; table.len()];
         let mut contributions = Array2::<f64>::zeros((table.len(), features.len()));
         for (seg, rows) in self.routes(table) {
@@ -89,7 +98,10 @@ impl TargetModel {
                 contributions.row_mut(r).assign(&a.contributions.row(k));
             }
         }
-        Explained { features, attributions: Attributions { base, contributions } }
+        Explained {
+            features,
+            attributions: Attributions { base, contributions },
+        }
     }
 }
 
@@ -120,17 +132,52 @@ mod tests {
     fn logistic_attributions_add_up() {
         let pre = Preprocessor {
             features: vec![
-                FeatureTransform::Numeric { name: "a".into(), category: Category::Usage, median: 0.0, log1p: false, mean: 0.0, sd: 1.0, missing_indicator: true, min: 0.0, max: 1.0 },
-                FeatureTransform::Categorical { name: "b".into(), category: Category::Journey, levels: vec!["x".into(), "y".into()], other: false },
+                FeatureTransform::Numeric {
+                    name: "a".into(),
+                    category: Category::Usage,
+                    median: 0.0,
+                    log1p: false,
+                    mean: 0.0,
+                    sd: 1.0,
+                    missing_indicator: true,
+                    min: 0.0,
+                    max: 1.0,
+                },
+                FeatureTransform::Categorical {
+                    name: "b".into(),
+                    category: Category::Journey,
+                    levels: vec!["x".into(), "y".into()],
+                    other: false,
+                },
             ],
             columns: vec![
-                DesignColumn { name: "a".into(), feature: 0, mean: 0.1 },
-                DesignColumn { name: "a_missing".into(), feature: 0, mean: 0.2 },
-                DesignColumn { name: "b=x".into(), feature: 1, mean: 0.6 },
-                DesignColumn { name: "b=y".into(), feature: 1, mean: 0.4 },
+                DesignColumn {
+                    name: "a".into(),
+                    feature: 0,
+                    mean: 0.1,
+                },
+                DesignColumn {
+                    name: "a_missing".into(),
+                    feature: 0,
+                    mean: 0.2,
+                },
+                DesignColumn {
+                    name: "b=x".into(),
+                    feature: 1,
+                    mean: 0.6,
+                },
+                DesignColumn {
+                    name: "b=y".into(),
+                    feature: 1,
+                    mean: 0.4,
+                },
             ],
         };
-        let m = LogisticModel { intercept: -1.0, coef: vec![0.5, 1.5, -0.3, 0.7], c: 1.0 };
+        let m = LogisticModel {
+            intercept: -1.0,
+            coef: vec![0.5, 1.5, -0.3, 0.7],
+            c: 1.0,
+        };
         let x = array![[1.0, 0.0, 1.0, 0.0], [-2.0, 1.0, 0.0, 1.0]];
         let a = m.attribute(&pre, &x.view());
         for i in 0..2 {

@@ -4,8 +4,12 @@
 //!
 //! Numeric features: median imputation plus a missing-indicator column when the
 //! training rows had missing values, `log1p` for heavy-tailed non-negative
-//! counts (skewness above 2 that `log1p` reduces; decided and recorded at fit
-//! time), then standardisation. Categorical features: one-hot columns for every
+//! counts, then standardisation. A feature is a log1p candidate when it is
+//! non-negative with skewness above 2; with labels, `log1p` is kept when a
+//! one-feature logistic fit on `ln(1 + x)` has a higher likelihood than on `x`
+//! (a heavy tail is not always a log-shaped effect: days since the last meeting
+//! often matter more, not less, as they grow); without labels, when `log1p`
+//! reduces the skewness. The choice is recorded in the artifact. Categorical features: one-hot columns for every
 //! level with at least `min_category_rows` training rows, and one `other`
 //! bucket for rare levels and for levels never seen in training.
 //!
@@ -134,7 +138,7 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 }
 
 /// Category level of a cell after mapping rare/unseen levels to [`OTHER`].
-fn level_of<'a>(cell: &'a Option<String>) -> &'a str {
+fn level_of(cell: &Option<String>) -> &str {
     cell.as_deref().unwrap_or(MISSING)
 }
 
@@ -146,12 +150,12 @@ impl Preprocessor {
     /// # let spec = Spec::load("training/saas.toml".as_ref())?;
     /// # let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
     /// let rows: Vec<usize> = (0..t.len()).collect();
-    /// let pre = Preprocessor::fit(&t, &rows, PreprocessParams { min_category_rows: 10 })?;
+    /// let pre = Preprocessor::fit(&t, &rows, None, PreprocessParams { min_category_rows: 10 })?;
     /// let x = pre.transform(&t);
     /// assert_eq!(x.ncols(), pre.columns.len());
     /// # Ok::<(), healthscore::Error>(())
     /// ```
-    pub fn fit(table: &Table, rows: &[usize], params: PreprocessParams) -> Result<Preprocessor> {
+    pub fn fit(table: &Table, rows: &[usize], labels: Option<&[Option<u8>]>, params: PreprocessParams) -> Result<Preprocessor> {
         if rows.is_empty() {
             return Err(Error::Param("cannot fit preprocessing on zero rows".into()));
         }
@@ -169,7 +173,19 @@ impl Preprocessor {
                     let log1p = !present.is_empty() && min >= 0.0 && {
                         let s = skewness(&present);
                         let logged: Vec<f64> = present.iter().map(|x| x.ln_1p()).collect();
-                        s > 2.0 && skewness(&logged).abs() < s
+                        s > 2.0
+                            && match labels {
+                                Some(y) => {
+                                    let (xs, ys): (Vec<f64>, Vec<u8>) = rows
+                                        .iter()
+                                        .filter_map(|&r| Some((v[r], y[r]?)))
+                                        .filter(|(x, _)| x.is_finite())
+                                        .unzip();
+                                    let logx: Vec<f64> = xs.iter().map(|x| x.ln_1p()).collect();
+                                    univariate_log_likelihood(&logx, &ys) > univariate_log_likelihood(&xs, &ys)
+                                }
+                                None => skewness(&logged).abs() < s,
+                            }
                     };
                     let t: Vec<f64> = vals.iter().map(|&x| apply(if x.is_finite() { x } else { med }, log1p)).collect();
                     let (mean, sd) = mean_sd(&t);
@@ -190,14 +206,30 @@ impl Preprocessor {
                     for &r in rows {
                         *counts.entry(level_of(&v[r])).or_default() += 1;
                     }
-                    let levels: Vec<String> = counts.iter().filter(|(_, &c)| c >= params.min_category_rows).map(|(l, _)| l.to_string()).collect();
+                    let levels: Vec<String> = counts
+                        .iter()
+                        .filter(|(_, &c)| c >= params.min_category_rows)
+                        .map(|(l, _)| l.to_string())
+                        .collect();
                     let other = counts.len() > levels.len();
-                    FeatureTransform::Categorical { name, category, levels, other }
+                    FeatureTransform::Categorical {
+                        name,
+                        category,
+                        levels,
+                        other,
+                    }
                 }
             });
         }
-        let mut pre = Preprocessor { features, columns: Vec::new() };
-        pre.columns = pre.column_names().into_iter().map(|(name, feature)| DesignColumn { name, feature, mean: 0.0 }).collect();
+        let mut pre = Preprocessor {
+            features,
+            columns: Vec::new(),
+        };
+        pre.columns = pre
+            .column_names()
+            .into_iter()
+            .map(|(name, feature)| DesignColumn { name, feature, mean: 0.0 })
+            .collect();
         let x = pre.transform_rows(table, rows);
         for (j, c) in pre.columns.iter_mut().enumerate() {
             c.mean = x.column(j).mean().unwrap_or(0.0);
@@ -209,7 +241,9 @@ impl Preprocessor {
         let mut out = Vec::new();
         for (i, f) in self.features.iter().enumerate() {
             match f {
-                FeatureTransform::Numeric { name, missing_indicator, .. } => {
+                FeatureTransform::Numeric {
+                    name, missing_indicator, ..
+                } => {
                     out.push((name.clone(), i));
                     if *missing_indicator {
                         out.push((format!("{name}_missing"), i));
@@ -245,7 +279,17 @@ impl Preprocessor {
         for f in &self.features {
             let raw = table.feature(f.name()).map(|r| &r.values);
             match (f, raw) {
-                (FeatureTransform::Numeric { median, log1p, mean, sd, missing_indicator, .. }, Some(FeatureValues::Numeric(v))) => {
+                (
+                    FeatureTransform::Numeric {
+                        median,
+                        log1p,
+                        mean,
+                        sd,
+                        missing_indicator,
+                        ..
+                    },
+                    Some(FeatureValues::Numeric(v)),
+                ) => {
                     for (i, &r) in rows.iter().enumerate() {
                         let raw = v[r];
                         let present = raw.is_finite();
@@ -284,7 +328,9 @@ impl Preprocessor {
     pub fn unseen_levels(&self, table: &Table) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for f in &self.features {
-            if let (FeatureTransform::Categorical { name, levels, .. }, Some(FeatureValues::Categorical(v))) = (f, table.feature(f.name()).map(|r| &r.values)) {
+            if let (FeatureTransform::Categorical { name, levels, .. }, Some(FeatureValues::Categorical(v))) =
+                (f, table.feature(f.name()).map(|r| &r.values))
+            {
                 let n = v.iter().filter(|c| !levels.iter().any(|l| l == level_of(c))).count();
                 if n > 0 {
                     out.insert(name.clone(), n);
@@ -299,7 +345,9 @@ impl Preprocessor {
     pub fn out_of_range(&self, table: &Table) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();
         for f in &self.features {
-            if let (FeatureTransform::Numeric { name, min, max, .. }, Some(FeatureValues::Numeric(v))) = (f, table.feature(f.name()).map(|r| &r.values)) {
+            if let (FeatureTransform::Numeric { name, min, max, .. }, Some(FeatureValues::Numeric(v))) =
+                (f, table.feature(f.name()).map(|r| &r.values))
+            {
                 let w = (max - min).max(1e-9);
                 let n = v.iter().filter(|x| x.is_finite() && (**x < min - w || **x > max + w)).count();
                 if n > 0 {
@@ -308,6 +356,27 @@ impl Preprocessor {
             }
         }
         out
+    }
+}
+
+/// Log-likelihood of a one-feature logistic regression (lightly regularised) of `y` on `x`.
+fn univariate_log_likelihood(x: &[f64], y: &[u8]) -> f64 {
+    let (mean, sd) = mean_sd(x);
+    if x.len() < 10 || sd <= 0.0 || y.iter().all(|&v| v == y[0]) {
+        return f64::NEG_INFINITY;
+    }
+    let z = Array2::from_shape_fn((x.len(), 1), |(i, _)| (x[i] - mean) / sd);
+    match (crate::model::logistic::LogisticParams {
+        c: 100.0,
+        ..Default::default()
+    })
+    .fit(&z.view(), y)
+    {
+        Ok(m) => {
+            let p: Vec<f64> = m.margins(&z.view()).into_iter().map(crate::model::logistic::sigmoid).collect();
+            -crate::metrics::log_loss(y, &p) * y.len() as f64
+        }
+        Err(_) => f64::NEG_INFINITY,
     }
 }
 
@@ -326,7 +395,11 @@ mod tests {
     use std::path::PathBuf;
 
     fn table() -> Table {
-        let def = |n: &str, c: bool| FeatureDef { name: n.into(), category: Category::Usage, categorical: c };
+        let def = |n: &str, c: bool| FeatureDef {
+            name: n.into(),
+            category: Category::Usage,
+            categorical: c,
+        };
         Table {
             path: PathBuf::from("t.csv"),
             ids: (0..6).map(|i| i.to_string()).collect(),
@@ -336,10 +409,20 @@ mod tests {
             revenue: None,
             segment: None,
             features: vec![
-                RawFeature { def: def("x", false), values: FeatureValues::Numeric(vec![1.0, 2.0, f64::NAN, 4.0, 5.0, 6.0]) },
+                RawFeature {
+                    def: def("x", false),
+                    values: FeatureValues::Numeric(vec![1.0, 2.0, f64::NAN, 4.0, 5.0, 6.0]),
+                },
                 RawFeature {
                     def: def("plan", true),
-                    values: FeatureValues::Categorical(vec![Some("a".into()), Some("a".into()), Some("b".into()), Some("b".into()), Some("c".into()), None]),
+                    values: FeatureValues::Categorical(vec![
+                        Some("a".into()),
+                        Some("a".into()),
+                        Some("b".into()),
+                        Some("b".into()),
+                        Some("c".into()),
+                        None,
+                    ]),
                 },
             ],
         }
@@ -348,12 +431,14 @@ mod tests {
     #[test]
     fn imputes_indicates_and_encodes() {
         let t = table();
-        let pre = Preprocessor::fit(&t, &[0, 1, 2, 3, 4, 5], PreprocessParams { min_category_rows: 2 }).unwrap();
+        let pre = Preprocessor::fit(&t, &[0, 1, 2, 3, 4, 5], None, PreprocessParams { min_category_rows: 2 }).unwrap();
         let names: Vec<&str> = pre.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["x", "x_missing", "plan=a", "plan=b", "plan=(other)"]);
         let x = pre.transform(&t);
         // Row 2 is missing: imputed with the median 4, flagged.
-        let FeatureTransform::Numeric { median, .. } = &pre.features[0] else { panic!() };
+        let FeatureTransform::Numeric { median, .. } = &pre.features[0] else {
+            panic!()
+        };
         assert_eq!(*median, 4.0);
         assert_eq!(x[[2, 1]], 1.0);
         assert_eq!(x[[4, 4]], 1.0, "rare level c goes to other");
@@ -368,16 +453,19 @@ mod tests {
         let mut t = table();
         let v: Vec<f64> = (0..200).map(|i| if i % 50 == 0 { 10_000.0 } else { (i % 7) as f64 }).collect();
         t.ids = (0..200).map(|i| i.to_string()).collect();
-        t.features = vec![RawFeature { def: t.features[0].def.clone(), values: FeatureValues::Numeric(v) }];
+        t.features = vec![RawFeature {
+            def: t.features[0].def.clone(),
+            values: FeatureValues::Numeric(v),
+        }];
         let rows: Vec<usize> = (0..200).collect();
-        let pre = Preprocessor::fit(&t, &rows, PreprocessParams { min_category_rows: 2 }).unwrap();
+        let pre = Preprocessor::fit(&t, &rows, None, PreprocessParams { min_category_rows: 2 }).unwrap();
         assert!(matches!(pre.features[0], FeatureTransform::Numeric { log1p: true, .. }));
     }
 
     #[test]
     fn serde_round_trip() {
         let t = table();
-        let pre = Preprocessor::fit(&t, &[0, 1, 2, 3, 4, 5], PreprocessParams { min_category_rows: 2 }).unwrap();
+        let pre = Preprocessor::fit(&t, &[0, 1, 2, 3, 4, 5], None, PreprocessParams { min_category_rows: 2 }).unwrap();
         let back: Preprocessor = serde_json::from_str(&serde_json::to_string(&pre).unwrap()).unwrap();
         assert_eq!(back, pre);
     }

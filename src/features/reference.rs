@@ -94,8 +94,14 @@ pub fn fit(table: &Table, rows: &[usize]) -> Vec<FeatureReference> {
                     let vals: Vec<f64> = rows.iter().map(|&r| v[r]).collect();
                     let mut present: Vec<f64> = vals.iter().copied().filter(|x| x.is_finite()).collect();
                     present.sort_by(f64::total_cmp);
-                    let percentiles: Vec<f64> = (0..=100).map(|p| percentile_sorted(&present, p as f64 / 100.0)).map(|x| if x.is_finite() { x } else { 0.0 }).collect();
-                    let mut edges: Vec<f64> = (1..10).map(|d| percentile_sorted(&present, d as f64 / 10.0)).filter(|x| x.is_finite()).collect();
+                    let percentiles: Vec<f64> = (0..=100)
+                        .map(|p| percentile_sorted(&present, p as f64 / 100.0))
+                        .map(|x| if x.is_finite() { x } else { 0.0 })
+                        .collect();
+                    let mut edges: Vec<f64> = (1..10)
+                        .map(|d| percentile_sorted(&present, d as f64 / 10.0))
+                        .filter(|x| x.is_finite())
+                        .collect();
                     edges.dedup();
                     let shares = numeric_shares(&edges, &vals);
                     Distribution::Numeric {
@@ -107,7 +113,9 @@ pub fn fit(table: &Table, rows: &[usize]) -> Vec<FeatureReference> {
                 }
                 FeatureValues::Categorical(v) => {
                     let vals: Vec<Option<String>> = rows.iter().map(|&r| v[r].clone()).collect();
-                    Distribution::Categorical { shares: categorical_shares(&vals) }
+                    Distribution::Categorical {
+                        shares: categorical_shares(&vals),
+                    }
                 }
             };
             FeatureReference {
@@ -188,7 +196,12 @@ mod tests {
         let r = FeatureReference {
             name: "x".into(),
             category: Category::Usage,
-            distribution: Distribution::Numeric { percentiles: (0..=100).map(|i| i as f64 * 2.0).collect(), missing: 0.0, edges: vec![], shares: vec![] },
+            distribution: Distribution::Numeric {
+                percentiles: (0..=100).map(|i| i as f64 * 2.0).collect(),
+                missing: 0.0,
+                edges: vec![],
+                shares: vec![],
+            },
         };
         assert_eq!(r.percentile(50.0), Some(25.0));
         assert_eq!(r.percentile(51.0), Some(25.5));

@@ -67,7 +67,11 @@ pub fn folds(ids: &[String], dates: Option<&[NaiveDate]>, rows: &[usize], labels
         (0..k)
             .map(|i| {
                 let span = t - 1 - first;
-                let idx = if k == 1 { first } else { first + (i * span + (k - 1) / 2) / (k - 1) };
+                let idx = if k == 1 {
+                    first
+                } else {
+                    first + (i * span + (k - 1) / 2) / (k - 1)
+                };
                 distinct[idx.min(t - 1)]
             })
             .collect()

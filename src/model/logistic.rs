@@ -44,7 +44,12 @@ pub struct LogisticParams {
 
 impl Default for LogisticParams {
     fn default() -> Self {
-        LogisticParams { c: 1.0, max_iterations: 100, gradient_tolerance: 1e-6, solver: Solver::Newton }
+        LogisticParams {
+            c: 1.0,
+            max_iterations: 100,
+            gradient_tolerance: 1e-6,
+            solver: Solver::Newton,
+        }
     }
 }
 
@@ -58,7 +63,7 @@ impl LogisticParams {
         if !(self.c.is_finite() && self.c > 0.0) {
             return Err(Error::Param(format!("C must be positive and finite, found {}", self.c)));
         }
-        if self.max_iterations == 0 || !(self.gradient_tolerance > 0.0) {
+        if self.max_iterations == 0 || self.gradient_tolerance.is_nan() || self.gradient_tolerance <= 0.0 {
             return Err(Error::Param("max_iterations and gradient_tolerance must be positive".into()));
         }
         Ok(ValidLogisticParams(self))
@@ -123,6 +128,7 @@ fn loss_grad_hess(x: &ArrayView2<f64>, y: &[u8], theta: &[f64], lambda: f64) -> 
         .map(|c| {
             let (mut loss, mut g, mut h) = zero();
             let mut xi = vec![0.0; k];
+            #[allow(clippy::needless_range_loop)] // rows of x and y go together
             for i in c * chunk..((c + 1) * chunk).min(x.nrows()) {
                 xi[0] = 1.0;
                 for (d, v) in xi[1..].iter_mut().zip(x.row(i)) {
@@ -243,7 +249,11 @@ fn newton(x: &ArrayView2<f64>, y: &[u8], p: LogisticParams) -> Result<LogisticMo
     if theta.iter().any(|v| !v.is_finite()) {
         return Err(Error::Fit("the coefficients diverged".into()));
     }
-    Ok(LogisticModel { intercept: theta[0], coef: theta[1..].to_vec(), c: p.c })
+    Ok(LogisticModel {
+        intercept: theta[0],
+        coef: theta[1..].to_vec(),
+        c: p.c,
+    })
 }
 
 /// A fitted logistic model: log-odds of label 1 = intercept + coef · x.
@@ -294,13 +304,23 @@ mod tests {
         // Churn is the minority here; linfa's "positive" class is the majority.
         let x = array![[0.0], [0.2], [0.4], [0.6], [0.8], [1.0], [1.2], [1.4], [3.0], [3.2]];
         let y = [0, 0, 0, 0, 0, 0, 0, 1, 1, 1];
-        let m = LogisticParams { c: 100.0, ..Default::default() }.fit(&x.view(), &y).unwrap();
+        let m = LogisticParams {
+            c: 100.0,
+            ..Default::default()
+        }
+        .fit(&x.view(), &y)
+        .unwrap();
         assert!(m.coef[0] > 0.0, "higher x means more churn: {m:?}");
         let p: Vec<f64> = m.margins(&x.view()).into_iter().map(sigmoid).collect();
         assert!(crate::metrics::roc_auc(&y, &p) > 0.9);
         // And with the labels swapped the sign flips.
         let y2: Vec<u8> = y.iter().map(|v| 1 - v).collect();
-        let m2 = LogisticParams { c: 100.0, ..Default::default() }.fit(&x.view(), &y2).unwrap();
+        let m2 = LogisticParams {
+            c: 100.0,
+            ..Default::default()
+        }
+        .fit(&x.view(), &y2)
+        .unwrap();
         assert!(m2.coef[0] < 0.0);
     }
 
@@ -310,10 +330,25 @@ mod tests {
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
         let n = 2000;
         let x = ndarray::Array2::from_shape_fn((n, 4), |_| rng.gen_range(-2.0..2.0));
-        let y: Vec<u8> = (0..n).map(|i| (rng.gen::<f64>() < sigmoid(-1.0 + 0.8 * x[[i, 0]] - 0.5 * x[[i, 1]] + 0.1 * x[[i, 2]])) as u8).collect();
+        let y: Vec<u8> = (0..n)
+            .map(|i| (rng.gen::<f64>() < sigmoid(-1.0 + 0.8 * x[[i, 0]] - 0.5 * x[[i, 1]] + 0.1 * x[[i, 2]])) as u8)
+            .collect();
         for c in [0.01, 1.0] {
-            let a = LogisticParams { c, gradient_tolerance: 1e-10, ..Default::default() }.fit(&x.view(), &y).unwrap();
-            let b = LogisticParams { c, solver: Solver::Linfa, max_iterations: 5000, gradient_tolerance: 1e-8 }.fit(&x.view(), &y).unwrap();
+            let a = LogisticParams {
+                c,
+                gradient_tolerance: 1e-10,
+                ..Default::default()
+            }
+            .fit(&x.view(), &y)
+            .unwrap();
+            let b = LogisticParams {
+                c,
+                solver: Solver::Linfa,
+                max_iterations: 5000,
+                gradient_tolerance: 1e-8,
+            }
+            .fit(&x.view(), &y)
+            .unwrap();
             for (u, v) in a.coef.iter().zip(&b.coef) {
                 assert!((u - v).abs() < 1e-3, "C={c}: {a:?} vs {b:?}");
             }
@@ -322,13 +357,29 @@ mod tests {
 
     #[test]
     fn matches_scikit_learn() {
-        // sklearn.linear_model.LogisticRegression(C=1.0).fit(X, y) on this data gives
-        // coef_ = [[0.9366, -0.4331]], intercept_ = [-0.2396] (tol 1e-8).
-        let x = array![[0.0, 1.0], [1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [0.5, 2.0], [2.5, 0.5], [1.5, 1.5], [3.5, 2.0]];
+        // sklearn.linear_model.LogisticRegression(C=1.0, tol=1e-10).fit(X, y) on this data gives
+        // coef_ = [[1.31722884, -0.18533232]], intercept_ = [-2.13305155].
+        let x = array![
+            [0.0, 1.0],
+            [1.0, 0.0],
+            [2.0, 1.0],
+            [3.0, 0.0],
+            [0.5, 2.0],
+            [2.5, 0.5],
+            [1.5, 1.5],
+            [3.5, 2.0]
+        ];
         let y = [0, 0, 1, 1, 0, 1, 0, 1];
-        let m = LogisticParams { c: 1.0, max_iterations: 1000, gradient_tolerance: 1e-10, ..Default::default() }.fit(&x.view(), &y).unwrap();
-        assert!((m.coef[0] - 0.9366).abs() < 2e-3, "{m:?}");
-        assert!((m.coef[1] + 0.4331).abs() < 2e-3, "{m:?}");
-        assert!((m.intercept + 0.2396).abs() < 2e-3, "{m:?}");
+        let m = LogisticParams {
+            c: 1.0,
+            max_iterations: 1000,
+            gradient_tolerance: 1e-10,
+            ..Default::default()
+        }
+        .fit(&x.view(), &y)
+        .unwrap();
+        assert!((m.coef[0] - 1.31722884).abs() < 1e-6, "{m:?}");
+        assert!((m.coef[1] + 0.18533232).abs() < 1e-6, "{m:?}");
+        assert!((m.intercept + 2.13305155).abs() < 1e-6, "{m:?}");
     }
 }

@@ -133,7 +133,11 @@ impl TargetModel {
     pub fn routes(&self, table: &Table) -> Vec<(Option<String>, Vec<usize>)> {
         let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
         for r in 0..table.len() {
-            let seg = table.segment.as_ref().map(|s| s[r].as_str()).filter(|s| self.segments.contains_key(*s));
+            let seg = table
+                .segment
+                .as_ref()
+                .map(|s| s[r].as_str())
+                .filter(|s| self.segments.contains_key(*s));
             groups.entry(seg.map(str::to_string)).or_default().push(r);
         }
         groups.into_iter().collect()

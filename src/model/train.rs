@@ -116,7 +116,10 @@ pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptio
     };
     let leaks = leakage_probe(table, &train_rows, &hold_rows, labels);
     let model = if opts.keep_holdout_model {
-        TargetModel { refit_on_all: false, ..hold_model }
+        TargetModel {
+            refit_on_all: false,
+            ..hold_model
+        }
     } else {
         fit_target(table, spec, target, &labeled, labels)?
     };
@@ -166,7 +169,9 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         Target::Upsell => spec.columns.upsell_label.clone(),
     }
     .unwrap_or_default();
-    let pp = PreprocessParams { min_category_rows: spec.model.min_category_rows };
+    let pp = PreprocessParams {
+        min_category_rows: spec.model.min_category_rows,
+    };
     let fold_list = folds(&table.ids, table.dates.as_deref(), rows, labels, spec.model.cv_folds, spec.seed);
     let (selection, best_c) = select_logistic(table, spec, &fold_list, labels, pp)?;
     let pooled = fit_sub(table, rows, labels, pp, best_c)?;
@@ -182,7 +187,7 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
 }
 
 fn fit_sub(table: &Table, rows: &[usize], labels: &[Option<u8>], pp: PreprocessParams, c: f64) -> Result<SubModel> {
-    let pre = Preprocessor::fit(table, rows, pp)?;
+    let pre = Preprocessor::fit(table, rows, Some(labels), pp)?;
     let x = pre.transform_rows(table, rows);
     let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
     let m = LogisticParams { c, ..Default::default() }.fit(&x.view(), &y)?;
@@ -195,19 +200,38 @@ fn fit_sub(table: &Table, rows: &[usize], labels: &[Option<u8>], pp: PreprocessP
 }
 
 /// Cross-validates every C of the grid; returns the selection and the best C.
-fn select_logistic(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>], pp: PreprocessParams) -> Result<(Selection, f64)> {
+fn select_logistic(
+    table: &Table,
+    spec: &Spec,
+    fold_list: &[Fold],
+    labels: &[Option<u8>],
+    pp: PreprocessParams,
+) -> Result<(Selection, f64)> {
     let grid = &spec.model.c_grid;
     if fold_list.is_empty() {
         // Too little data for folds: take the middle of the grid.
         let c = grid[grid.len() / 2];
-        let cand = Candidate { kind: "logistic".into(), setting: format!("C={c}"), cv_log_loss: f64::NAN, cv_roc_auc: f64::NAN };
-        return Ok((Selection { folds: 0, candidates: vec![cand], chosen: 0 }, c));
+        let cand = Candidate {
+            kind: "logistic".into(),
+            setting: format!("C={c}"),
+            cv_log_loss: f64::NAN,
+            cv_roc_auc: f64::NAN,
+        };
+        return Ok((
+            Selection {
+                folds: 0,
+                candidates: vec![cand],
+                chosen: 0,
+            },
+            c,
+        ));
     }
     // Per fold: fit the preprocessing on the fold's training rows, then every C.
-    let per_fold: Vec<Result<Vec<(Vec<u8>, Vec<f64>)>>> = fold_list
+    type FoldPredictions = Vec<(Vec<u8>, Vec<f64>)>;
+    let per_fold: Vec<Result<FoldPredictions>> = fold_list
         .par_iter()
         .map(|f| {
-            let pre = Preprocessor::fit(table, &f.train, pp)?;
+            let pre = Preprocessor::fit(table, &f.train, Some(labels), pp)?;
             let xt = pre.transform_rows(table, &f.train);
             let xv = pre.transform_rows(table, &f.valid);
             let yt: Vec<u8> = f.train.iter().map(|&r| labels[r].expect("labeled")).collect();
@@ -226,7 +250,7 @@ fn select_logistic(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Opt
                 .collect()
         })
         .collect();
-    let per_fold: Vec<Vec<(Vec<u8>, Vec<f64>)>> = per_fold.into_iter().collect::<Result<_>>()?;
+    let per_fold: Vec<FoldPredictions> = per_fold.into_iter().collect::<Result<_>>()?;
     let mut candidates = Vec::with_capacity(grid.len());
     for (i, &c) in grid.iter().enumerate() {
         let (mut y, mut p) = (vec![], vec![]);
@@ -244,7 +268,14 @@ fn select_logistic(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Opt
     let chosen = (0..candidates.len())
         .min_by(|&a, &b| candidates[a].cv_log_loss.total_cmp(&candidates[b].cv_log_loss))
         .expect("non-empty grid");
-    Ok((Selection { folds: fold_list.len(), candidates, chosen }, grid[chosen]))
+    Ok((
+        Selection {
+            folds: fold_list.len(),
+            candidates,
+            chosen,
+        },
+        grid[chosen],
+    ))
 }
 
 /// Single-feature holdout AUC (either orientation) for every feature; returns
@@ -266,13 +297,18 @@ pub fn leakage_probe(table: &Table, train: &[usize], hold: &[usize], labels: &[O
                     e.0 += labels[r].expect("labeled") as f64;
                     e.1 += 1.0;
                 }
-                hold.iter().map(|&r| rate.get(&v[r].as_deref()).map_or(0.0, |(s, n)| s / n)).collect()
+                hold.iter()
+                    .map(|&r| rate.get(&v[r].as_deref()).map_or(0.0, |(s, n)| s / n))
+                    .collect()
             }
         };
         let auc = metrics::roc_auc(&y, &score);
         let auc = auc.max(1.0 - auc);
         if auc >= LEAK_AUC {
-            out.push(Leak { feature: f.def.name.clone(), roc_auc: auc });
+            out.push(Leak {
+                feature: f.def.name.clone(),
+                roc_auc: auc,
+            });
         }
     }
     out

@@ -43,9 +43,19 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
         _ => Path::new("."),
     };
     if !dir.is_dir() {
-        return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, format!("directory {} does not exist; create it first", dir.display()))));
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist; create it first", dir.display()),
+            ),
+        ));
     }
-    let mut tmp = tempfile::Builder::new().prefix(".healthscore-").suffix(".tmp").tempfile_in(dir).map_err(|e| Error::io(path, e))?;
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".healthscore-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, e))?;
     tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
     tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
     #[cfg(unix)]
@@ -143,7 +153,9 @@ impl Registry {
     /// version in use.
     pub fn write_version(&self, version: &str, mut manifest: Manifest, files: &[(String, Vec<u8>)]) -> Result<PathBuf> {
         if !valid_version_name(version) {
-            return Err(Error::Registry(format!("invalid version name `{version}`: use letters, digits, `-`, `_` and `.`")));
+            return Err(Error::Registry(format!(
+                "invalid version name `{version}`: use letters, digits, `-`, `_` and `.`"
+            )));
         }
         std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
         let dest = self.root.join(version);
@@ -154,8 +166,14 @@ impl Registry {
             )));
         }
         manifest.files = files.iter().map(|(n, b)| (n.clone(), sha256_hex(b))).collect();
-        let tmp = tempfile::Builder::new().prefix(&format!(".{version}-")).tempdir_in(&self.root).map_err(|e| Error::io(&self.root, e))?;
-        for (name, bytes) in files.iter().chain(std::iter::once(&("manifest.json".to_string(), to_json(&manifest)))) {
+        let tmp = tempfile::Builder::new()
+            .prefix(&format!(".{version}-"))
+            .tempdir_in(&self.root)
+            .map_err(|e| Error::io(&self.root, e))?;
+        for (name, bytes) in files
+            .iter()
+            .chain(std::iter::once(&("manifest.json".to_string(), to_json(&manifest))))
+        {
             let p = tmp.path().join(name);
             let mut f = std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?;
             f.write_all(bytes).map_err(|e| Error::io(&p, e))?;
@@ -183,7 +201,10 @@ impl Registry {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| Error::Artifact { path: p, message: e.to_string() })
+        serde_json::from_str(&text).map(Some).map_err(|e| Error::Artifact {
+            path: p,
+            message: e.to_string(),
+        })
     }
 
     /// The promotion log, oldest first.
@@ -196,20 +217,40 @@ impl Registry {
         text.lines()
             .filter(|l| !l.trim().is_empty())
             .enumerate()
-            .map(|(i, l)| serde_json::from_str(l).map_err(|e| Error::Artifact { path: p.clone(), message: format!("line {}: {e}", i + 1) }))
+            .map(|(i, l)| {
+                serde_json::from_str(l).map_err(|e| Error::Artifact {
+                    path: p.clone(),
+                    message: format!("line {}: {e}", i + 1),
+                })
+            })
             .collect()
     }
 
     fn set_in_use(&self, version: &str, action: &str, previous: Option<String>) -> Result<()> {
         let time = now();
-        let entry = Promotion { time: time.clone(), action: action.into(), version: version.into(), previous };
+        let entry = Promotion {
+            time: time.clone(),
+            action: action.into(),
+            version: version.into(),
+            previous,
+        };
         let log = self.root.join("promotions.jsonl");
-        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&log).map_err(|e| Error::io(&log, e))?;
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .map_err(|e| Error::io(&log, e))?;
         let mut line = serde_json::to_vec(&entry).expect("serialises");
         line.push(b'\n');
         f.write_all(&line).map_err(|e| Error::io(&log, e))?;
         f.sync_all().map_err(|e| Error::io(&log, e))?;
-        write_atomic(&self.in_use_path(), &to_json(&InUse { version: version.into(), since: time }))
+        write_atomic(
+            &self.in_use_path(),
+            &to_json(&InUse {
+                version: version.into(),
+                since: time,
+            }),
+        )
     }
 
     /// Makes `version` the version in use and logs it.
@@ -225,10 +266,17 @@ impl Registry {
 
     /// Puts the version that was in use before the current one back in use.
     pub fn rollback(&self) -> Result<Promotion> {
-        let current = self.in_use()?.ok_or_else(|| Error::Registry("no version is in use; nothing to roll back".into()))?;
+        let current = self
+            .in_use()?
+            .ok_or_else(|| Error::Registry("no version is in use; nothing to roll back".into()))?;
         let log = self.promotions()?;
-        let last = log.iter().rev().find(|p| p.version == current.version).and_then(|p| p.previous.clone());
-        let previous = last.ok_or_else(|| Error::Registry(format!("version `{}` has no earlier version to roll back to", current.version)))?;
+        let last = log
+            .iter()
+            .rev()
+            .find(|p| p.version == current.version)
+            .and_then(|p| p.previous.clone());
+        let previous =
+            last.ok_or_else(|| Error::Registry(format!("version `{}` has no earlier version to roll back to", current.version)))?;
         self.check_exists(&previous)?;
         self.set_in_use(&previous, "rollback", Some(current.version))?;
         Ok(self.promotions()?.pop().expect("just written"))
@@ -240,7 +288,11 @@ impl Registry {
             return Err(Error::Registry(format!(
                 "version `{version}` does not exist in {} (known: {})",
                 self.root.display(),
-                if known.is_empty() { "none; run `healthscore train` first".into() } else { known }
+                if known.is_empty() {
+                    "none; run `healthscore train` first".into()
+                } else {
+                    known
+                }
             )));
         }
         Ok(())
@@ -254,7 +306,10 @@ impl Registry {
                 Ok(v.to_string())
             }
             None => self.in_use()?.map(|u| u.version).ok_or_else(|| {
-                Error::Registry(format!("no version is in use in {}; run `healthscore train` first or pass --version", self.root.display()))
+                Error::Registry(format!(
+                    "no version is in use in {}; run `healthscore train` first or pass --version",
+                    self.root.display()
+                ))
             }),
         }
     }
@@ -272,19 +327,30 @@ impl Registry {
         let dir = self.root.join(version);
         let mpath = dir.join("manifest.json");
         let text = std::fs::read(&mpath).map_err(|e| Error::io(&mpath, e))?;
-        let head: serde_json::Value = serde_json::from_slice(&text).map_err(|e| Error::Artifact { path: mpath.clone(), message: format!("not valid JSON: {e}") })?;
+        let head: serde_json::Value = serde_json::from_slice(&text).map_err(|e| Error::Artifact {
+            path: mpath.clone(),
+            message: format!("not valid JSON: {e}"),
+        })?;
         let schema = head.get("schema_version").and_then(|v| v.as_u64());
         if schema != Some(SCHEMA_VERSION as u64) {
             return Err(Error::Artifact {
                 path: mpath,
-                message: format!("schema version {schema:?}, this healthscore reads {SCHEMA_VERSION}; retrain with this version of the tool"),
+                message: format!(
+                    "schema version {schema:?}, this healthscore reads {SCHEMA_VERSION}; retrain with this version of the tool"
+                ),
             });
         }
-        let manifest: Manifest = serde_json::from_value(head).map_err(|e| Error::Artifact { path: mpath.clone(), message: e.to_string() })?;
+        let manifest: Manifest = serde_json::from_value(head).map_err(|e| Error::Artifact {
+            path: mpath.clone(),
+            message: e.to_string(),
+        })?;
         let mut bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for (name, sum) in &manifest.files {
             let p = dir.join(name);
-            let b = std::fs::read(&p).map_err(|e| Error::Artifact { path: p.clone(), message: format!("cannot read: {e}") })?;
+            let b = std::fs::read(&p).map_err(|e| Error::Artifact {
+                path: p.clone(),
+                message: format!("cannot read: {e}"),
+            })?;
             let actual = sha256_hex(&b);
             if &actual != sum {
                 return Err(Error::Artifact {
@@ -300,14 +366,26 @@ impl Registry {
                 None => Ok(None),
                 Some(b) => {
                     let p = dir.join(&name);
-                    let m: TargetModel = serde_json::from_slice(b).map_err(|e| Error::Artifact { path: p.clone(), message: e.to_string() })?;
+                    let m: TargetModel = serde_json::from_slice(b).map_err(|e| Error::Artifact {
+                        path: p.clone(),
+                        message: e.to_string(),
+                    })?;
                     if m.schema_version != SCHEMA_VERSION {
-                        return Err(Error::Artifact { path: p, message: format!("schema version {}, expected {SCHEMA_VERSION}", m.schema_version) });
+                        return Err(Error::Artifact {
+                            path: p,
+                            message: format!("schema version {}, expected {SCHEMA_VERSION}", m.schema_version),
+                        });
                     }
                     Ok(Some(m))
                 }
             }
         };
-        Ok(Loaded { version: version.into(), risk: model(Target::Risk)?, upsell: model(Target::Upsell)?, dir, manifest })
+        Ok(Loaded {
+            version: version.into(),
+            risk: model(Target::Risk)?,
+            upsell: model(Target::Upsell)?,
+            dir,
+            manifest,
+        })
     }
 }

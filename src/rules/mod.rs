@@ -65,7 +65,10 @@ impl RulesModel {
             Some(y) => rows.iter().copied().filter(|&r| y[r].is_some()).collect(),
             None => vec![],
         };
-        let y: Vec<f64> = labeled.iter().map(|&r| table.risk.as_ref().expect("risk")[r].expect("labeled") as f64).collect();
+        let y: Vec<f64> = labeled
+            .iter()
+            .map(|&r| table.risk.as_ref().expect("risk")[r].expect("labeled") as f64)
+            .collect();
         let features = table
             .features
             .iter()
@@ -74,16 +77,33 @@ impl RulesModel {
                     let (direction, from) = if let Some(d) = spec.rules.direction.get(&f.def.name) {
                         (*d, "spec")
                     } else {
-                        let pairs: Vec<(f64, f64)> = labeled.iter().zip(&y).filter(|(&r, _)| v[r].is_finite()).map(|(&r, &y)| (v[r], y)).collect();
+                        let pairs: Vec<(f64, f64)> = labeled
+                            .iter()
+                            .zip(&y)
+                            .filter(|(&r, _)| v[r].is_finite())
+                            .map(|(&r, &y)| (v[r], y))
+                            .collect();
                         let (x, yy): (Vec<f64>, Vec<f64>) = pairs.into_iter().unzip();
                         let (rho, _) = metrics::spearman(&x, &yy);
                         if rho.is_finite() {
-                            (if rho > 0.0 { Direction::HigherIsRiskier } else { Direction::HigherIsHealthier }, "training data")
+                            (
+                                if rho > 0.0 {
+                                    Direction::HigherIsRiskier
+                                } else {
+                                    Direction::HigherIsHealthier
+                                },
+                                "training data",
+                            )
                         } else {
                             (Direction::HigherIsHealthier, "default")
                         }
                     };
-                    RuleFeature::Numeric { name: f.def.name.clone(), category: f.def.category, direction, direction_from: from.into() }
+                    RuleFeature::Numeric {
+                        name: f.def.name.clone(),
+                        category: f.def.category,
+                        direction,
+                        direction_from: from.into(),
+                    }
                 }
                 FeatureValues::Categorical(v) => {
                     let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
@@ -104,11 +124,19 @@ impl RulesModel {
                             (k.clone(), 100.0 * (worse + 0.5 * same) / total)
                         })
                         .collect();
-                    RuleFeature::Categorical { name: f.def.name.clone(), category: f.def.category, level_scores }
+                    RuleFeature::Categorical {
+                        name: f.def.name.clone(),
+                        category: f.def.category,
+                        level_scores,
+                    }
                 }
             })
             .collect();
-        RulesModel { weights: spec.rules.weights.clone(), features, reference }
+        RulesModel {
+            weights: spec.rules.weights.clone(),
+            features,
+            reference,
+        }
     }
 
     /// The 0–100 sub-score of every feature for every row (None when missing).
@@ -116,9 +144,13 @@ impl RulesModel {
         self.features
             .iter()
             .filter_map(|rf| match rf {
-                RuleFeature::Numeric { name, category, direction, .. } => {
+                RuleFeature::Numeric {
+                    name, category, direction, ..
+                } => {
                     let reference = self.reference.iter().find(|r| &r.name == name)?;
-                    let FeatureValues::Numeric(v) = &table.feature(name)?.values else { return None };
+                    let FeatureValues::Numeric(v) = &table.feature(name)?.values else {
+                        return None;
+                    };
                     let s = v
                         .iter()
                         .map(|&x| {
@@ -130,9 +162,18 @@ impl RulesModel {
                         .collect();
                     Some((*category, s))
                 }
-                RuleFeature::Categorical { name, category, level_scores } => {
-                    let FeatureValues::Categorical(v) = &table.feature(name)?.values else { return None };
-                    let s = v.iter().map(|c| Some(*level_scores.get(c.as_deref().unwrap_or(MISSING)).unwrap_or(&50.0))).collect();
+                RuleFeature::Categorical {
+                    name,
+                    category,
+                    level_scores,
+                } => {
+                    let FeatureValues::Categorical(v) = &table.feature(name)?.values else {
+                        return None;
+                    };
+                    let s = v
+                        .iter()
+                        .map(|c| Some(*level_scores.get(c.as_deref().unwrap_or(MISSING)).unwrap_or(&50.0)))
+                        .collect();
                     Some((*category, s))
                 }
             })

@@ -57,15 +57,31 @@ impl Default for SynthParams {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum Term {
     /// `coef * (x - center) / scale`
-    Linear { feature: String, coef: f64, center: f64, scale: f64 },
+    Linear {
+        feature: String,
+        coef: f64,
+        center: f64,
+        scale: f64,
+    },
     /// `coef * (ln(1 + x) - center) / scale`
-    Log1p { feature: String, coef: f64, center: f64, scale: f64 },
+    Log1p {
+        feature: String,
+        coef: f64,
+        center: f64,
+        scale: f64,
+    },
     /// `coef * max(0, x - knot) / scale` (nonlinear)
     Hinge { feature: String, coef: f64, knot: f64, scale: f64 },
     /// `coef * min(x, cap)`
     Capped { feature: String, coef: f64, cap: f64 },
     /// `coef * x / scale * [other <= at_most]` (an interaction; `other` is the true, unmasked value)
-    Interaction { feature: String, other: String, at_most: f64, coef: f64, scale: f64 },
+    Interaction {
+        feature: String,
+        other: String,
+        at_most: f64,
+        coef: f64,
+        scale: f64,
+    },
     /// `coef` when the categorical feature equals `level`
     Level { feature: String, level: String, coef: f64 },
 }
@@ -75,18 +91,53 @@ impl Term {
     pub fn features(&self) -> Vec<&str> {
         match self {
             Term::Interaction { feature, other, .. } => vec![feature, other],
-            Term::Linear { feature, .. } | Term::Log1p { feature, .. } | Term::Hinge { feature, .. } | Term::Capped { feature, .. } | Term::Level { feature, .. } => vec![feature],
+            Term::Linear { feature, .. }
+            | Term::Log1p { feature, .. }
+            | Term::Hinge { feature, .. }
+            | Term::Capped { feature, .. }
+            | Term::Level { feature, .. } => vec![feature],
         }
     }
 
+    /// The term's value; a missing input (NaN, e.g. an unanswered survey) contributes 0.
     fn eval(&self, m: &Metrics) -> f64 {
+        let v = self.eval_raw(m);
+        if v.is_finite() {
+            v
+        } else {
+            0.0
+        }
+    }
+
+    fn eval_raw(&self, m: &Metrics) -> f64 {
         let x = |f: &str| m.get(f);
         match self {
-            Term::Linear { feature, coef, center, scale } => coef * (x(feature) - center) / scale,
-            Term::Log1p { feature, coef, center, scale } => coef * ((x(feature)).ln_1p() - center) / scale,
-            Term::Hinge { feature, coef, knot, scale } => coef * (x(feature) - knot).max(0.0) / scale,
+            Term::Linear {
+                feature,
+                coef,
+                center,
+                scale,
+            } => coef * (x(feature) - center) / scale,
+            Term::Log1p {
+                feature,
+                coef,
+                center,
+                scale,
+            } => coef * ((x(feature)).ln_1p() - center) / scale,
+            Term::Hinge {
+                feature,
+                coef,
+                knot,
+                scale,
+            } => coef * (x(feature) - knot).max(0.0) / scale,
             Term::Capped { feature, coef, cap } => coef * x(feature).min(*cap),
-            Term::Interaction { feature, other, at_most, coef, scale } => {
+            Term::Interaction {
+                feature,
+                other,
+                at_most,
+                coef,
+                scale,
+            } => {
                 if x(other) <= *at_most {
                     coef * x(feature) / scale
                 } else {
@@ -124,18 +175,74 @@ pub fn risk_terms() -> TrueFunction {
     TrueFunction {
         intercept: -2.05,
         terms: vec![
-            Linear { feature: s("license_utilization"), coef: -0.75, center: 0.6, scale: 0.2 },
-            Log1p { feature: s("logins_30d"), coef: -0.35, center: 4.0, scale: 1.0 },
-            Linear { feature: s("features_adopted"), coef: -0.3, center: 8.0, scale: 4.0 },
-            Capped { feature: s("overdue_invoices"), coef: 0.45, cap: 4.0 },
-            Hinge { feature: s("days_since_last_meeting"), coef: 0.8, knot: 60.0, scale: 60.0 },
-            Capped { feature: s("executive_contacts_90d"), coef: -0.3, cap: 3.0 },
-            Linear { feature: s("nps"), coef: -0.3, center: 7.0, scale: 2.0 },
-            Interaction { feature: s("support_tickets_90d"), other: s("nps"), at_most: 6.0, coef: 0.55, scale: 5.0 },
-            Capped { feature: s("referrals_12m"), coef: -0.35, cap: 2.0 },
-            Hinge { feature: s("tenure_months"), coef: -0.45, knot: 0.0, scale: 24.0 },
-            Level { feature: s("plan"), level: s("bronze"), coef: 0.3 },
-            Level { feature: s("plan"), level: s("gold"), coef: -0.3 },
+            Linear {
+                feature: s("license_utilization"),
+                coef: -0.75,
+                center: 0.6,
+                scale: 0.2,
+            },
+            Log1p {
+                feature: s("logins_30d"),
+                coef: -0.45,
+                center: 3.2,
+                scale: 1.0,
+            },
+            Linear {
+                feature: s("features_adopted"),
+                coef: -0.3,
+                center: 8.0,
+                scale: 4.0,
+            },
+            Capped {
+                feature: s("overdue_invoices"),
+                coef: 0.45,
+                cap: 4.0,
+            },
+            Hinge {
+                feature: s("days_since_last_meeting"),
+                coef: 0.6,
+                knot: 60.0,
+                scale: 60.0,
+            },
+            Capped {
+                feature: s("executive_contacts_90d"),
+                coef: -0.3,
+                cap: 3.0,
+            },
+            Linear {
+                feature: s("nps"),
+                coef: -0.2,
+                center: 7.0,
+                scale: 2.0,
+            },
+            Interaction {
+                feature: s("support_tickets_90d"),
+                other: s("nps"),
+                at_most: 6.0,
+                coef: 0.45,
+                scale: 5.0,
+            },
+            Capped {
+                feature: s("referrals_12m"),
+                coef: -0.35,
+                cap: 2.0,
+            },
+            Hinge {
+                feature: s("tenure_months"),
+                coef: -0.45,
+                knot: 0.0,
+                scale: 24.0,
+            },
+            Level {
+                feature: s("plan"),
+                level: s("bronze"),
+                coef: 0.3,
+            },
+            Level {
+                feature: s("plan"),
+                level: s("gold"),
+                coef: -0.3,
+            },
         ],
     }
 }
@@ -147,22 +254,62 @@ pub fn upsell_terms() -> TrueFunction {
     TrueFunction {
         intercept: -2.45,
         terms: vec![
-            Linear { feature: s("license_utilization"), coef: 0.6, center: 0.6, scale: 0.2 },
-            Hinge { feature: s("license_utilization"), coef: 1.0, knot: 0.85, scale: 0.1 },
-            Linear { feature: s("active_user_share"), coef: 0.35, center: 0.6, scale: 0.15 },
-            Linear { feature: s("features_adopted"), coef: 0.35, center: 8.0, scale: 4.0 },
-            Log1p { feature: s("api_calls_30d"), coef: 0.12, center: 4.0, scale: 2.0 },
-            Interaction { feature: s("executive_contacts_90d"), other: s("plan_is_gold"), at_most: 0.0, coef: 0.35, scale: 1.0 },
-            Capped { feature: s("overdue_invoices"), coef: -0.4, cap: 3.0 },
-            Linear { feature: s("nps"), coef: 0.2, center: 7.0, scale: 2.0 },
+            Linear {
+                feature: s("license_utilization"),
+                coef: 0.6,
+                center: 0.6,
+                scale: 0.2,
+            },
+            Hinge {
+                feature: s("license_utilization"),
+                coef: 1.0,
+                knot: 0.85,
+                scale: 0.1,
+            },
+            Linear {
+                feature: s("active_user_share"),
+                coef: 0.35,
+                center: 0.6,
+                scale: 0.15,
+            },
+            Linear {
+                feature: s("features_adopted"),
+                coef: 0.35,
+                center: 8.0,
+                scale: 4.0,
+            },
+            Log1p {
+                feature: s("api_calls_30d"),
+                coef: 0.12,
+                center: 4.0,
+                scale: 2.0,
+            },
+            Interaction {
+                feature: s("executive_contacts_90d"),
+                other: s("plan_is_gold"),
+                at_most: 0.0,
+                coef: 0.35,
+                scale: 1.0,
+            },
+            Capped {
+                feature: s("overdue_invoices"),
+                coef: -0.4,
+                cap: 3.0,
+            },
+            Linear {
+                feature: s("nps"),
+                coef: 0.2,
+                center: 7.0,
+                scale: 2.0,
+            },
         ],
     }
 }
 
 /// Share of accounts that are zombies, and how much their churn odds are cut.
-pub const ZOMBIE_SHARE: f64 = 0.06;
+pub const ZOMBIE_SHARE: f64 = 0.04;
 /// A zombie's churn probability is this times the function's.
-pub const ZOMBIE_FACTOR: f64 = 0.25;
+pub const ZOMBIE_FACTOR: f64 = 0.4;
 /// Label noise: the probability used is `noise + (1 - 2 noise) p`.
 pub const LABEL_NOISE: f64 = 0.03;
 
@@ -293,7 +440,10 @@ fn quarter_end(d: NaiveDate, back: i32) -> NaiveDate {
 fn add_months(d: NaiveDate, months: i32) -> NaiveDate {
     let m = d.year() * 12 + d.month0() as i32 + months;
     let (y, mo) = (m.div_euclid(12), m.rem_euclid(12) as u32 + 1);
-    let last = (28..=31).rev().find(|&day| NaiveDate::from_ymd_opt(y, mo, day).is_some()).unwrap_or(28);
+    let last = (28..=31)
+        .rev()
+        .find(|&day| NaiveDate::from_ymd_opt(y, mo, day).is_some())
+        .unwrap_or(28);
     NaiveDate::from_ymd_opt(y, mo, d.day().min(last)).expect("valid date")
 }
 
@@ -330,12 +480,23 @@ fn observe(a: &Account, tenure: f64, rng: &mut ChaCha8Rng) -> Metrics {
     let pois = |rng: &mut ChaCha8Rng, mean: f64| Poisson::new(mean.clamp(1e-6, 1e6)).expect("valid").sample(rng);
     let mut num = BTreeMap::new();
     let zombie_usage = if a.zombie { 0.25 } else { 1.0 };
-    let logins = pois(rng, zombie_usage * a.seats * (1.4 + 0.5 * d(0)).exp());
+    let logins = pois(rng, zombie_usage * a.seats.powf(0.3) * (2.2 + 0.6 * d(0)).exp());
     num.insert("logins_30d", logins);
-    num.insert("active_user_share", (zombie_usage * sigmoid(0.45 + 0.75 * d(1) + 0.15 * n01.sample(rng))).clamp(0.0, 1.0));
-    let util = if a.zombie { 0.05 + 0.1 * rng.gen::<f64>() } else { (0.62 + 0.2 * d(2) + 0.05 * n01.sample(rng)).clamp(0.02, 1.15) };
+    num.insert(
+        "active_user_share",
+        (zombie_usage * sigmoid(0.45 + 0.75 * d(1) + 0.15 * n01.sample(rng))).clamp(0.0, 1.0),
+    );
+    let util = if a.zombie {
+        0.05 + 0.1 * rng.gen::<f64>()
+    } else {
+        (0.62 + 0.2 * d(2) + 0.05 * n01.sample(rng)).clamp(0.02, 1.15)
+    };
     num.insert("license_utilization", (util * 1000.0).round() / 1000.0);
-    let api = if d(3) < -0.8 { 0.0 } else { (LogNormal::new(4.0 + 1.2 * d(3), 0.5).expect("valid").sample(rng) * a.seats.sqrt()).round() };
+    let api = if d(3) < -0.8 {
+        0.0
+    } else {
+        (LogNormal::new(4.0 + 1.2 * d(3), 0.5).expect("valid").sample(rng) * a.seats.sqrt()).round()
+    };
     num.insert("api_calls_30d", api);
     let adopt_p = sigmoid(-0.5 + 0.6 * d(4) + 0.03 * tenure.min(36.0));
     num.insert("features_adopted", Binomial::new(20, adopt_p).expect("valid").sample(rng) as f64);
@@ -345,14 +506,24 @@ fn observe(a: &Account, tenure: f64, rng: &mut ChaCha8Rng) -> Metrics {
     num.insert("overdue_invoices", pois(rng, 0.35 * (-0.8 * d(8)).exp()));
     num.insert("days_to_pay", (30.0 - 8.0 * d(9) + 4.0 * n01.sample(rng)).max(0.0).round());
     let meet_mean = 35.0 * (-0.5 * d(10)).exp();
-    num.insert("days_since_last_meeting", Exp::new(1.0 / meet_mean).expect("valid").sample(rng).min(365.0).round());
+    num.insert(
+        "days_since_last_meeting",
+        Exp::new(1.0 / meet_mean).expect("valid").sample(rng).min(365.0).round(),
+    );
     let exec_mean = (-0.6 + 0.5 * d(11)).exp() * if a.plan == "gold" { 1.8 } else { 1.0 };
     num.insert("executive_contacts_90d", pois(rng, exec_mean));
     num.insert("champion_left", (a.champion_left_quarters > 0) as u8 as f64);
     let nps = (7.0 + 1.8 * d(13) + 0.8 * n01.sample(rng)).round().clamp(0.0, 10.0);
     num.insert("nps", nps);
     num.insert("support_tickets_90d", pois(rng, a.seats.sqrt() * (0.2 - 0.35 * d(14)).exp()));
-    num.insert("csat", (4.0 + 0.5 * d(15) + 0.3 * n01.sample(rng)).clamp(1.0, 5.0).mul_add(10.0, 0.0).round() / 10.0);
+    num.insert(
+        "csat",
+        (4.0 + 0.5 * d(15) + 0.3 * n01.sample(rng))
+            .clamp(1.0, 5.0)
+            .mul_add(10.0, 0.0)
+            .round()
+            / 10.0,
+    );
     num.insert("referrals_12m", pois(rng, (-1.3 + 0.7 * d(16)).exp()));
     num.insert("community_posts_90d", pois(rng, (0.3 + 0.8 * d(17)).exp()));
     Metrics {
@@ -436,7 +607,11 @@ pub fn generate(p: &SynthParams) -> Generated {
     for acc in 0..p.accounts {
         let mut rng = ChaCha8Rng::seed_from_u64(p.seed ^ (acc as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         // 45% of accounts are customers before the first snapshot; the rest join over time.
-        let join = if rng.gen::<f64>() < 0.45 { -rng.gen_range(1..=48) } else { rng.gen_range(0..horizon + 3) };
+        let join = if rng.gen::<f64>() < 0.45 {
+            -rng.gen_range(1..=48)
+        } else {
+            rng.gen_range(0..horizon + 3)
+        };
         let mut a = new_account(join, &mut rng);
         zombies.push(a.zombie);
         for (q, &date) in dates.iter().enumerate() {
@@ -446,7 +621,10 @@ pub fn generate(p: &SynthParams) -> Generated {
                 continue;
             }
             let tenure = (month - a.join_month) as f64;
-            let m = observe(&a, tenure, &mut rng);
+            let mut m = observe(&a, tenure, &mut rng);
+            if !a.nps_responds {
+                m.num.insert("nps", f64::NAN);
+            }
             // The next renewal: the first anniversary of the join month after this snapshot.
             let years = (month - a.join_month).div_euclid(12) + 1;
             let renewal_month = a.join_month + 12 * years;
@@ -467,7 +645,7 @@ pub fn generate(p: &SynthParams) -> Generated {
             let p_up = noisy(sigmoid(up_fn.logit(&m)));
             let churned = p_risk.map(|p| (rng.gen::<f64>() < p) as u8);
             let expanded = if churned == Some(1) { 0 } else { (rng.gen::<f64>() < p_up) as u8 };
-            let nps_observed = a.nps_responds.then(|| m.get("nps"));
+            let nps_observed = Some(m.get("nps")).filter(|v| v.is_finite());
             rows.push(Row {
                 account: acc,
                 quarter: q,
@@ -495,7 +673,7 @@ pub fn generate(p: &SynthParams) -> Generated {
             evolve(&mut a, &mut rng);
         }
     }
-    rows.sort_by(|x, y| (x.quarter, x.account).cmp(&(y.quarter, y.account)));
+    rows.sort_by_key(|r| (r.quarter, r.account));
     let history: Vec<&Row> = rows.iter().filter(|r| r.quarter < cut).collect();
     let live: Vec<&Row> = rows.iter().filter(|r| r.quarter == cut).collect();
     let truth = truth_of(p, &risk_fn, &up_fn, &rows, cut, &zombies);
@@ -525,13 +703,7 @@ fn table(rows: &[&Row], labels: bool) -> OutTable {
     for (name, _) in NUMERIC {
         let col = rows
             .iter()
-            .map(|r| {
-                if name == "nps" {
-                    r.nps_observed
-                } else {
-                    Some(r.metrics.get(name))
-                }
-            })
+            .map(|r| if name == "nps" { r.nps_observed } else { Some(r.metrics.get(name)) })
             .map(|v| v.map(|x| (x * 1e4).round() / 1e4))
             .collect();
         t.push(name, OutColumn::Float(col));
@@ -545,8 +717,14 @@ fn table(rows: &[&Row], labels: bool) -> OutTable {
 
 fn outcomes(rows: &[&Row]) -> OutTable {
     let mut t = OutTable::default();
-    t.push("account_id", OutColumn::Text(rows.iter().map(|r| Some(account_id(r.account))).collect()));
-    t.push("snapshot_date", OutColumn::Text(rows.iter().map(|r| Some(r.date.to_string())).collect()));
+    t.push(
+        "account_id",
+        OutColumn::Text(rows.iter().map(|r| Some(account_id(r.account))).collect()),
+    );
+    t.push(
+        "snapshot_date",
+        OutColumn::Text(rows.iter().map(|r| Some(r.date.to_string())).collect()),
+    );
     t.push("churned", OutColumn::Int(rows.iter().map(|r| r.churned.map(i64::from)).collect()));
     t.push("expanded", OutColumn::Int(rows.iter().map(|r| r.expanded.map(i64::from)).collect()));
     t.push("arr", OutColumn::Float(rows.iter().map(|r| Some(r.arr)).collect()));
@@ -602,7 +780,7 @@ fn truth_of(p: &SynthParams, risk: &TrueFunction, up: &TrueFunction, rows: &[Row
         notes: vec![
             "risk: churn probability at a renewal in the quarter after the snapshot = noise + (1 - 2 noise) * z * sigmoid(intercept + sum of terms), z = zombie_factor for zombies, else 1".into(),
             "upsell: probability that ARR grows in the quarter after the snapshot, same form without zombies; 0 when the account churned".into(),
-            "terms read the true metric values; nps is masked in the tables for accounts that did not answer the survey (about 40%)".into(),
+            "terms read the exported metric values; nps is empty for accounts that did not answer the survey (about 40%), and an empty value contributes 0".into(),
             "plan_is_gold is 1 for the gold plan".into(),
         ],
         risk_effect_size: effect_sizes(risk, &labeled),
@@ -628,12 +806,19 @@ mod tests {
         assert_eq!(quarter_end(d, 0), d);
         assert_eq!(quarter_end(d, 1).to_string(), "2026-06-30");
         assert_eq!(quarter_end(d, 3).to_string(), "2025-12-31");
-        assert_eq!(add_months(NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(), 1).to_string(), "2026-02-28");
+        assert_eq!(
+            add_months(NaiveDate::from_ymd_opt(2026, 1, 31).unwrap(), 1).to_string(),
+            "2026-02-28"
+        );
     }
 
     #[test]
     fn same_seed_same_data() {
-        let p = SynthParams { accounts: 100, quarters: 3, ..Default::default() };
+        let p = SynthParams {
+            accounts: 100,
+            quarters: 3,
+            ..Default::default()
+        };
         let a = generate(&p);
         let b = generate(&p);
         assert_eq!(a.history, b.history);
@@ -643,7 +828,11 @@ mod tests {
 
     #[test]
     fn truth_serde_round_trip() {
-        let g = generate(&SynthParams { accounts: 30, quarters: 2, ..Default::default() });
+        let g = generate(&SynthParams {
+            accounts: 30,
+            quarters: 2,
+            ..Default::default()
+        });
         let back: Truth = serde_json::from_str(&serde_json::to_string(&g.truth).unwrap()).unwrap();
         assert_eq!(back, g.truth);
     }

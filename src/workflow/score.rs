@@ -89,7 +89,9 @@ pub fn score(loaded: &Loaded, table: Table) -> Scored {
     let run = |t: Target| {
         loaded.model(t).map(|m| {
             let explained = m.explain(&table);
-            let probability = (0..table.len()).map(|r| sigmoid(explained.attributions.base[r] + explained.attributions.contributions.row(r).sum())).collect();
+            let probability = (0..table.len())
+                .map(|r| sigmoid(explained.attributions.base[r] + explained.attributions.contributions.row(r).sum()))
+                .collect();
             TargetScores { probability, explained }
         })
     };
@@ -98,9 +100,26 @@ pub fn score(loaded: &Loaded, table: Table) -> Scored {
     let n = table.len();
     let health: Vec<Option<f64>> = (0..n).map(|r| risk.as_ref().map(|s| health_of(s.probability[r]))).collect();
     let band = health.iter().map(|h| h.map(|h| spec.band(h))).collect();
-    let action = (0..n).map(|r| action(spec, risk.as_ref().map(|s| s.probability[r]), upsell.as_ref().map(|s| s.probability[r]))).collect();
+    let action = (0..n)
+        .map(|r| {
+            action(
+                spec,
+                risk.as_ref().map(|s| s.probability[r]),
+                upsell.as_ref().map(|s| s.probability[r]),
+            )
+        })
+        .collect();
     let rules_health = loaded.manifest.rules.health(&table);
-    Scored { table, version: loaded.version.clone(), risk, upsell, health, band, action, rules_health }
+    Scored {
+        table,
+        version: loaded.version.clone(),
+        risk,
+        upsell,
+        health,
+        band,
+        action,
+        rules_health,
+    }
 }
 
 /// A previous scores file: per account, band, risk and per-feature risk contributions.
@@ -137,9 +156,20 @@ impl Previous {
         for (i, id) in ids.into_iter().enumerate() {
             let Some(id) = id else { continue };
             let contributions = contrib_cols.iter().filter_map(|(n, v)| v[i].map(|x| (n.clone(), x))).collect();
-            let row = PreviousRow { band: band[i].as_deref().and_then(Band::parse), risk: risk[i], contributions };
+            let row = PreviousRow {
+                band: band[i].as_deref().and_then(Band::parse),
+                risk: risk[i],
+                contributions,
+            };
             if rows.insert(id.clone(), row).is_some() {
-                return Err(Error::Duplicate { path: path.to_path_buf(), column: "account_id".into(), row: i + 1, first: 0, id, date: String::new() });
+                return Err(Error::Duplicate {
+                    path: path.to_path_buf(),
+                    column: "account_id".into(),
+                    row: i + 1,
+                    first: 0,
+                    id,
+                    date: String::new(),
+                });
             }
         }
         Ok(Previous { rows })
@@ -198,35 +228,77 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
     out.push("risk", prob(&scored.risk));
     out.push("upsell", prob(&scored.upsell));
     out.push("health", OutColumn::Float(scored.health.clone()));
-    out.push("band", OutColumn::Text(scored.band.iter().map(|b| b.map(|b| b.name().to_string())).collect()));
-    out.push("action", OutColumn::Text(scored.action.iter().map(|a| Some(a.to_string())).collect()));
+    out.push(
+        "band",
+        OutColumn::Text(scored.band.iter().map(|b| b.map(|b| b.name().to_string())).collect()),
+    );
+    out.push(
+        "action",
+        OutColumn::Text(scored.action.iter().map(|a| Some(a.to_string())).collect()),
+    );
     out.push("model_version", OutColumn::Text(vec![Some(scored.version.clone()); n]));
-    out.push("rules_health", OutColumn::Float(scored.rules_health.iter().map(|h| Some((h * 10.0).round() / 10.0)).collect()));
-    out.push("rules_band", OutColumn::Text(scored.rules_health.iter().map(|h| Some(spec.band(*h).name().to_string())).collect()));
+    out.push(
+        "rules_health",
+        OutColumn::Float(scored.rules_health.iter().map(|h| Some((h * 10.0).round() / 10.0)).collect()),
+    );
+    out.push(
+        "rules_band",
+        OutColumn::Text(scored.rules_health.iter().map(|h| Some(spec.band(*h).name().to_string())).collect()),
+    );
     for (target, s) in [(Target::Risk, &scored.risk), (Target::Upsell, &scored.upsell)] {
         let Some(s) = s else { continue };
         let name = target.name();
         let a = &s.explained.attributions;
         out.push(format!("{name}_base"), OutColumn::Float(a.base.iter().map(|b| Some(*b)).collect()));
-        let cats: Vec<[f64; 8]> = (0..n).map(|r| by_category(&s.explained.features, a.contributions.row(r).as_slice().expect("contiguous"))).collect();
+        let cats: Vec<[f64; 8]> = (0..n)
+            .map(|r| by_category(&s.explained.features, a.contributions.row(r).as_slice().expect("contiguous")))
+            .collect();
         for c in Category::ALL {
-            out.push(format!("{name}_{}", c.name()), OutColumn::Float(cats.iter().map(|v| Some(v[c.index()])).collect()));
+            out.push(
+                format!("{name}_{}", c.name()),
+                OutColumn::Float(cats.iter().map(|v| Some(v[c.index()])).collect()),
+            );
         }
-        let tops: Vec<Vec<usize>> = (0..n).map(|r| top_k(a.contributions.row(r).as_slice().expect("contiguous"), top)).collect();
+        let tops: Vec<Vec<usize>> = (0..n)
+            .map(|r| top_k(a.contributions.row(r).as_slice().expect("contiguous"), top))
+            .collect();
         for k in 0..top {
             let feat = |r: usize| tops[r].get(k).copied();
-            out.push(format!("{name}_driver_{}", k + 1), OutColumn::Text((0..n).map(|r| feat(r).map(|j| s.explained.features[j].0.clone())).collect()));
-            out.push(format!("{name}_driver_{}_value", k + 1), OutColumn::Text((0..n).map(|r| feat(r).map(|j| value_text(t, &s.explained.features[j].0, r))).collect()));
-            out.push(format!("{name}_driver_{}_contribution", k + 1), OutColumn::Float((0..n).map(|r| feat(r).map(|j| a.contributions[[r, j]])).collect()));
-            out.push(format!("{name}_driver_{}_odds", k + 1), OutColumn::Float((0..n).map(|r| feat(r).map(|j| a.contributions[[r, j]].exp())).collect()));
+            out.push(
+                format!("{name}_driver_{}", k + 1),
+                OutColumn::Text((0..n).map(|r| feat(r).map(|j| s.explained.features[j].0.clone())).collect()),
+            );
+            out.push(
+                format!("{name}_driver_{}_value", k + 1),
+                OutColumn::Text(
+                    (0..n)
+                        .map(|r| feat(r).map(|j| value_text(t, &s.explained.features[j].0, r)))
+                        .collect(),
+                ),
+            );
+            out.push(
+                format!("{name}_driver_{}_contribution", k + 1),
+                OutColumn::Float((0..n).map(|r| feat(r).map(|j| a.contributions[[r, j]])).collect()),
+            );
+            out.push(
+                format!("{name}_driver_{}_odds", k + 1),
+                OutColumn::Float((0..n).map(|r| feat(r).map(|j| a.contributions[[r, j]].exp())).collect()),
+            );
         }
         if target == Target::Risk {
             for (j, (f, _)) in s.explained.features.iter().enumerate() {
-                out.push(format!("{CONTRIB}{f}"), OutColumn::Float((0..n).map(|r| Some(a.contributions[[r, j]])).collect()));
+                out.push(
+                    format!("{CONTRIB}{f}"),
+                    OutColumn::Float((0..n).map(|r| Some(a.contributions[[r, j]])).collect()),
+                );
             }
         }
     }
-    let mut summary = ScoreSummary { rows: n, version: scored.version.clone(), ..Default::default() };
+    let mut summary = ScoreSummary {
+        rows: n,
+        version: scored.version.clone(),
+        ..Default::default()
+    };
     for b in scored.band.iter().flatten() {
         *summary.bands.entry(b.name().into()).or_default() += 1;
     }
@@ -248,8 +320,18 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
             change.push(d);
             // Which features moved the score: the change of each feature's contribution.
             let mv = p.map(|p| {
-                let deltas: Vec<f64> = risk.explained.features.iter().enumerate().map(|(j, (f, _))| risk.explained.attributions.contributions[[r, j]] - p.contributions.get(f).copied().unwrap_or(0.0)).collect();
-                top_k(&deltas, 3).into_iter().map(|j| fmt_contrib(&risk.explained.features[j].0, deltas[j])).collect::<Vec<_>>().join("; ")
+                let deltas: Vec<f64> = risk
+                    .explained
+                    .features
+                    .iter()
+                    .enumerate()
+                    .map(|(j, (f, _))| risk.explained.attributions.contributions[[r, j]] - p.contributions.get(f).copied().unwrap_or(0.0))
+                    .collect();
+                top_k(&deltas, 3)
+                    .into_iter()
+                    .map(|j| fmt_contrib(&risk.explained.features[j].0, deltas[j]))
+                    .collect::<Vec<_>>()
+                    .join("; ")
             });
             let reason = match (p.and_then(|p| p.band), scored.band[r], d) {
                 (Some(old), Some(new), _) if new < old => Some(format!("band fell {}→{}", old.name(), new.name())),
@@ -271,17 +353,32 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
         out.push("alert", OutColumn::Text(alert.clone()));
         let pick_t = |v: &Vec<Option<String>>| OutColumn::Text(alert_rows.iter().map(|&r| v[r].clone()).collect());
         let pick_f = |v: &Vec<Option<f64>>| OutColumn::Float(alert_rows.iter().map(|&r| v[r]).collect());
-        alerts.push("account_id", OutColumn::Text(alert_rows.iter().map(|&r| Some(t.ids[r].clone())).collect()));
+        alerts.push(
+            "account_id",
+            OutColumn::Text(alert_rows.iter().map(|&r| Some(t.ids[r].clone())).collect()),
+        );
         alerts.push("alert", pick_t(&alert));
         alerts.push("previous_band", pick_t(&pb));
-        alerts.push("band", OutColumn::Text(alert_rows.iter().map(|&r| scored.band[r].map(|b| b.name().to_string())).collect()));
+        alerts.push(
+            "band",
+            OutColumn::Text(alert_rows.iter().map(|&r| scored.band[r].map(|b| b.name().to_string())).collect()),
+        );
         alerts.push("previous_risk", pick_f(&pr));
-        alerts.push("risk", OutColumn::Float(alert_rows.iter().map(|&r| Some(risk.probability[r])).collect()));
+        alerts.push(
+            "risk",
+            OutColumn::Float(alert_rows.iter().map(|&r| Some(risk.probability[r])).collect()),
+        );
         alerts.push("moved_by", pick_t(&moved));
-        alerts.push("action", OutColumn::Text(alert_rows.iter().map(|&r| Some(scored.action[r].to_string())).collect()));
+        alerts.push(
+            "action",
+            OutColumn::Text(alert_rows.iter().map(|&r| Some(scored.action[r].to_string())).collect()),
+        );
     }
     // Drift and schema checks against the training data.
-    let pooled = loaded.model(Target::Risk).or(loaded.model(Target::Upsell)).map(|m| &m.pooled.preprocessor);
+    let pooled = loaded
+        .model(Target::Risk)
+        .or(loaded.model(Target::Upsell))
+        .map(|m| &m.pooled.preprocessor);
     if let Some(pre) = pooled {
         summary.unseen_categories = pre.unseen_levels(t);
         summary.out_of_range = pre.out_of_range(t);
@@ -293,13 +390,27 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
         .filter_map(|r| {
             let v = t.feature(&r.name)?;
             let psi = r.psi(&v.values)?;
-            let level = if psi > 0.25 { "major" } else if psi >= 0.1 { "moderate" } else { "stable" };
-            Some(Drift { feature: r.name.clone(), psi, level: level.into() })
+            let level = if psi > 0.25 {
+                "major"
+            } else if psi >= 0.1 {
+                "moderate"
+            } else {
+                "stable"
+            };
+            Some(Drift {
+                feature: r.name.clone(),
+                psi,
+                level: level.into(),
+            })
         })
         .collect();
     drift.sort_by(|a, b| b.psi.total_cmp(&a.psi));
     summary.drift = drift;
-    ScoreOutput { scores: out, alerts, summary }
+    ScoreOutput {
+        scores: out,
+        alerts,
+        summary,
+    }
 }
 
 /// A feature's value in a row, as text.
@@ -335,24 +446,50 @@ pub fn card(scored: &Scored, r: usize, spec: &Spec) -> String {
     use std::fmt::Write;
     let t = &scored.table;
     let mut s = String::new();
-    let _ = writeln!(s, "account {}{}  (model {})", t.ids[r], t.dates.as_ref().map(|d| format!(" on {}", d[r])).unwrap_or_default(), scored.version);
+    let _ = writeln!(
+        s,
+        "account {}{}  (model {})",
+        t.ids[r],
+        t.dates.as_ref().map(|d| format!(" on {}", d[r])).unwrap_or_default(),
+        scored.version
+    );
     if let Some(seg) = &t.segment {
         let _ = writeln!(s, "segment   {}", seg[r]);
     }
     if let (Some(rk), Some(h), Some(b)) = (&scored.risk, scored.health[r], scored.band[r]) {
-        let _ = writeln!(s, "risk      {:.1}%   health {h:.1}   band {}", 100.0 * rk.probability[r], b.name().to_uppercase());
+        let _ = writeln!(
+            s,
+            "risk      {:.1}%   health {h:.1}   band {}",
+            100.0 * rk.probability[r],
+            b.name().to_uppercase()
+        );
     }
     if let Some(u) = &scored.upsell {
         let _ = writeln!(s, "upsell    {:.1}%", 100.0 * u.probability[r]);
     }
     let _ = writeln!(s, "action    {}", scored.action[r]);
-    let _ = writeln!(s, "hand-built score {:.1} ({})", scored.rules_health[r], spec.band(scored.rules_health[r]).name());
+    let _ = writeln!(
+        s,
+        "hand-built score {:.1} ({})",
+        scored.rules_health[r],
+        spec.band(scored.rules_health[r]).name()
+    );
     for (target, ts) in [(Target::Risk, &scored.risk), (Target::Upsell, &scored.upsell)] {
         let Some(ts) = ts else { continue };
         let a = &ts.explained.attributions;
         let row = a.contributions.row(r);
-        let _ = writeln!(s, "\n{} drivers (log-odds; base {:+.3}, total {:+.3}):", target.name(), a.base[r], a.base[r] + row.sum());
-        let (up, down) = if target == Target::Risk { ("raise risk", "lower risk") } else { ("raise upsell", "lower upsell") };
+        let _ = writeln!(
+            s,
+            "\n{} drivers (log-odds; base {:+.3}, total {:+.3}):",
+            target.name(),
+            a.base[r],
+            a.base[r] + row.sum()
+        );
+        let (up, down) = if target == Target::Risk {
+            ("raise risk", "lower risk")
+        } else {
+            ("raise upsell", "lower upsell")
+        };
         for (label, sign) in [(up, 1.0), (down, -1.0)] {
             let mut idx: Vec<usize> = (0..row.len()).filter(|&j| row[j] * sign > 1e-9).collect();
             idx.sort_by(|&x, &y| (row[y] * sign).total_cmp(&(row[x] * sign)));
@@ -362,7 +499,15 @@ pub fn card(scored: &Scored, r: usize, spec: &Spec) -> String {
             }
             for &j in idx.iter().take(5) {
                 let (f, c) = &ts.explained.features[j];
-                let _ = writeln!(s, "    {:<28} {:>12}  {:+.3}  odds ×{:.2}  [{}]", f, value_text(t, f, r), row[j], row[j].exp(), c);
+                let _ = writeln!(
+                    s,
+                    "    {:<28} {:>12}  {:+.3}  odds ×{:.2}  [{}]",
+                    f,
+                    value_text(t, f, r),
+                    row[j],
+                    row[j].exp(),
+                    c
+                );
             }
         }
         let cats = by_category(&ts.explained.features, row.as_slice().expect("contiguous"));

@@ -27,7 +27,10 @@ pub struct TrainedVersion {
 impl TrainedVersion {
     /// The files of the version besides the manifest: `risk.json`, `upsell.json`.
     pub fn model_files(&self) -> Vec<(String, Vec<u8>)> {
-        self.trained.iter().map(|(t, tr)| (format!("{}.json", t.name()), to_json(&tr.model))).collect()
+        self.trained
+            .iter()
+            .map(|(t, tr)| (format!("{}.json", t.name()), to_json(&tr.model)))
+            .collect()
     }
 }
 
@@ -73,7 +76,9 @@ pub fn train_version(spec: &Spec, input: &Path, version: &str, opts: TrainOption
             if let Some(seg) = &table.segment {
                 for s in seg.iter() {
                     let own = tr.model.segments.contains_key(s);
-                    segments.entry(s.clone()).or_insert_with(|| if own { "own model".to_string() } else { "pooled".to_string() });
+                    segments
+                        .entry(s.clone())
+                        .or_insert_with(|| if own { "own model".to_string() } else { "pooled".to_string() });
                 }
             }
             (

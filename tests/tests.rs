@@ -1,0 +1,437 @@
+//! Integration tests: they drive the real binary in temporary directories, and
+//! the library on the bundled data. One test binary (see `util.rs`).
+
+mod util;
+
+use std::collections::HashMap;
+
+use healthscore::data::spec::Spec;
+use healthscore::data::table::{read_table, Labels};
+use healthscore::metrics::{roc_auc, spearman};
+use healthscore::model::Target;
+use healthscore::registry::Registry;
+use healthscore::synth::{generate, SynthParams, Truth};
+use healthscore::workflow::score::{read_live, score};
+use predicates::prelude::*;
+use predicates::str::contains;
+use util::*;
+
+// ---------- generate ----------
+
+#[test]
+fn generate_is_deterministic_and_seeded() {
+    let d = tempfile::tempdir().unwrap();
+    let run = |seed: &str, out: &str| {
+        hs().args(["generate", "--accounts", "2000", "--quarters", "6", "--seed", seed, "--out"])
+            .arg(d.path().join(out))
+            .assert()
+            .success();
+    };
+    run("7", "a");
+    run("7", "b");
+    run("8", "c");
+    for f in ["history.csv", "live.csv", "outcomes.csv", "truth.json"] {
+        let a = std::fs::read(d.path().join("a").join(f)).unwrap();
+        let b = std::fs::read(d.path().join("b").join(f)).unwrap();
+        let c = std::fs::read(d.path().join("c").join(f)).unwrap();
+        assert_eq!(a, b, "{f} differs for the same seed");
+        assert_ne!(a, c, "{f} is the same for another seed");
+    }
+}
+
+#[test]
+fn generated_history_is_realistic() {
+    let g = generate(&SynthParams {
+        accounts: 2000,
+        quarters: 6,
+        seed: 7,
+        ..Default::default()
+    });
+    let t = &g.truth;
+    // True model's AUC on the labeled rows of the history.
+    let live_date = t.rows.snapshot_date.iter().max().unwrap().clone();
+    let mut y = vec![];
+    let mut p = vec![];
+    let rows_by_key: HashMap<(String, String), usize> = t
+        .rows
+        .account_id
+        .iter()
+        .zip(&t.rows.snapshot_date)
+        .enumerate()
+        .map(|(i, (a, d))| ((a.clone(), d.clone()), i))
+        .collect();
+    let tmp = tempfile::tempdir().unwrap();
+    let hist = tmp.path().join("history.csv");
+    std::fs::write(&hist, g.history.render(healthscore::data::write::Format::Csv).unwrap()).unwrap();
+    let spec = Spec::load(&repo("training/saas.toml")).unwrap();
+    let table = read_table(&hist, &spec.columns, &spec.feature_defs(), Labels::Required).unwrap();
+    let mut per_quarter: HashMap<String, (f64, f64, f64, f64)> = HashMap::new();
+    for r in 0..table.len() {
+        let d = table.dates.as_ref().unwrap()[r].to_string();
+        assert_ne!(d, live_date);
+        let e = per_quarter.entry(d.clone()).or_default();
+        if let Some(c) = table.risk.as_ref().unwrap()[r] {
+            let i = rows_by_key[&(table.ids[r].clone(), d)];
+            y.push(c);
+            p.push(t.rows.risk[i].unwrap());
+            e.0 += c as f64;
+            e.1 += 1.0;
+        }
+        e.2 += table.upsell.as_ref().unwrap()[r].unwrap() as f64;
+        e.3 += 1.0;
+    }
+    let auc = roc_auc(&y, &p);
+    assert!((0.70..=0.90).contains(&auc), "true risk AUC {auc}");
+    for (q, (churn, renewals, exp, rows)) in per_quarter {
+        let (c, x) = (churn / renewals, exp / rows);
+        assert!((0.05..=0.25).contains(&c), "{q}: churn among renewals {c}");
+        assert!((0.05..=0.30).contains(&x), "{q}: expansion {x}");
+    }
+}
+
+// ---------- bad input ----------
+
+fn bad_table(csv: &str) -> (tempfile::TempDir, assert_cmd::assert::Assert) {
+    let d = tempfile::tempdir().unwrap();
+    let spec = write(d.path(), "spec.toml", SMALL_SPEC);
+    let input = write(d.path(), "t.csv", csv);
+    let a = hs()
+        .args(["train", "--spec"])
+        .arg(&spec)
+        .arg("--input")
+        .arg(&input)
+        .arg("--models")
+        .arg(d.path().join("models"))
+        .assert();
+    (d, a)
+}
+
+const HEADER: &str = "account_id,snapshot_date,logins,plan,churned\n";
+
+#[test]
+fn missing_column_is_named() {
+    let (d, a) = bad_table("account_id,snapshot_date,plan,churned\nA,2026-01-01,x,1\n");
+    a.code(2).stderr(contains("column `logins` is missing"));
+    assert!(!d.path().join("models").exists() || Registry::new(d.path().join("models")).versions().unwrap().is_empty());
+}
+
+#[test]
+fn text_in_numeric_column_names_row() {
+    let (_, a) = bad_table(&format!("{HEADER}A,2026-01-01,3,x,1\nB,2026-01-01,lots,x,0\n"));
+    a.code(2).stderr(contains("column `logins`, row 2").and(contains("`lots`")));
+}
+
+#[test]
+fn infinite_value_names_row() {
+    let (_, a) = bad_table(&format!("{HEADER}A,2026-01-01,3,x,1\nB,2026-01-01,inf,x,0\n"));
+    a.code(2).stderr(contains("column `logins`, row 2").and(contains("infinite")));
+}
+
+#[test]
+fn bad_label_names_row() {
+    let (_, a) = bad_table(&format!("{HEADER}A,2026-01-01,3,x,1\nB,2026-01-01,4,x,2\n"));
+    a.code(2).stderr(contains("column `churned`, row 2").and(contains("1, 0 or empty")));
+}
+
+#[test]
+fn bad_date_names_row() {
+    let (_, a) = bad_table(&format!("{HEADER}A,2026-01-01,3,x,1\nB,01/02/2026,4,x,0\n"));
+    a.code(2)
+        .stderr(contains("column `snapshot_date`, row 2").and(contains("YYYY-MM-DD")));
+}
+
+#[test]
+fn duplicate_account_and_date_names_rows() {
+    let (_, a) = bad_table(&format!("{HEADER}A,2026-01-01,3,x,1\nB,2026-01-01,4,x,0\nA,2026-01-01,5,x,0\n"));
+    a.code(2).stderr(
+        contains("column `account_id`, row 3")
+            .and(contains("duplicate account `A`"))
+            .and(contains("row 1")),
+    );
+}
+
+#[test]
+fn empty_table_is_an_error() {
+    let (_, a) = bad_table("");
+    a.code(2).stderr(contains("no rows"));
+    let (_, a) = bad_table(HEADER);
+    a.code(2).stderr(contains("no rows"));
+}
+
+#[test]
+fn no_labeled_rows_is_an_error() {
+    let (_, a) = bad_table(&format!("{HEADER}A,2026-01-01,3,x,\nB,2026-01-01,4,x,\n"));
+    a.code(2).stderr(contains("column `churned` has no labeled rows"));
+}
+
+#[test]
+fn unknown_spec_key_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = write(d.path(), "spec.toml", &format!("{SMALL_SPEC}\n[bands]\ngren = 70\n"));
+    let input = write(d.path(), "t.csv", &format!("{HEADER}A,2026-01-01,3,x,1\n"));
+    hs().args(["train", "--spec"])
+        .arg(&spec)
+        .arg("--input")
+        .arg(&input)
+        .assert()
+        .code(2)
+        .stderr(contains("gren").and(contains("spec.toml")));
+}
+
+// ---------- train: the bundled data ----------
+
+fn train(spec: &str, input: &str, models: &std::path::Path, extra: &[&str]) {
+    hs().args(["train", "--spec"])
+        .arg(repo(spec))
+        .arg("--input")
+        .arg(repo(input))
+        .arg("--models")
+        .arg(models)
+        .args(extra)
+        .assert()
+        .success();
+}
+
+#[test]
+fn telco_test_auc_matches_scikit_learn() {
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    train("training/telco.toml", "notebooks-data/telco.train.csv", &models, &[]);
+    let reg = Registry::new(&models);
+    let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
+    let table = read_live(&loaded, &repo("notebooks-data/telco.test.csv")).unwrap();
+    let y: Vec<u8> = table.risk.as_ref().unwrap().iter().map(|v| v.unwrap()).collect();
+    let s = score(&loaded, table);
+    let auc = roc_auc(&y, &s.risk.as_ref().unwrap().probability);
+    // scikit-learn's LogisticRegression reaches 0.8465 on exactly this split.
+    assert!(auc >= 0.846, "telco test AUC {auc}");
+}
+
+#[test]
+fn training_is_reproducible_and_versions_are_immutable() {
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    train("training/saas.toml", "notebooks-data/history.csv", &models, &["--version", "a"]);
+    train("training/saas.toml", "notebooks-data/history.csv", &models, &["--version", "b"]);
+    for f in ["risk.json", "upsell.json", "manifest.json"] {
+        let a = std::fs::read_to_string(models.join("a").join(f)).unwrap();
+        let b = std::fs::read_to_string(models.join("b").join(f)).unwrap();
+        if f == "manifest.json" {
+            assert_eq!(a.replace("\"version\": \"a\"", "\"version\": \"b\""), b);
+        } else {
+            assert_eq!(a, b, "{f} differs between two runs");
+        }
+    }
+    // Training into an existing version fails and leaves it untouched.
+    let before = std::fs::read(models.join("a").join("risk.json")).unwrap();
+    hs().args(["train", "--spec"])
+        .arg(repo("training/saas.toml"))
+        .arg("--input")
+        .arg(repo("notebooks-data/telco.train.csv"))
+        .arg("--models")
+        .arg(&models)
+        .args(["--version", "a"])
+        .assert()
+        .code(2)
+        .stderr(contains("already exists"));
+    assert_eq!(before, std::fs::read(models.join("a").join("risk.json")).unwrap());
+    // No temporary directories are left behind.
+    let leftovers: Vec<_> = std::fs::read_dir(&models)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .collect();
+    assert!(leftovers.is_empty());
+
+    // A flipped byte in risk.json makes loading fail, naming the file.
+    let p = models.join("b").join("risk.json");
+    let mut bytes = std::fs::read(&p).unwrap();
+    let i = bytes.len() / 2;
+    bytes[i] = if bytes[i] == b'1' { b'2' } else { b'1' };
+    std::fs::write(&p, bytes).unwrap();
+    let e = Registry::new(&models).load("b").unwrap_err().to_string();
+    assert!(e.contains("risk.json") && e.contains("checksum"), "{e}");
+    hs().args(["score", "--version", "b", "--models"])
+        .arg(&models)
+        .arg("--input")
+        .arg(repo("notebooks-data/live.csv"))
+        .arg("--output")
+        .arg(d.path().join("s.csv"))
+        .assert()
+        .code(2)
+        .stderr(contains("risk.json"));
+    assert!(!d.path().join("s.csv").exists());
+
+    // Promotion and rollback are logged.
+    hs().args(["promote", "b", "--models"]).arg(&models).assert().success();
+    assert_eq!(Registry::new(&models).in_use().unwrap().unwrap().version, "b");
+    hs().args(["rollback", "--models"]).arg(&models).assert().success();
+    let reg = Registry::new(&models);
+    assert_eq!(reg.in_use().unwrap().unwrap().version, "a");
+    let log: Vec<String> = reg
+        .promotions()
+        .unwrap()
+        .into_iter()
+        .map(|p| format!("{} {}", p.action, p.version))
+        .collect();
+    assert_eq!(log, ["first version a", "promote b", "rollback a"]);
+    hs().args(["models", "list", "--models"])
+        .arg(&models)
+        .assert()
+        .success()
+        .stdout(contains("a ").and(contains("b ")));
+}
+
+fn load_truth() -> Truth {
+    serde_json::from_slice(&std::fs::read(repo("notebooks-data/truth.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn synthetic_risk_model_is_near_the_truth() {
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    train("training/saas.toml", "notebooks-data/history.csv", &models, &[]);
+    let reg = Registry::new(&models);
+    let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
+    let truth = load_truth();
+    // Holdout AUC against the true model's AUC on the same rows (the latest history quarter).
+    let summary = &loaded.manifest.targets[&Target::Risk];
+    let held = summary.holdout.date.clone().unwrap();
+    let (mut y, mut p) = (vec![], vec![]);
+    let spec = &loaded.manifest.spec;
+    let table = read_table(
+        &repo("notebooks-data/history.csv"),
+        &spec.columns,
+        &spec.feature_defs(),
+        Labels::Required,
+    )
+    .unwrap();
+    let key: HashMap<(&str, &str), usize> = truth
+        .rows
+        .account_id
+        .iter()
+        .zip(&truth.rows.snapshot_date)
+        .enumerate()
+        .map(|(i, (a, d))| ((a.as_str(), d.as_str()), i))
+        .collect();
+    for r in 0..table.len() {
+        let d = table.dates.as_ref().unwrap()[r].to_string();
+        if d == held {
+            if let Some(c) = table.risk.as_ref().unwrap()[r] {
+                y.push(c);
+                p.push(truth.rows.risk[key[&(table.ids[r].as_str(), d.as_str())]].unwrap());
+            }
+        }
+    }
+    let true_auc = roc_auc(&y, &p);
+    let model_auc = summary.holdout.metrics.roc_auc;
+    assert_eq!(y.len(), summary.holdout.metrics.rows);
+    assert!((model_auc - true_auc).abs() <= 0.02, "model {model_auc} vs truth {true_auc}");
+    // Clear linear effects get coefficients of the right sign.
+    let risk = loaded.risk.as_ref().unwrap();
+    let healthscore::model::FittedModel::Logistic(lm) = &risk.pooled.model;
+    for (feature, sign) in &truth.risk_sign {
+        let j = risk.pooled.preprocessor.columns.iter().position(|c| &c.name == feature).unwrap();
+        assert_eq!(lm.coef[j].signum() as i8, *sign, "{feature}: {}", lm.coef[j]);
+    }
+
+    // Scoring the live table: exact attributions, ranking matches the truth.
+    let live = read_live(&loaded, &repo("notebooks-data/live.csv")).unwrap();
+    let s = score(&loaded, live);
+    for t in [&s.risk, &s.upsell] {
+        let t = t.as_ref().unwrap();
+        let a = &t.explained.attributions;
+        let max_err = (0..t.probability.len())
+            .map(|r| (a.base[r] + a.contributions.row(r).sum() - healthscore::model::logistic::logit(t.probability[r])).abs())
+            .fold(0.0, f64::max);
+        assert!(max_err < 1e-9, "additivity error {max_err}");
+    }
+    let r = s.risk.as_ref().unwrap();
+    let names: Vec<&str> = r.explained.features.iter().map(|(n, _)| n.as_str()).collect();
+    let mean_abs: Vec<f64> = (0..names.len())
+        .map(|j| {
+            r.explained
+                .attributions
+                .contributions
+                .column(j)
+                .iter()
+                .map(|v| v.abs())
+                .sum::<f64>()
+        })
+        .collect();
+    let truth_size: Vec<f64> = names.iter().map(|n| truth.risk_effect_size[*n]).collect();
+    let (rho, _) = spearman(&mean_abs, &truth_size);
+    assert!(rho >= 0.8, "Spearman {rho} between attribution ranking and true effect sizes");
+}
+
+#[test]
+fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    train("training/saas.toml", "notebooks-data/history.csv", &models, &[]);
+    let score_cmd = |input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
+        let mut c = hs();
+        c.args(["score", "--models"])
+            .arg(&models)
+            .arg("--input")
+            .arg(input)
+            .arg("--output")
+            .arg(out)
+            .args(extra);
+        c
+    };
+    let live = repo("notebooks-data/live.csv");
+    score_cmd(&live, &d.path().join("a.csv"), &[]).assert().success().stdout("");
+    score_cmd(&live, &d.path().join("b.csv"), &[]).assert().success();
+    assert_eq!(
+        std::fs::read(d.path().join("a.csv")).unwrap(),
+        std::fs::read(d.path().join("b.csv")).unwrap()
+    );
+    score_cmd(&live, &d.path().join("a.parquet"), &[]).assert().success();
+    score_cmd(&live, &d.path().join("a.jsonl"), &[]).assert().success();
+
+    // Two consecutive quarters: the last history quarter, then live.
+    let prev = d.path().join("prev.csv");
+    score_cmd(&repo("notebooks-data/history.csv"), &prev, &["--as-of", "2026-06-30"])
+        .assert()
+        .success();
+    let now = d.path().join("now.csv");
+    score_cmd(&live, &now, &["--previous", prev.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(contains("alerts"));
+    let alerts = std::fs::read_to_string(d.path().join("now.alerts.csv")).unwrap();
+    let lines: Vec<&str> = alerts.lines().collect();
+    assert!(lines.len() > 10, "expected alerts, got {}", lines.len());
+    assert!(lines[0].starts_with("account_id,alert,previous_band,band"));
+    assert!(lines
+        .iter()
+        .any(|l| l.contains("band fell") && l.contains("(+") || l.contains("band fell") && l.contains("(-")));
+
+    // Bad input: exit 2 and no output file.
+    let out = d.path().join("bad.csv");
+    let no_feature = write(d.path(), "nofeat.csv", "account_id,logins_30d\nA1,3\n");
+    score_cmd(&no_feature, &out, &[]).assert().code(2).stderr(contains("is missing"));
+    let text = std::fs::read_to_string(&live).unwrap().replacen(",0.", ",abc", 1);
+    let texty = write(d.path(), "texty.csv", &text);
+    score_cmd(&texty, &out, &[]).assert().code(2).stderr(contains("expected a number"));
+    let empty = write(d.path(), "empty.csv", "");
+    score_cmd(&empty, &out, &[]).assert().code(2).stderr(contains("no rows"));
+    score_cmd(&live, &out, &["--version", "1999Q1"])
+        .assert()
+        .code(2)
+        .stderr(contains("does not exist"));
+    score_cmd(&live, &d.path().join("nodir").join("x.csv"), &[])
+        .assert()
+        .code(2)
+        .stderr(contains("does not exist"));
+    assert!(!out.exists());
+
+    hs().args(["explain", "--account", "A00001", "--models"])
+        .arg(&models)
+        .arg("--input")
+        .arg(&live)
+        .assert()
+        .success()
+        .stdout(contains("raise risk").and(contains("by category")));
+}
