@@ -23,8 +23,10 @@ pub mod features;
 pub mod metrics;
 pub mod model;
 pub mod registry;
+pub mod report;
 pub mod rules;
 pub mod synth;
+pub mod validate;
 pub mod workflow;
 
 pub use error::{Error, Result};

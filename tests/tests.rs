@@ -213,15 +213,22 @@ fn training_is_reproducible_and_versions_are_immutable() {
     let models = d.path().join("models");
     train("training/saas.toml", "notebooks-data/history.csv", &models, &["--version", "a"]);
     train("training/saas.toml", "notebooks-data/history.csv", &models, &["--version", "b"]);
-    for f in ["risk.json", "upsell.json", "manifest.json"] {
-        let a = std::fs::read_to_string(models.join("a").join(f)).unwrap();
-        let b = std::fs::read_to_string(models.join("b").join(f)).unwrap();
-        if f == "manifest.json" {
-            assert_eq!(a.replace("\"version\": \"a\"", "\"version\": \"b\""), b);
-        } else {
-            assert_eq!(a, b, "{f} differs between two runs");
-        }
+    for f in ["risk.json", "upsell.json"] {
+        let a = std::fs::read(models.join("a").join(f)).unwrap();
+        let b = std::fs::read(models.join("b").join(f)).unwrap();
+        assert!(a == b, "{f} differs between two runs");
     }
+    // The manifests differ only in the version name (and so in the reports that show it).
+    let manifest = |v: &str| {
+        let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(models.join(v).join("manifest.json")).unwrap()).unwrap();
+        let o = m.as_object_mut().unwrap();
+        o.remove("version");
+        let files = o.get_mut("files").unwrap().as_object_mut().unwrap();
+        files.remove("report.html");
+        files.remove("report.json");
+        m
+    };
+    assert!(manifest("a") == manifest("b"), "manifests differ beyond the version name");
     // Training into an existing version fails and leaves it untouched.
     let before = std::fs::read(models.join("a").join("risk.json")).unwrap();
     hs().args(["train", "--spec"])
@@ -434,4 +441,128 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
         .assert()
         .success()
         .stdout(contains("raise risk").and(contains("by category")));
+}
+
+// ---------- validate, rules, demo ----------
+
+#[test]
+fn validation_shows_the_model_beating_the_hand_built_score() {
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    train("training/saas.toml", "notebooks-data/history.csv", &models, &[]);
+    // The version holds its holdout report.
+    let v = Registry::new(&models).resolve(None).unwrap();
+    let holdout = std::fs::read_to_string(models.join(&v).join("report.html")).unwrap();
+    assert!(holdout.contains("<svg") && holdout.contains("hand-built score"));
+    let scores = d.path().join("scores.csv");
+    hs().args(["score", "--models"])
+        .arg(&models)
+        .arg("--input")
+        .arg(repo("notebooks-data/live.csv"))
+        .arg("--output")
+        .arg(&scores)
+        .assert()
+        .success();
+    let (html, json) = (d.path().join("r.html"), d.path().join("r.json"));
+    hs().args(["validate", "--models"])
+        .arg(&models)
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--outcomes")
+        .arg(repo("notebooks-data/outcomes.csv"))
+        .arg("--report")
+        .arg(&html)
+        .arg("--json")
+        .arg(&json)
+        .args(["--min-auc", "0.6"])
+        .assert()
+        .success()
+        .stdout(contains("vs hand-built score").and(contains("model better")));
+    let report: healthscore::validate::Report = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    let risk = report.risk.unwrap();
+    let hand = &risk.baselines[0];
+    assert_eq!(hand.name, "hand-built score");
+    assert!(hand.difference.lower > 0.0, "model − hand-built interval {:?}", hand.difference);
+    assert!(risk.roc_auc.lower < risk.roc_auc.estimate && risk.roc_auc.estimate < risk.roc_auc.upper);
+    assert_eq!(risk.bands.iter().map(|b| b.count).sum::<usize>(), risk.rows);
+    assert!(!report.segments.is_empty(), "segments by plan");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert_eq!(page.matches("<svg").count(), 4, "ROC, reliability, bands, lift");
+    assert!(!page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("url("));
+    // The same seed gives the same figures.
+    let again = d.path().join("r2.json");
+    hs().args(["validate", "--models"])
+        .arg(&models)
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--outcomes")
+        .arg(repo("notebooks-data/outcomes.csv"))
+        .arg("--json")
+        .arg(&again)
+        .assert()
+        .success();
+    assert_eq!(std::fs::read(&json).unwrap(), std::fs::read(&again).unwrap());
+    // A threshold the scores cannot meet: exit code 1.
+    hs().args(["validate", "--models"])
+        .arg(&models)
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--outcomes")
+        .arg(repo("notebooks-data/outcomes.csv"))
+        .args(["--min-auc", "0.99"])
+        .assert()
+        .code(1);
+    // --compare with itself: a difference of exactly zero.
+    hs().args(["validate", "--models"])
+        .arg(&models)
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--outcomes")
+        .arg(repo("notebooks-data/outcomes.csv"))
+        .arg("--compare")
+        .arg(&scores)
+        .assert()
+        .success()
+        .stdout(contains("vs compared scores").and(contains("+0.000 [+0.000, +0.000]")));
+}
+
+#[test]
+fn rules_scores_without_labels() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("rules.csv");
+    hs().args(["rules", "--spec"])
+        .arg(repo("training/saas.toml"))
+        .arg("--input")
+        .arg(repo("notebooks-data/live.csv"))
+        .arg("--reference")
+        .arg(repo("notebooks-data/history.csv"))
+        .arg("--output")
+        .arg(&out)
+        .assert()
+        .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header = text.lines().next().unwrap();
+    assert!(header.starts_with("account_id,snapshot_date,rules_health,rules_band,rules_engagement"));
+    let healths: Vec<f64> = text
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(2).unwrap().parse().unwrap())
+        .collect();
+    assert!(healths.iter().all(|h| (0.0..=100.0).contains(h)));
+    assert!(healths.iter().any(|&h| h > 70.0) && healths.iter().any(|&h| h < 30.0));
+}
+
+#[test]
+fn demo_runs_twice() {
+    let d = tempfile::tempdir().unwrap();
+    for _ in 0..2 {
+        hs().current_dir(root())
+            .args(["demo", "--dir"])
+            .arg(d.path())
+            .assert()
+            .success()
+            .stderr(contains("validation report"));
+    }
+    assert!(d.path().join("models/demo-2/report.html").is_file());
+    assert!(d.path().join("validation.html").is_file());
 }

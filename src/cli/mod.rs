@@ -1,12 +1,15 @@
 //! The command line: one file per subcommand, each with its clap `Args` and a
 //! `run`. Data goes to stdout; logs, progress and warnings go to stderr.
 
+pub mod demo;
 pub mod explain;
 pub mod generate;
 pub mod models;
 pub mod promote;
+pub mod rules;
 pub mod score;
 pub mod train;
+pub mod validate;
 
 use std::io::IsTerminal;
 
@@ -31,12 +34,18 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Run the quarterly loop on the bundled sample: train, score, validate, report.
+    Demo(demo::Args),
     /// Generate a synthetic SaaS account history with known ground truth.
     Generate(generate::Args),
     /// Train the risk and upsell models and save them as a new version.
     Train(train::Args),
     /// Score live accounts: risk, upsell, health, band, action, drivers, alerts.
     Score(score::Args),
+    /// Validate scores against what happened: the score-to-renewal report.
+    Validate(validate::Args),
+    /// The hand-built weighted health score on its own.
+    Rules(rules::Args),
     /// Show why one account scores as it does.
     Explain(explain::Args),
     /// Make a version the one in use (logged).
@@ -98,10 +107,13 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         verbose: cli.verbose,
     };
     match cli.command {
+        Command::Demo(a) => demo::run(a, log),
         Command::Generate(a) => generate::run(a, log),
         Command::Train(a) => train::run(a, log),
         Command::Score(a) => score::run(a, log),
         Command::Explain(a) => explain::run(a, log),
+        Command::Validate(a) => validate::run(a, log),
+        Command::Rules(a) => rules::run(a, log),
         Command::Promote(a) => promote::run(a, log),
         Command::Rollback(a) => promote::rollback(a, log),
         Command::Models(c) => models::run(c, log),

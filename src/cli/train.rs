@@ -8,7 +8,7 @@ use crate::cli::{Log, Outcome};
 use crate::data::spec::Spec;
 use crate::model::train::{TrainOptions, LEAK_AUC};
 use crate::registry::Registry;
-use crate::workflow::train::{default_version_name, train_version, TrainedVersion};
+use crate::workflow::train::{default_version_name, holdout_report, train_version, TrainedVersion};
 
 /// Train the risk and upsell models and save them as a new, immutable version.
 ///
@@ -77,7 +77,14 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(Traine
         None => default_version_name(&tv.table).unwrap_or_else(|| next_plain_name(&reg)),
     };
     tv.manifest.version = version.clone();
-    let files = tv.model_files();
+    let mut files = tv.model_files();
+    let settings = crate::validate::Settings {
+        seed: spec.seed,
+        ..Default::default()
+    };
+    let report = holdout_report(&tv, &settings);
+    files.push(("report.json".into(), crate::registry::to_json(&report)));
+    files.push(("report.html".into(), crate::report::html(&report).into_bytes()));
     let dir = reg.write_version(&version, tv.manifest.clone(), &files)?;
     for (t, tr) in &tv.trained {
         for l in &tr.leaks {
@@ -90,6 +97,15 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(Traine
         }
     }
     print_summary(&tv, &version, &dir.display().to_string(), &reg, log)?;
+    if let Some(b) = report.risk.as_ref().and_then(|r| r.baselines.first()) {
+        log.info(format!(
+            "  risk vs the hand-built score on the holdout: {:+.3} AUC [{:+.3}, {:+.3}]; report: {}",
+            b.difference.estimate,
+            b.difference.lower,
+            b.difference.upper,
+            dir.join("report.html").display()
+        ));
+    }
     Ok((tv, version))
 }
 

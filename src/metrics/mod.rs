@@ -187,7 +187,7 @@ pub fn correlation_p_value(r: f64, n: usize) -> f64 {
     let df = (n - 2) as f64;
     let t = r * (df / (1.0 - r * r)).sqrt();
     match StudentsT::new(0.0, 1.0, df) {
-        Ok(d) => 2.0 * (1.0 - d.cdf(t.abs())),
+        Ok(d) => 2.0 * d.sf(t.abs()),
         Err(_) => f64::NAN,
     }
 }

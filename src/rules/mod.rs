@@ -180,17 +180,34 @@ impl RulesModel {
             .collect()
     }
 
-    /// The hand-built health score (0–100, higher is healthier) of every row.
-    pub fn health(&self, table: &Table) -> Vec<f64> {
+    /// The 0–100 score of each category (mean of its features' sub-scores) for every row.
+    pub fn category_scores(&self, table: &Table) -> Vec<[Option<f64>; 8]> {
         let subs = self.sub_scores(table);
         (0..table.len())
             .map(|r| {
-                let (mut num, mut den) = (0.0, 0.0);
+                let mut out = [None; 8];
                 for c in Category::ALL {
                     let vals: Vec<f64> = subs.iter().filter(|(cat, _)| *cat == c).filter_map(|(_, s)| s[r]).collect();
+                    if !vals.is_empty() {
+                        out[c.index()] = Some(vals.iter().sum::<f64>() / vals.len() as f64);
+                    }
+                }
+                out
+            })
+            .collect()
+    }
+
+    /// The hand-built health score (0–100, higher is healthier) of every row:
+    /// the weighted mean of the category scores present (50 when none is).
+    pub fn health(&self, table: &Table) -> Vec<f64> {
+        self.category_scores(table)
+            .into_iter()
+            .map(|cats| {
+                let (mut num, mut den) = (0.0, 0.0);
+                for c in Category::ALL {
                     let w = self.weights.get(&c).copied().unwrap_or(0.0);
-                    if !vals.is_empty() && w > 0.0 {
-                        num += w * vals.iter().sum::<f64>() / vals.len() as f64;
+                    if let (Some(v), true) = (cats[c.index()], w > 0.0) {
+                        num += w * v;
                         den += w;
                     }
                 }

@@ -118,3 +118,65 @@ pub fn train_version(spec: &Spec, input: &Path, version: &str, opts: TrainOption
     };
     Ok(TrainedVersion { manifest, trained, table })
 }
+
+/// The validation report of the holdout, in the same form as `healthscore
+/// validate` writes: risk on the risk holdout beside the hand-built score
+/// (oriented on the rows outside the holdout), upsell on the upsell holdout.
+pub fn holdout_report(tv: &TrainedVersion, settings: &crate::validate::Settings) -> crate::validate::Report {
+    use crate::validate::{risk_report, segment_rows, upsell_report, Report, RiskInput, HAND_BUILT};
+    let spec = &tv.manifest.spec;
+    let t = &tv.table;
+    let mut joined_rows = 0;
+    let risk = tv.trained.get(&Target::Risk).map(|tr| {
+        let held: std::collections::BTreeSet<usize> = tr.holdout_rows.iter().copied().collect();
+        let outside: Vec<usize> = (0..t.len()).filter(|r| !held.contains(r)).collect();
+        let rules = RulesModel::fit(spec, t, &outside, reference::fit(t, &outside));
+        let hold_table = t.select(&tr.holdout_rows);
+        let rules_risk: Vec<f64> = rules.health(&hold_table).into_iter().map(|h| 100.0 - h).collect();
+        let health: Vec<f64> = tr.holdout_p.iter().map(|p| 100.0 * (1.0 - p)).collect();
+        let arr: Option<Vec<f64>> = hold_table.revenue.as_ref().map(|v| v.iter().map(|x| x.unwrap_or(0.0)).collect());
+        joined_rows = joined_rows.max(tr.holdout_rows.len());
+        let report = risk_report(
+            &RiskInput {
+                churned: &tr.holdout_y,
+                risk: &tr.holdout_p,
+                health: &health,
+                arr: arr.as_deref(),
+                baselines: vec![(HAND_BUILT.to_string(), rules_risk.clone())],
+            },
+            &spec.bands,
+            settings,
+        );
+        let segments = hold_table
+            .segment
+            .as_ref()
+            .map(|seg| segment_rows(seg, &tr.holdout_y, &tr.holdout_p, Some(&rules_risk), settings));
+        (report, segments.unwrap_or_default())
+    });
+    let upsell = tv.trained.get(&Target::Upsell).map(|tr| {
+        joined_rows = joined_rows.max(tr.holdout_rows.len());
+        let action: Vec<String> = tr
+            .holdout_p
+            .iter()
+            .map(|&u| if u >= spec.actions.grow_upsell { "grow" } else { "other" }.to_string())
+            .collect();
+        upsell_report(&tr.holdout_y, &tr.holdout_p, &action, settings)
+    });
+    let (risk, segments) = match risk {
+        Some((r, s)) => (Some(r), s),
+        None => (None, vec![]),
+    };
+    Report {
+        title: format!("Holdout report of version {}", tv.manifest.version),
+        generated_at: tv.manifest.created_at.clone(),
+        model_version: Some(tv.manifest.version.clone()),
+        joined_rows,
+        unmatched_scores: 0,
+        unmatched_outcomes: 0,
+        resamples: settings.resamples,
+        seed: settings.seed,
+        risk,
+        upsell,
+        segments,
+    }
+}

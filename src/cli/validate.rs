@@ -1,0 +1,105 @@
+//! `healthscore validate`: the score-to-renewal report.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+
+use crate::cli::{Log, Outcome};
+use crate::data::spec::Bands;
+use crate::registry::{to_json, write_atomic, Registry};
+use crate::validate::{build, join::join, Settings};
+
+/// Check how well the scores issued for a quarter predicted the renewals and
+/// expansions that then happened, beside the hand-built score (the
+/// `rules_health` column of the scores) and, with --compare, another scores file
+/// (e.g. the previous version's). Prints a summary; writes JSON and a
+/// self-contained HTML report on request.
+///
+/// Exit code 1 when --min-auc is given and the lower bound of the risk AUC
+/// interval falls below it.
+///
+/// Example: healthscore validate --scores scores.csv --outcomes notebooks-data/outcomes.csv --report report.html
+#[derive(Debug, clap::Args)]
+pub struct Args {
+    /// Scores written by `healthscore score`.
+    #[arg(long)]
+    pub scores: PathBuf,
+    /// What happened: account_id (and snapshot_date), churned, expanded, arr.
+    #[arg(long)]
+    pub outcomes: PathBuf,
+    /// Another scores file of the same accounts to compare with (paired AUC difference).
+    #[arg(long)]
+    pub compare: Option<PathBuf>,
+    /// Write the HTML report here.
+    #[arg(long)]
+    pub report: Option<PathBuf>,
+    /// Write every figure as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Fail (exit 1) when the lower bound of the risk AUC interval is below this.
+    #[arg(long, value_name = "X")]
+    pub min_auc: Option<f64>,
+    /// Bootstrap resamples for the intervals.
+    #[arg(long, default_value_t = 1000)]
+    pub resamples: usize,
+    #[arg(long, default_value_t = 42)]
+    pub seed: u64,
+    /// The model registry, used to read the bands and segment column of the scores' version.
+    #[arg(long, default_value = "models")]
+    pub models: PathBuf,
+    /// The segment column of the scores file (default: the version's spec).
+    #[arg(long)]
+    pub segment: Option<String>,
+}
+
+pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
+    if a.resamples < 100 {
+        anyhow::bail!("--resamples must be at least 100 for a usable interval");
+    }
+    for p in [&a.report, &a.json].into_iter().flatten() {
+        if let Some(dir) = p.parent().filter(|d| !d.as_os_str().is_empty() && !d.is_dir()) {
+            anyhow::bail!("{}: the directory {} does not exist", p.display(), dir.display());
+        }
+    }
+    // The version's spec gives the bands and the segment column.
+    let probe = join(&a.scores, &a.outcomes, None, None).context("joining scores and outcomes")?;
+    let spec = probe.model_version.as_deref().and_then(|v| {
+        let reg = Registry::new(&a.models);
+        reg.load(v).ok().map(|l| l.manifest.spec)
+    });
+    let bands = spec.as_ref().map(|s| s.bands.clone()).unwrap_or_else(Bands::default);
+    let segment = a.segment.clone().or_else(|| spec.as_ref().and_then(|s| s.columns.segment.clone()));
+    let joined = join(&a.scores, &a.outcomes, a.compare.as_deref(), segment.as_deref()).context("joining scores and outcomes")?;
+    let settings = Settings {
+        resamples: a.resamples,
+        seed: a.seed,
+        ..Default::default()
+    };
+    let title = format!(
+        "Score-to-renewal validation: {}",
+        a.scores.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
+    );
+    let report = build(&joined, &bands, &settings, &title);
+    print!("{}", report.summary());
+    if let Some(p) = &a.json {
+        write_atomic(p, &to_json(&report))?;
+        log.info(format!("wrote {}", p.display()));
+    }
+    if let Some(p) = &a.report {
+        write_atomic(p, crate::report::html(&report).as_bytes())?;
+        log.info(format!("wrote {}", p.display()));
+    }
+    if let (Some(min), Some(r)) = (a.min_auc, &report.risk) {
+        if r.roc_auc.lower.is_nan() || r.roc_auc.lower < min {
+            log.warn(format!(
+                "the risk AUC interval's lower bound {:.3} is below --min-auc {min}",
+                r.roc_auc.lower
+            ));
+            return Ok(Outcome::CheckFailed);
+        }
+    } else if a.min_auc.is_some() {
+        log.warn("--min-auc was given but the scores hold no risk with known outcomes");
+        return Ok(Outcome::CheckFailed);
+    }
+    Ok(Outcome::Ok)
+}

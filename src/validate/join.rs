@@ -1,0 +1,195 @@
+//! Joining a scores file with the outcomes that followed (and, optionally,
+//! another scores file of the same accounts) by account id, and snapshot date
+//! when both files have one.
+
+use std::collections::HashMap;
+use std::path::Path;
+
+use crate::data::table::{read_frame, Frame};
+use crate::error::{Error, Result};
+
+/// Row-aligned joined data. Risk / upsell figures are `None` where missing.
+#[derive(Debug, Clone, Default)]
+pub struct Joined {
+    pub ids: Vec<String>,
+    pub risk: Vec<Option<f64>>,
+    pub health: Vec<Option<f64>>,
+    pub upsell: Vec<Option<f64>>,
+    pub action: Vec<Option<String>>,
+    pub rules_health: Option<Vec<Option<f64>>>,
+    pub segment: Option<Vec<Option<String>>>,
+    pub churned: Vec<Option<u8>>,
+    pub expanded: Vec<Option<u8>>,
+    pub arr: Option<Vec<Option<f64>>>,
+    /// Risk of the `--compare` file, when given.
+    pub compare: Option<Vec<Option<f64>>>,
+    pub model_version: Option<String>,
+    pub unmatched_scores: usize,
+    pub unmatched_outcomes: usize,
+}
+
+fn keys(f: &Frame<'_>, use_date: bool) -> Result<Vec<Option<String>>> {
+    let ids = f.strings("account_id", "account id")?;
+    if !use_date {
+        return Ok(ids);
+    }
+    let dates = f.strings("snapshot_date", "snapshot date")?;
+    Ok(ids
+        .into_iter()
+        .zip(dates)
+        .map(|(i, d)| i.map(|i| format!("{i}\u{1f}{}", d.unwrap_or_default())))
+        .collect())
+}
+
+fn index(path: &Path, keys: &[Option<String>]) -> Result<HashMap<String, usize>> {
+    let mut m = HashMap::with_capacity(keys.len());
+    for (r, k) in keys.iter().enumerate() {
+        if let Some(k) = k {
+            if let Some(first) = m.insert(k.clone(), r) {
+                let id = k.split('\u{1f}').next().unwrap_or_default().to_string();
+                return Err(Error::Duplicate {
+                    path: path.into(),
+                    column: "account_id".into(),
+                    row: r + 1,
+                    first: first + 1,
+                    id,
+                    date: String::new(),
+                });
+            }
+        }
+    }
+    Ok(m)
+}
+
+/// Reads and joins. `segment_column` names the segment column of the scores file.
+pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_column: Option<&str>) -> Result<Joined> {
+    let sdf = read_frame(scores)?;
+    let odf = read_frame(outcomes)?;
+    let s = Frame { path: scores, df: &sdf };
+    let o = Frame { path: outcomes, df: &odf };
+    let use_date = s.has("snapshot_date") && o.has("snapshot_date");
+    let skeys = keys(&s, use_date)?;
+    let okeys = keys(&o, use_date)?;
+    let oidx = index(outcomes, &okeys)?;
+    index(scores, &skeys)?;
+    if !o.has("churned") && !o.has("expanded") {
+        return Err(Error::MissingColumn {
+            path: outcomes.into(),
+            column: "churned".into(),
+            role: "outcome (churned and/or expanded)".into(),
+            available: o.names().join(", "),
+        });
+    }
+    let risk = if s.has("risk") {
+        s.numbers("risk", "risk score")?
+    } else {
+        vec![None; sdf.height()]
+    };
+    let upsell = if s.has("upsell") {
+        s.numbers("upsell", "upsell score")?
+    } else {
+        vec![None; sdf.height()]
+    };
+    let health = if s.has("health") {
+        s.numbers("health", "health score")?
+    } else {
+        risk.iter().map(|r| r.map(|r| 100.0 * (1.0 - r))).collect()
+    };
+    let action = if s.has("action") {
+        s.strings("action", "action")?
+    } else {
+        vec![None; sdf.height()]
+    };
+    let rules = if s.has("rules_health") {
+        Some(s.numbers("rules_health", "hand-built health")?)
+    } else {
+        None
+    };
+    let seg = match segment_column {
+        Some(c) if s.has(c) => Some(s.strings(c, "segment")?),
+        _ => None,
+    };
+    let churned = if o.has("churned") {
+        o.labels("churned", "churn outcome")?
+    } else {
+        vec![None; odf.height()]
+    };
+    let expanded = if o.has("expanded") {
+        o.labels("expanded", "expansion outcome")?
+    } else {
+        vec![None; odf.height()]
+    };
+    let arr = if o.has("arr") { Some(o.numbers("arr", "revenue")?) } else { None };
+    let model_version = if s.has("model_version") {
+        s.strings("model_version", "model version")?.into_iter().flatten().next()
+    } else {
+        None
+    };
+
+    let mut j = Joined {
+        model_version,
+        ..Default::default()
+    };
+    let mut matched_outcomes = 0;
+    for (r, k) in skeys.iter().enumerate() {
+        let Some(orow) = k.as_ref().and_then(|k| oidx.get(k)).copied() else {
+            continue;
+        };
+        matched_outcomes += 1;
+        j.ids
+            .push(k.clone().unwrap_or_default().split('\u{1f}').next().unwrap_or_default().to_string());
+        j.risk.push(risk[r]);
+        j.upsell.push(upsell[r]);
+        j.health.push(health[r]);
+        j.action.push(action[r].clone());
+        if let Some(v) = &rules {
+            j.rules_health.get_or_insert_with(Vec::new).push(v[r]);
+        }
+        if let Some(v) = &seg {
+            j.segment.get_or_insert_with(Vec::new).push(v[r].clone());
+        }
+        j.churned.push(churned[orow]);
+        j.expanded.push(expanded[orow]);
+        if let Some(a) = &arr {
+            j.arr.get_or_insert_with(Vec::new).push(a[orow]);
+        }
+    }
+    j.unmatched_scores = sdf.height() - j.ids.len();
+    j.unmatched_outcomes = odf.height() - matched_outcomes;
+    if j.ids.is_empty() {
+        return Err(Error::Param(format!(
+            "no row of {} joins a row of {} on account_id{}; are they of the same accounts and quarter?",
+            scores.display(),
+            outcomes.display(),
+            if use_date { " and snapshot_date" } else { "" }
+        )));
+    }
+    if let Some(c) = compare {
+        let cdf = read_frame(c)?;
+        let cf = Frame { path: c, df: &cdf };
+        let cdate = use_date && cf.has("snapshot_date");
+        let ck = keys(&cf, cdate)?;
+        let cidx = index(c, &ck)?;
+        let crisk = cf.numbers("risk", "risk score of the compared scores")?;
+        let joined_keys: Vec<Option<String>> = skeys
+            .iter()
+            .filter(|k| k.as_ref().is_some_and(|k| oidx.contains_key(k)))
+            .cloned()
+            .collect();
+        j.compare = Some(
+            joined_keys
+                .iter()
+                .map(|k| {
+                    let k = k.as_ref()?;
+                    let k = if cdate {
+                        k.clone()
+                    } else {
+                        k.split('\u{1f}').next().unwrap_or_default().to_string()
+                    };
+                    cidx.get(&k).and_then(|&r| crisk[r])
+                })
+                .collect(),
+        );
+    }
+    Ok(j)
+}
