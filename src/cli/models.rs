@@ -82,27 +82,56 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                     h.rows
                 );
                 let Some(model) = l.model(*t) else { continue };
-                let FittedModel::Logistic(lm) = &model.pooled.model;
                 let pre = &model.pooled.preprocessor;
-                println!("  strongest coefficients per category (standardised log-odds):");
-                for c in Category::ALL {
-                    let mut cols: Vec<(usize, f64)> = pre
-                        .columns
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, col)| pre.features[col.feature].category() == c)
-                        .map(|(i, _)| (i, lm.coef[i]))
-                        .collect();
-                    if cols.is_empty() {
-                        continue;
+                match &model.pooled.model {
+                    FittedModel::Logistic(lm) => {
+                        println!("  strongest coefficients per category (standardised log-odds):");
+                        for c in Category::ALL {
+                            let mut cols: Vec<(usize, f64)> = pre
+                                .columns
+                                .iter()
+                                .enumerate()
+                                .filter(|(_, col)| pre.features[col.feature].category() == c)
+                                .map(|(i, _)| (i, lm.coef[i]))
+                                .collect();
+                            if cols.is_empty() {
+                                continue;
+                            }
+                            cols.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                            let top: Vec<String> = cols
+                                .iter()
+                                .take(3)
+                                .map(|(i, b)| format!("{} {:+.3}", pre.columns[*i].name, b))
+                                .collect();
+                            println!("    {:<14} {}", c.name(), top.join(", "));
+                        }
                     }
-                    cols.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-                    let top: Vec<String> = cols
-                        .iter()
-                        .take(3)
-                        .map(|(i, b)| format!("{} {:+.3}", pre.columns[*i].name, b))
-                        .collect();
-                    println!("    {:<14} {}", c.name(), top.join(", "));
+                    FittedModel::Gbdt(g) => {
+                        let cols = pre.tree_columns();
+                        let mut splits = vec![0usize; pre.features.len()];
+                        for t in &g.trees {
+                            for n in t.nodes.iter().filter(|n| !n.is_leaf()) {
+                                splits[cols[n.feature as usize]] += 1;
+                            }
+                        }
+                        println!(
+                            "  {} trees of depth <= {}; most used features per category (splits):",
+                            g.trees.len(),
+                            g.max_depth
+                        );
+                        for c in Category::ALL {
+                            let mut f: Vec<(usize, usize)> = (0..pre.features.len())
+                                .filter(|&i| pre.features[i].category() == c)
+                                .map(|i| (i, splits[i]))
+                                .collect();
+                            if f.is_empty() {
+                                continue;
+                            }
+                            f.sort_by(|a, b| b.1.cmp(&a.1));
+                            let top: Vec<String> = f.iter().take(3).map(|(i, n)| format!("{} {n}", pre.features[*i].name())).collect();
+                            println!("    {:<14} {}", c.name(), top.join(", "));
+                        }
+                    }
                 }
             }
         }

@@ -4,14 +4,20 @@
 //! Logistic model: the contribution of feature j is Σ_c β_c (x_c − x̄_c) over
 //! every design column c that came from j (its value, its missing indicator, its
 //! one-hot levels), with x̄_c the training mean; the base is b + Σ_c β_c x̄_c.
+//! Gradient-boosted trees: exact path-dependent TreeSHAP ([`treeshap`]), summed
+//! per input feature over its tree-matrix columns; the base is the ensemble's
+//! cover-weighted expected margin.
 //! Every model kind implements [`Attribute`]; the roll-up per category, the top
 //! drivers and the explanation of a change work the same for all of them.
+
+pub mod treeshap;
 
 use ndarray::{Array2, ArrayView2};
 
 use crate::data::spec::Category;
 use crate::data::table::Table;
 use crate::features::Preprocessor;
+use crate::model::gbdt::GbdtModel;
 use crate::model::logistic::LogisticModel;
 use crate::model::{FittedModel, SubModel, TargetModel};
 
@@ -46,10 +52,45 @@ impl Attribute for LogisticModel {
     }
 }
 
+impl Attribute for GbdtModel {
+    /// Exact path-dependent TreeSHAP per tree-matrix column, summed per input feature.
+    fn attribute(&self, pre: &Preprocessor, x: &ArrayView2<f64>) -> Attributions {
+        use rayon::prelude::*;
+        let cols = pre.tree_columns();
+        let base = self.expected_margin();
+        let rows: Vec<Vec<f64>> = x
+            .rows()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|r| {
+                let row: Vec<f64> = r.iter().copied().collect();
+                let phi = self.shap_row(&row);
+                let mut out = vec![0.0; pre.features.len()];
+                for (c, v) in cols.iter().zip(phi) {
+                    out[*c] += v;
+                }
+                out
+            })
+            .collect();
+        let mut contributions = Array2::<f64>::zeros((x.nrows(), pre.features.len()));
+        for (i, r) in rows.into_iter().enumerate() {
+            for (j, v) in r.into_iter().enumerate() {
+                contributions[[i, j]] = v;
+            }
+        }
+        Attributions {
+            base: vec![base; x.nrows()],
+            contributions,
+        }
+    }
+}
+
 impl Attribute for FittedModel {
     fn attribute(&self, pre: &Preprocessor, x: &ArrayView2<f64>) -> Attributions {
         match self {
             FittedModel::Logistic(m) => m.attribute(pre, x),
+            FittedModel::Gbdt(m) => m.attribute(pre, x),
         }
     }
 }
@@ -57,7 +98,7 @@ impl Attribute for FittedModel {
 impl SubModel {
     /// Attributions of the given rows of a table.
     pub fn attribute(&self, table: &Table, rows: &[usize]) -> Attributions {
-        let x = self.preprocessor.transform_rows(table, rows);
+        let x = self.model.design(&self.preprocessor, table, rows);
         self.model.attribute(&self.preprocessor, &x.view())
     }
 }

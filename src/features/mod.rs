@@ -324,6 +324,54 @@ impl Preprocessor {
         x
     }
 
+    /// Input feature of each column of the tree matrix ([`Preprocessor::transform_tree`]).
+    pub fn tree_columns(&self) -> Vec<usize> {
+        let mut out = Vec::new();
+        for (i, f) in self.features.iter().enumerate() {
+            match f {
+                FeatureTransform::Numeric { .. } => out.push(i),
+                FeatureTransform::Categorical { levels, other, .. } => out.extend(std::iter::repeat_n(i, levels.len() + *other as usize)),
+            }
+        }
+        out
+    }
+
+    /// The matrix trees see: numeric features raw (missing stays NaN: trees learn
+    /// where missing values go), categorical features one-hot as for the linear model.
+    pub fn transform_tree(&self, table: &Table, rows: &[usize]) -> Array2<f64> {
+        let cols = self.tree_columns();
+        let mut x = Array2::<f64>::zeros((rows.len(), cols.len()));
+        let mut col = 0;
+        for f in &self.features {
+            let raw = table.feature(f.name()).map(|r| &r.values);
+            match (f, raw) {
+                (FeatureTransform::Numeric { .. }, Some(FeatureValues::Numeric(v))) => {
+                    for (i, &r) in rows.iter().enumerate() {
+                        x[[i, col]] = v[r];
+                    }
+                    col += 1;
+                }
+                (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
+                    for (i, &r) in rows.iter().enumerate() {
+                        let l = level_of(&v[r]);
+                        match levels.iter().position(|x| x == l) {
+                            Some(k) => x[[i, col + k]] = 1.0,
+                            None if *other => x[[i, col + levels.len()]] = 1.0,
+                            None => {}
+                        }
+                    }
+                    col += levels.len() + *other as usize;
+                }
+                (FeatureTransform::Numeric { .. }, _) => {
+                    x.column_mut(col).fill(f64::NAN);
+                    col += 1;
+                }
+                (FeatureTransform::Categorical { levels, other, .. }, _) => col += levels.len() + *other as usize,
+            }
+        }
+        x
+    }
+
     /// Number of cells in `table` whose category level was not seen in training.
     pub fn unseen_levels(&self, table: &Table) -> BTreeMap<String, usize> {
         let mut out = BTreeMap::new();

@@ -6,6 +6,7 @@
 //! A fitted classifier is plain data ([`FittedModel`], tagged by `kind`).
 
 pub mod cv;
+pub mod gbdt;
 pub mod logistic;
 pub mod train;
 
@@ -48,6 +49,7 @@ impl Target {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum FittedModel {
     Logistic(LogisticModel),
+    Gbdt(gbdt::GbdtModel),
 }
 
 impl FittedModel {
@@ -55,13 +57,24 @@ impl FittedModel {
     pub fn kind(&self) -> &'static str {
         match self {
             FittedModel::Logistic(_) => "logistic",
+            FittedModel::Gbdt(_) => "gbdt",
         }
     }
 
-    /// Log-odds per row of a design matrix.
+    /// Log-odds per row of the model's design matrix (see [`FittedModel::design`]).
     pub fn margins(&self, x: &ArrayView2<f64>) -> Vec<f64> {
         match self {
             FittedModel::Logistic(m) => m.margins(x),
+            FittedModel::Gbdt(m) => m.margins(x),
+        }
+    }
+
+    /// The design matrix this kind of model reads: standardised and imputed for
+    /// the logistic model, raw with missing values for trees.
+    pub fn design(&self, pre: &Preprocessor, table: &Table, rows: &[usize]) -> ndarray::Array2<f64> {
+        match self {
+            FittedModel::Logistic(_) => pre.transform_rows(table, rows),
+            FittedModel::Gbdt(_) => pre.transform_tree(table, rows),
         }
     }
 }
@@ -80,7 +93,7 @@ pub struct SubModel {
 impl SubModel {
     /// Log-odds of the given rows of a table.
     pub fn margins(&self, table: &Table, rows: &[usize]) -> Vec<f64> {
-        let x = self.preprocessor.transform_rows(table, rows);
+        let x = self.model.design(&self.preprocessor, table, rows);
         self.model.margins(&x.view())
     }
 }
@@ -94,6 +107,8 @@ pub struct Candidate {
     /// Pooled out-of-fold log-loss (lower is better).
     pub cv_log_loss: f64,
     pub cv_roc_auc: f64,
+    /// C of a logistic candidate.
+    pub c: Option<f64>,
 }
 
 /// How the saved model was chosen.

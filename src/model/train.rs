@@ -12,12 +12,13 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::spec::{HoldoutPolicy, Spec};
+use crate::data::spec::{HoldoutPolicy, ModelKind, Spec};
 use crate::data::table::{require_labeled, FeatureValues, Table};
 use crate::error::{Error, Result};
 use crate::features::{PreprocessParams, Preprocessor};
 use crate::metrics::{self, Summary};
 use crate::model::cv::{folds, Fold};
+use crate::model::gbdt::{self, GbdtModel, GbdtParams};
 use crate::model::logistic::{sigmoid, LogisticParams};
 use crate::model::{Candidate, FittedModel, Selection, SubModel, Target, TargetModel, SCHEMA_VERSION};
 
@@ -121,7 +122,15 @@ pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptio
             ..hold_model
         }
     } else {
-        fit_target(table, spec, target, &labeled, labels)?
+        // Same kind and setting as chosen before the holdout, refitted on every labeled row.
+        let pp = PreprocessParams {
+            min_category_rows: spec.model.min_category_rows,
+        };
+        let chosen = hold_model.selection.candidates[hold_model.selection.chosen].clone();
+        TargetModel {
+            pooled: fit_candidate(table, spec, &labeled, labels, pp, &chosen)?,
+            ..hold_model
+        }
     };
     Ok(Trained {
         model,
@@ -173,8 +182,25 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         min_category_rows: spec.model.min_category_rows,
     };
     let fold_list = folds(&table.ids, table.dates.as_deref(), rows, labels, spec.model.cv_folds, spec.seed);
-    let (selection, best_c) = select_logistic(table, spec, &fold_list, labels, pp)?;
-    let pooled = fit_sub(table, rows, labels, pp, best_c)?;
+    let mut selection = match spec.model.kind {
+        ModelKind::Gbdt => Selection {
+            folds: fold_list.len(),
+            candidates: vec![],
+            chosen: 0,
+        },
+        _ => select_logistic(table, spec, &fold_list, labels, pp)?.0,
+    };
+    if spec.model.kind != ModelKind::Logistic {
+        selection.candidates.push(cv_gbdt(table, spec, &fold_list, labels, pp)?);
+    }
+    // The lowest pooled out-of-fold log-loss wins (NaN, i.e. no folds, loses).
+    selection.chosen = (0..selection.candidates.len())
+        .min_by(|&a, &b| {
+            let (x, y) = (selection.candidates[a].cv_log_loss, selection.candidates[b].cv_log_loss);
+            x.is_nan().cmp(&y.is_nan()).then(x.total_cmp(&y))
+        })
+        .expect("at least one candidate");
+    let pooled = fit_candidate(table, spec, rows, labels, pp, &selection.candidates[selection.chosen].clone())?;
     Ok(TargetModel {
         schema_version: SCHEMA_VERSION,
         target,
@@ -183,6 +209,110 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         segments: BTreeMap::new(),
         selection,
         refit_on_all: true,
+    })
+}
+
+/// Fits the model a candidate describes on `rows`.
+fn fit_candidate(
+    table: &Table,
+    spec: &Spec,
+    rows: &[usize],
+    labels: &[Option<u8>],
+    pp: PreprocessParams,
+    cand: &Candidate,
+) -> Result<SubModel> {
+    match cand.kind.as_str() {
+        "gbdt" => {
+            let pre = Preprocessor::fit(table, rows, Some(labels), pp)?;
+            let m = fit_gbdt_rows(table, spec, rows, labels, &pre)?;
+            let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
+            Ok(SubModel {
+                preprocessor: pre,
+                model: FittedModel::Gbdt(m),
+                rows: rows.len(),
+                base_rate: y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64,
+            })
+        }
+        _ => fit_sub(table, rows, labels, pp, cand.c.unwrap_or(1.0)),
+    }
+}
+
+/// Rows (indices into `rows`) used for early stopping: the latest snapshot date
+/// when there are at least three, else a seeded fifth of the accounts.
+fn stopping_split(table: &Table, rows: &[usize], seed: u64) -> (Vec<usize>, Vec<usize>) {
+    if let Some(d) = &table.dates {
+        let distinct: BTreeSet<_> = rows.iter().map(|&r| d[r]).collect();
+        if distinct.len() >= 3 {
+            let last = *distinct.iter().next_back().expect("non-empty");
+            return (0..rows.len()).partition(|&i| d[rows[i]] != last);
+        }
+    }
+    let mut ids: Vec<&str> = rows
+        .iter()
+        .map(|&r| table.ids[r].as_str())
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    ids.shuffle(&mut ChaCha8Rng::seed_from_u64(seed ^ 0x5EED));
+    let held: BTreeSet<&str> = ids.iter().take(ids.len() / 5).copied().collect();
+    (0..rows.len()).partition(|&i| !held.contains(table.ids[rows[i]].as_str()))
+}
+
+/// Boosted trees on `rows`: the number of rounds is found by early stopping on
+/// [`stopping_split`], then the trees are refitted on all `rows` with that many rounds.
+fn fit_gbdt_rows(table: &Table, spec: &Spec, rows: &[usize], labels: &[Option<u8>], pre: &Preprocessor) -> Result<GbdtModel> {
+    let x = pre.transform_tree(table, rows);
+    let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
+    let params = GbdtParams {
+        seed: spec.seed,
+        ..Default::default()
+    };
+    let (fit_idx, stop_idx) = stopping_split(table, rows, spec.seed);
+    let single = |idx: &[usize]| idx.iter().all(|&i| y[i] == y[idx[0]]);
+    let rounds = if fit_idx.is_empty() || stop_idx.is_empty() || single(&fit_idx) || single(&stop_idx) {
+        200
+    } else {
+        gbdt::fit(&x.view(), &y, &fit_idx, &stop_idx, None, params)?.trees.len()
+    };
+    let all: Vec<usize> = (0..rows.len()).collect();
+    gbdt::fit(&x.view(), &y, &all, &[], Some(rounds), params)
+}
+
+/// Cross-validates boosted trees over the folds.
+fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>], pp: PreprocessParams) -> Result<Candidate> {
+    let per_fold: Vec<Result<(Vec<u8>, Vec<f64>, usize)>> = fold_list
+        .par_iter()
+        .map(|f| {
+            let pre = Preprocessor::fit(table, &f.train, Some(labels), pp)?;
+            let yv: Vec<u8> = f.valid.iter().map(|&r| labels[r].expect("labeled")).collect();
+            let yt: Vec<u8> = f.train.iter().map(|&r| labels[r].expect("labeled")).collect();
+            if yt.iter().all(|&v| v == yt[0]) {
+                return Ok((yv.clone(), vec![yt[0] as f64; yv.len()], 0));
+            }
+            let m = fit_gbdt_rows(table, spec, &f.train, labels, &pre)?;
+            let xv = pre.transform_tree(table, &f.valid);
+            Ok((yv, m.margins(&xv.view()).into_iter().map(sigmoid).collect(), m.trees.len()))
+        })
+        .collect();
+    let (mut y, mut p, mut rounds) = (vec![], vec![], vec![]);
+    for f in per_fold {
+        let (a, b, n) = f?;
+        y.extend(a);
+        p.extend(b);
+        rounds.push(n.to_string());
+    }
+    let d = GbdtParams::default();
+    Ok(Candidate {
+        kind: "gbdt".into(),
+        setting: format!(
+            "depth {}, learning rate {}, rounds per fold {}",
+            d.max_depth,
+            d.learning_rate,
+            rounds.join("/")
+        ),
+        cv_log_loss: if y.is_empty() { f64::NAN } else { metrics::log_loss(&y, &p) },
+        cv_roc_auc: if y.is_empty() { f64::NAN } else { metrics::roc_auc(&y, &p) },
+        c: None,
     })
 }
 
@@ -216,6 +346,7 @@ fn select_logistic(
             setting: format!("C={c}"),
             cv_log_loss: f64::NAN,
             cv_roc_auc: f64::NAN,
+            c: Some(c),
         };
         return Ok((
             Selection {
@@ -263,6 +394,7 @@ fn select_logistic(
             setting: format!("C={c}"),
             cv_log_loss: metrics::log_loss(&y, &p),
             cv_roc_auc: metrics::roc_auc(&y, &p),
+            c: Some(c),
         });
     }
     let chosen = (0..candidates.len())

@@ -1,0 +1,481 @@
+//! Gradient-boosted decision trees for binary log-loss, written for this tool:
+//! histogram-based split finding (up to 255 quantile bins per column), shrinkage,
+//! depth and leaf-size limits, minimum child hessian, L2 on leaf values, seeded
+//! row subsampling, early stopping on a held-back slice of the training rows,
+//! and missing values handled natively (each split learns whether missing
+//! values go left or right). Trees are plain data (serde JSON) with the cover of
+//! every node, which exact TreeSHAP needs.
+//!
+//! Why not a crate: forust-ml 0.8 fits as fast but its TreeSHAP takes 3.7 s for
+//! 10k rows and its trees are not in our artifact format; perpetual does not
+//! build on stable Rust; smartcore's and linfa's trees give class labels only.
+//!
+//! Boosting (Friedman 2001; Chen & Guestrin 2016): with g = p − y and
+//! h = p (1 − p) at the current margin, a split's gain is
+//! G_L²/(H_L+λ) + G_R²/(H_R+λ) − G²/(H+λ), and a leaf's value is −η G/(H+λ).
+
+use ndarray::ArrayView2;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::logistic::sigmoid;
+
+/// Unchecked hyperparameters.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct GbdtParams {
+    pub learning_rate: f64,
+    pub max_depth: usize,
+    /// Maximum boosting rounds (early stopping usually stops sooner).
+    pub max_rounds: usize,
+    /// Stop when the validation loss has not improved for this many rounds.
+    pub patience: usize,
+    pub min_samples_leaf: usize,
+    pub min_child_weight: f64,
+    /// L2 penalty on leaf values (λ).
+    pub lambda: f64,
+    /// Share of rows sampled for each tree.
+    pub subsample: f64,
+    pub max_bins: usize,
+    pub seed: u64,
+}
+
+impl Default for GbdtParams {
+    fn default() -> Self {
+        GbdtParams {
+            learning_rate: 0.05,
+            max_depth: 4,
+            max_rounds: 1000,
+            patience: 50,
+            min_samples_leaf: 20,
+            min_child_weight: 1e-3,
+            lambda: 1.0,
+            subsample: 0.8,
+            max_bins: 255,
+            seed: 42,
+        }
+    }
+}
+
+impl GbdtParams {
+    /// Checks the hyperparameters.
+    pub fn check(self) -> Result<GbdtParams> {
+        let ok = self.learning_rate > 0.0
+            && self.learning_rate <= 1.0
+            && self.max_depth >= 1
+            && self.max_depth <= 16
+            && self.max_rounds >= 1
+            && self.min_samples_leaf >= 1
+            && self.lambda >= 0.0
+            && self.subsample > 0.0
+            && self.subsample <= 1.0
+            && (2..=255).contains(&self.max_bins);
+        if ok {
+            Ok(self)
+        } else {
+            Err(Error::Param(format!("invalid gradient boosting parameters: {self:?}")))
+        }
+    }
+}
+
+/// One node of a tree. Leaves have `left == right == 0`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Node {
+    /// Column of the tree matrix tested (internal nodes).
+    pub feature: u32,
+    /// Rows with `x <= threshold` go left.
+    pub threshold: f64,
+    /// Where missing values (NaN) go.
+    pub missing_left: bool,
+    pub left: u32,
+    pub right: u32,
+    /// Leaf value (log-odds), 0 for internal nodes.
+    pub value: f64,
+    /// Training rows that reached the node (for TreeSHAP and expected values).
+    pub cover: f64,
+}
+
+impl Node {
+    pub fn is_leaf(&self) -> bool {
+        self.left == 0 && self.right == 0
+    }
+}
+
+/// A regression tree on the margin.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tree {
+    pub nodes: Vec<Node>,
+}
+
+impl Tree {
+    /// The leaf a row falls in.
+    pub fn leaf(&self, x: &[f64]) -> usize {
+        let mut j = 0;
+        loop {
+            let n = &self.nodes[j];
+            if n.is_leaf() {
+                return j;
+            }
+            let v = x[n.feature as usize];
+            let left = if v.is_nan() { n.missing_left } else { v <= n.threshold };
+            j = if left { n.left } else { n.right } as usize;
+        }
+    }
+
+    /// The tree's output for a row.
+    pub fn predict(&self, x: &[f64]) -> f64 {
+        self.nodes[self.leaf(x)].value
+    }
+}
+
+/// A fitted boosted model: margin = base + Σ trees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GbdtModel {
+    pub base: f64,
+    pub trees: Vec<Tree>,
+    pub learning_rate: f64,
+    pub max_depth: usize,
+}
+
+impl GbdtModel {
+    /// Margin (log-odds) of one row.
+    pub fn margin_row(&self, x: &[f64]) -> f64 {
+        self.base + self.trees.iter().map(|t| t.predict(x)).sum::<f64>()
+    }
+
+    /// Margins of every row.
+    pub fn margins(&self, x: &ArrayView2<f64>) -> Vec<f64> {
+        x.rows()
+            .into_iter()
+            .collect::<Vec<_>>()
+            .par_iter()
+            .map(|r| {
+                let row: Vec<f64> = r.iter().copied().collect();
+                self.margin_row(&row)
+            })
+            .collect()
+    }
+}
+
+/// Quantile bins of one column: `upper[b]` is the largest value of bin b.
+struct Bins {
+    upper: Vec<f64>,
+}
+
+impl Bins {
+    fn fit(values: &[f64], max_bins: usize) -> Bins {
+        let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+        v.sort_by(f64::total_cmp);
+        v.dedup();
+        if v.len() <= max_bins {
+            return Bins { upper: v };
+        }
+        let mut all: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+        all.sort_by(f64::total_cmp);
+        let mut upper: Vec<f64> = (1..=max_bins).map(|b| all[(b * (all.len() - 1)) / max_bins]).collect();
+        upper.dedup();
+        Bins { upper }
+    }
+
+    /// Bin of a value; missing is `u8::MAX`.
+    fn bin(&self, x: f64) -> u8 {
+        if x.is_nan() {
+            return u8::MAX;
+        }
+        self.upper.partition_point(|u| *u < x).min(self.upper.len().saturating_sub(1)) as u8
+    }
+}
+
+#[derive(Clone, Copy, Default)]
+struct Stat {
+    g: f64,
+    h: f64,
+    n: f64,
+}
+
+impl Stat {
+    fn add(&mut self, g: f64, h: f64) {
+        self.g += g;
+        self.h += h;
+        self.n += 1.0;
+    }
+    fn minus(self, o: Stat) -> Stat {
+        Stat {
+            g: self.g - o.g,
+            h: self.h - o.h,
+            n: self.n - o.n,
+        }
+    }
+    fn score(self, lambda: f64) -> f64 {
+        self.g * self.g / (self.h + lambda)
+    }
+}
+
+struct Split {
+    gain: f64,
+    feature: usize,
+    bin: usize,
+    missing_left: bool,
+}
+
+/// Fits boosted trees with early stopping on `valid` (rows of `x`), or a fixed number of rounds when `valid` is empty.
+/// Returns the model truncated to the best round.
+pub fn fit(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], rounds: Option<usize>, p: GbdtParams) -> Result<GbdtModel> {
+    let p = p.check()?;
+    if train.is_empty() {
+        return Err(Error::Fit("no training rows".into()));
+    }
+    let ncols = x.ncols();
+    let bins: Vec<Bins> = (0..ncols)
+        .into_par_iter()
+        .map(|j| {
+            let col: Vec<f64> = train.iter().map(|&r| x[[r, j]]).collect();
+            Bins::fit(&col, p.max_bins)
+        })
+        .collect();
+    // Column-major bin codes of every row (train and valid share them).
+    let n = x.nrows();
+    let codes: Vec<Vec<u8>> = (0..ncols)
+        .into_par_iter()
+        .map(|j| (0..n).map(|r| bins[j].bin(x[[r, j]])).collect())
+        .collect();
+    let rate = train.iter().map(|&r| y[r] as f64).sum::<f64>() / train.len() as f64;
+    if rate <= 0.0 || rate >= 1.0 {
+        return Err(Error::Fit("the labels hold a single class".into()));
+    }
+    let base = (rate / (1.0 - rate)).ln();
+    let mut margin = vec![base; n];
+    let mut trees = Vec::new();
+    let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
+    let max_rounds = rounds.unwrap_or(p.max_rounds);
+    let (mut best_loss, mut best_round) = (f64::INFINITY, 0usize);
+    for round in 0..max_rounds {
+        let sample: Vec<usize> = if p.subsample < 1.0 {
+            train.iter().copied().filter(|_| rng.gen::<f64>() < p.subsample).collect()
+        } else {
+            train.to_vec()
+        };
+        let grad: Vec<(f64, f64)> = (0..n)
+            .map(|r| {
+                let q = sigmoid(margin[r]);
+                (q - y[r] as f64, (q * (1.0 - q)).max(1e-16))
+            })
+            .collect();
+        let tree = grow(&codes, &bins, &grad, sample, &p);
+        for (r, m) in margin.iter_mut().enumerate() {
+            // Rows go down the tree by their bin codes, consistent with the thresholds.
+            *m += tree.nodes[leaf_by_codes(&tree, &codes, &bins, r)].value;
+        }
+        trees.push(tree);
+        if !valid.is_empty() && rounds.is_none() {
+            let loss: f64 = valid
+                .iter()
+                .map(|&r| {
+                    let q = sigmoid(margin[r]).clamp(1e-15, 1.0 - 1e-15);
+                    if y[r] == 1 {
+                        -q.ln()
+                    } else {
+                        -(1.0 - q).ln()
+                    }
+                })
+                .sum::<f64>()
+                / valid.len() as f64;
+            if loss < best_loss - 1e-12 {
+                best_loss = loss;
+                best_round = round + 1;
+            } else if round + 1 - best_round >= p.patience {
+                break;
+            }
+        } else {
+            best_round = round + 1;
+        }
+    }
+    trees.truncate(best_round.max(1));
+    Ok(GbdtModel {
+        base,
+        trees,
+        learning_rate: p.learning_rate,
+        max_depth: p.max_depth,
+    })
+}
+
+fn leaf_by_codes(tree: &Tree, codes: &[Vec<u8>], bins: &[Bins], r: usize) -> usize {
+    let mut j = 0;
+    loop {
+        let nd = &tree.nodes[j];
+        if nd.is_leaf() {
+            return j;
+        }
+        let f = nd.feature as usize;
+        let c = codes[f][r];
+        let left = if c == u8::MAX {
+            nd.missing_left
+        } else {
+            bins[f].upper[c as usize] <= nd.threshold
+        };
+        j = if left { nd.left } else { nd.right } as usize;
+    }
+}
+
+/// Grows one tree depth-first on the sampled rows.
+fn grow(codes: &[Vec<u8>], bins: &[Bins], grad: &[(f64, f64)], rows: Vec<usize>, p: &GbdtParams) -> Tree {
+    let mut nodes = vec![];
+    build(codes, bins, grad, rows, 0, p, &mut nodes);
+    Tree { nodes }
+}
+
+fn build(
+    codes: &[Vec<u8>],
+    bins: &[Bins],
+    grad: &[(f64, f64)],
+    rows: Vec<usize>,
+    depth: usize,
+    p: &GbdtParams,
+    nodes: &mut Vec<Node>,
+) -> u32 {
+    let mut total = Stat::default();
+    for &r in &rows {
+        total.add(grad[r].0, grad[r].1);
+    }
+    let id = nodes.len();
+    let leaf_value = -p.learning_rate * total.g / (total.h + p.lambda);
+    nodes.push(Node {
+        feature: 0,
+        threshold: 0.0,
+        missing_left: false,
+        left: 0,
+        right: 0,
+        value: leaf_value,
+        cover: rows.len() as f64,
+    });
+    if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
+        return id as u32;
+    }
+    let Some(split) = best_split(codes, bins, grad, &rows, total, p) else {
+        return id as u32;
+    };
+    let f = split.feature;
+    let (left, right): (Vec<usize>, Vec<usize>) = rows.into_iter().partition(|&r| {
+        let c = codes[f][r];
+        if c == u8::MAX {
+            split.missing_left
+        } else {
+            (c as usize) <= split.bin
+        }
+    });
+    let l = build(codes, bins, grad, left, depth + 1, p, nodes);
+    let r = build(codes, bins, grad, right, depth + 1, p, nodes);
+    let n = &mut nodes[id];
+    n.feature = f as u32;
+    n.threshold = bins[f].upper[split.bin];
+    n.missing_left = split.missing_left;
+    n.left = l;
+    n.right = r;
+    n.value = 0.0;
+    id as u32
+}
+
+fn best_split(codes: &[Vec<u8>], bins: &[Bins], grad: &[(f64, f64)], rows: &[usize], total: Stat, p: &GbdtParams) -> Option<Split> {
+    let parent = total.score(p.lambda);
+    let best: Vec<Option<Split>> = (0..codes.len())
+        .into_par_iter()
+        .map(|f| {
+            let nb = bins[f].upper.len();
+            if nb < 2 {
+                return None;
+            }
+            let mut hist = vec![Stat::default(); nb];
+            let mut missing = Stat::default();
+            let col = &codes[f];
+            for &r in rows {
+                let c = col[r];
+                if c == u8::MAX {
+                    missing.add(grad[r].0, grad[r].1);
+                } else {
+                    hist[c as usize].add(grad[r].0, grad[r].1);
+                }
+            }
+            let mut best: Option<Split> = None;
+            let mut left = Stat::default();
+            for (b, h) in hist.iter().enumerate().take(nb - 1) {
+                left.g += h.g;
+                left.h += h.h;
+                left.n += h.n;
+                for missing_left in [false, true] {
+                    if missing_left && missing.n == 0.0 {
+                        continue;
+                    }
+                    let l = if missing_left {
+                        Stat {
+                            g: left.g + missing.g,
+                            h: left.h + missing.h,
+                            n: left.n + missing.n,
+                        }
+                    } else {
+                        left
+                    };
+                    let r = total.minus(l);
+                    if l.n < p.min_samples_leaf as f64
+                        || r.n < p.min_samples_leaf as f64
+                        || l.h < p.min_child_weight
+                        || r.h < p.min_child_weight
+                    {
+                        continue;
+                    }
+                    let gain = l.score(p.lambda) + r.score(p.lambda) - parent;
+                    if gain > 1e-12 && best.as_ref().is_none_or(|s| gain > s.gain) {
+                        best = Some(Split {
+                            gain,
+                            feature: f,
+                            bin: b,
+                            missing_left,
+                        });
+                    }
+                }
+            }
+            best
+        })
+        .collect();
+    // Deterministic choice: highest gain, ties to the lower column index.
+    best.into_iter().flatten().fold(None, |acc: Option<Split>, s| match acc {
+        Some(a) if a.gain >= s.gain => Some(a),
+        _ => Some(s),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn learns_a_nonlinear_interaction_and_handles_missing() {
+        let mut rng = ChaCha8Rng::seed_from_u64(1);
+        let n = 4000;
+        let x = Array2::from_shape_fn((n, 3), |(_, j)| {
+            if j == 2 && rng.gen::<f64>() < 0.2 {
+                f64::NAN
+            } else {
+                rng.gen_range(-1.0..1.0)
+            }
+        });
+        let y: Vec<u8> = (0..n)
+            .map(|i| {
+                let z = if x[[i, 0]] * x[[i, 1]] > 0.0 { 1.5 } else { -1.5 } + if x[[i, 2]].is_nan() { 1.0 } else { 0.0 };
+                (rng.gen::<f64>() < sigmoid(z)) as u8
+            })
+            .collect();
+        let train: Vec<usize> = (0..3000).collect();
+        let valid: Vec<usize> = (3000..n).collect();
+        let m = fit(&x.view(), &y, &train, &valid, None, GbdtParams::default()).unwrap();
+        let p: Vec<f64> = valid.iter().map(|&r| sigmoid(m.margin_row(x.row(r).as_slice().unwrap()))).collect();
+        let yv: Vec<u8> = valid.iter().map(|&r| y[r]).collect();
+        let auc = crate::metrics::roc_auc(&yv, &p);
+        assert!(auc > 0.78, "AUC {auc} with {} trees", m.trees.len());
+        // Deterministic for a seed.
+        let m2 = fit(&x.view(), &y, &train, &valid, None, GbdtParams::default()).unwrap();
+        assert_eq!(m, m2);
+    }
+}
