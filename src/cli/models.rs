@@ -127,7 +127,7 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                             if f.is_empty() {
                                 continue;
                             }
-                            f.sort_by(|a, b| b.1.cmp(&a.1));
+                            f.sort_by_key(|x| std::cmp::Reverse(x.1));
                             let top: Vec<String> = f.iter().take(3).map(|(i, n)| format!("{} {n}", pre.features[*i].name())).collect();
                             println!("    {:<14} {}", c.name(), top.join(", "));
                         }

@@ -280,7 +280,8 @@ fn fit_gbdt_rows(table: &Table, spec: &Spec, rows: &[usize], labels: &[Option<u8
 
 /// Cross-validates boosted trees over the folds.
 fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>], pp: PreprocessParams) -> Result<Candidate> {
-    let per_fold: Vec<Result<(Vec<u8>, Vec<f64>, usize)>> = fold_list
+    type FoldResult = Result<(Vec<u8>, Vec<f64>, usize)>;
+    let per_fold: Vec<FoldResult> = fold_list
         .par_iter()
         .map(|f| {
             let pre = Preprocessor::fit(table, &f.train, Some(labels), pp)?;
