@@ -615,3 +615,84 @@ fn demo_runs_twice() {
     assert!(d.path().join("models/demo-2/report.html").is_file());
     assert!(d.path().join("validation.html").is_file());
 }
+
+#[test]
+fn quarterly_recipe_over_two_quarters() {
+    // training/RETRAINING.md, step by step. Last quarter's version was trained on a
+    // narrower spec (no usage features); this quarter's spec adds them.
+    let d = tempfile::tempdir().unwrap();
+    let dir = d.path();
+    let run = |args: &[&str]| hs().current_dir(dir).args(args).assert();
+    run(&["generate", "--accounts", "3000", "--quarters", "8", "--cut", "7", "--out", "q1"]).success();
+    run(&["generate", "--accounts", "3000", "--quarters", "8", "--cut", "8", "--out", "q2"]).success();
+    let full = std::fs::read_to_string(repo("training/saas.toml")).unwrap();
+    write(dir, "saas.toml", &full);
+    write(
+        dir,
+        "narrow.toml",
+        &full.replace("usage = [\"license_utilization\", \"api_calls_30d\"]\n", ""),
+    );
+    run(&["train", "--spec", "narrow.toml", "--input", "q1/history.csv", "--version", "2026Q1"]).success();
+    run(&["score", "--input", "q1/live.csv", "--output", "q1-scores.csv"]).success();
+    // 2. validate last quarter's scores
+    run(&[
+        "validate",
+        "--scores",
+        "q1-scores.csv",
+        "--outcomes",
+        "q1/outcomes.csv",
+        "--json",
+        "v.json",
+        "--min-auc",
+        "0.6",
+    ])
+    .success()
+    .stdout(contains("ROC-AUC"));
+    // 3. retrain, promote if better
+    run(&[
+        "retrain",
+        "--spec",
+        "saas.toml",
+        "--input",
+        "q2/history.csv",
+        "--version",
+        "2026Q2",
+        "--promote-if-better",
+        "--json",
+        "bt.json",
+    ])
+    .success()
+    .stdout(contains("recommendation: promote"));
+    let bt: healthscore::workflow::retrain::Backtest = serde_json::from_slice(&std::fs::read(dir.join("bt.json")).unwrap()).unwrap();
+    let risk = bt.comparisons.iter().find(|c| c.target == Target::Risk).unwrap();
+    assert!(risk.auc_gain.lower > 0.0 && risk.challenger.roc_auc > risk.champion.roc_auc);
+    let reg = Registry::new(dir.join("models"));
+    assert_eq!(reg.in_use().unwrap().unwrap().version, "2026Q2");
+    // models diff names the features whose effect changed most: the added usage features.
+    run(&["models", "diff", "2026Q1", "2026Q2"])
+        .success()
+        .stdout(contains("features added: api_calls_30d, license_utilization").and(contains("usage          license_utilization")));
+    // 4. score the live accounts with what changed
+    run(&[
+        "score",
+        "--input",
+        "q2/live.csv",
+        "--output",
+        "q2-scores.csv",
+        "--previous",
+        "q1-scores.csv",
+    ])
+    .success()
+    .stderr(contains("alerts"));
+    assert!(std::fs::read_to_string(dir.join("q2-scores.alerts.csv")).unwrap().lines().count() > 1);
+    // 5. roll back
+    run(&["rollback"]).success();
+    let log: Vec<String> = reg
+        .promotions()
+        .unwrap()
+        .into_iter()
+        .map(|p| format!("{} {}", p.action, p.version))
+        .collect();
+    assert_eq!(log, ["first version 2026Q1", "promote 2026Q2", "rollback 2026Q1"]);
+    assert_eq!(reg.in_use().unwrap().unwrap().version, "2026Q1");
+}

@@ -6,6 +6,7 @@ pub mod explain;
 pub mod generate;
 pub mod models;
 pub mod promote;
+pub mod retrain;
 pub mod rules;
 pub mod score;
 pub mod train;
@@ -40,6 +41,8 @@ pub enum Command {
     Generate(generate::Args),
     /// Train the risk and upsell models and save them as a new version.
     Train(train::Args),
+    /// Train a challenger and backtest it against the version in use.
+    Retrain(retrain::Args),
     /// Score live accounts: risk, upsell, health, band, action, drivers, alerts.
     Score(score::Args),
     /// Validate scores against what happened: the score-to-renewal report.
@@ -111,6 +114,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Generate(a) => generate::run(a, log),
         Command::Train(a) => train::run(a, log),
         Command::Score(a) => score::run(a, log),
+        Command::Retrain(a) => retrain::run(a, log),
         Command::Explain(a) => explain::run(a, log),
         Command::Validate(a) => validate::run(a, log),
         Command::Rules(a) => rules::run(a, log),

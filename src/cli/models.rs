@@ -17,6 +17,15 @@ pub enum Command {
         #[arg(long, default_value = "models")]
         models: PathBuf,
     },
+    /// Two versions side by side: metrics, features added or removed, largest changes of effect, drift.
+    ///
+    /// Example: healthscore models diff 2026Q2 2026Q3
+    Diff {
+        a: String,
+        b: String,
+        #[arg(long, default_value = "models")]
+        models: PathBuf,
+    },
     /// A version's manifest summary and its strongest effects per category.
     ///
     /// Example: healthscore models show 2026Q3
@@ -57,6 +66,11 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                     if in_use.as_deref() == Some(&v) { "*" } else { "" }
                 );
             }
+        }
+        Command::Diff { a, b, models } => {
+            let reg = Registry::new(&models);
+            let d = crate::workflow::diff::diff(&reg.load(&a)?, &reg.load(&b)?);
+            print!("{}", d.summary());
         }
         Command::Show { version, models } => {
             let reg = Registry::new(&models);
