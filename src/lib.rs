@@ -15,6 +15,7 @@
 //! println!("{} history rows", g.history.rows());
 //! ```
 
+pub mod bench;
 pub mod cli;
 pub mod data;
 pub mod error;

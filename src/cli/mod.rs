@@ -1,6 +1,7 @@
 //! The command line: one file per subcommand, each with its clap `Args` and a
 //! `run`. Data goes to stdout; logs, progress and warnings go to stderr.
 
+pub mod bench;
 pub mod demo;
 pub mod explain;
 pub mod generate;
@@ -35,6 +36,8 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Time the main steps at scale (reading, fitting, scoring, TreeSHAP) with peak memory.
+    Bench(bench::Args),
     /// Run the quarterly loop on the bundled sample: train, score, validate, report.
     Demo(demo::Args),
     /// Generate a synthetic SaaS account history with known ground truth.
@@ -110,6 +113,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         verbose: cli.verbose,
     };
     match cli.command {
+        Command::Bench(a) => bench::run(a, log),
         Command::Demo(a) => demo::run(a, log),
         Command::Generate(a) => generate::run(a, log),
         Command::Train(a) => train::run(a, log),

@@ -235,12 +235,15 @@ pub fn fit(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], roun
             Bins::fit(&col, p.max_bins)
         })
         .collect();
-    // Column-major bin codes of every row (train and valid share them).
+    // Row-major bin codes of every row (train and valid share them).
     let n = x.nrows();
-    let codes: Vec<Vec<u8>> = (0..ncols)
-        .into_par_iter()
-        .map(|j| (0..n).map(|r| bins[j].bin(x[[r, j]])).collect())
-        .collect();
+    let mut data = vec![0u8; n * ncols];
+    data.par_chunks_mut(ncols.max(1)).enumerate().for_each(|(r, row)| {
+        for (j, c) in row.iter_mut().enumerate() {
+            *c = bins[j].bin(x[[r, j]]);
+        }
+    });
+    let codes = Codes { ncols, data };
     let rate = train.iter().map(|&r| y[r] as f64).sum::<f64>() / train.len() as f64;
     if rate <= 0.0 || rate >= 1.0 {
         return Err(Error::Fit("the labels hold a single class".into()));
@@ -258,16 +261,17 @@ pub fn fit(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], roun
             train.to_vec()
         };
         let grad: Vec<(f64, f64)> = (0..n)
+            .into_par_iter()
             .map(|r| {
                 let q = sigmoid(margin[r]);
                 (q - y[r] as f64, (q * (1.0 - q)).max(1e-16))
             })
             .collect();
         let tree = grow(&codes, &bins, &grad, sample, &p);
-        for (r, m) in margin.iter_mut().enumerate() {
+        margin.par_iter_mut().enumerate().for_each(|(r, m)| {
             // Rows go down the tree by their bin codes, consistent with the thresholds.
             *m += tree.nodes[leaf_by_codes(&tree, &codes, &bins, r)].value;
-        }
+        });
         trees.push(tree);
         if !valid.is_empty() && rounds.is_none() {
             let loss: f64 = valid
@@ -301,7 +305,7 @@ pub fn fit(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], roun
     })
 }
 
-fn leaf_by_codes(tree: &Tree, codes: &[Vec<u8>], bins: &[Bins], r: usize) -> usize {
+fn leaf_by_codes(tree: &Tree, codes: &Codes, bins: &[Bins], r: usize) -> usize {
     let mut j = 0;
     loop {
         let nd = &tree.nodes[j];
@@ -309,7 +313,7 @@ fn leaf_by_codes(tree: &Tree, codes: &[Vec<u8>], bins: &[Bins], r: usize) -> usi
             return j;
         }
         let f = nd.feature as usize;
-        let c = codes[f][r];
+        let c = codes.get(r, f);
         let left = if c == u8::MAX {
             nd.missing_left
         } else {
@@ -319,25 +323,75 @@ fn leaf_by_codes(tree: &Tree, codes: &[Vec<u8>], bins: &[Bins], r: usize) -> usi
     }
 }
 
+/// Bin codes, row-major: the codes of one row are contiguous, so a histogram of
+/// every column is built in one pass over the node's rows.
+struct Codes {
+    ncols: usize,
+    data: Vec<u8>,
+}
+
+impl Codes {
+    fn get(&self, r: usize, f: usize) -> u8 {
+        self.data[r * self.ncols + f]
+    }
+}
+
+/// Per column, 256 slots: bins 0..=254 and the missing bin 255.
+type Hist = Vec<Stat>;
+
+fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[usize]) -> Hist {
+    let f = codes.ncols;
+    let chunk = 8192;
+    rows.par_chunks(chunk)
+        .map(|part| {
+            let mut h = vec![Stat::default(); f * 256];
+            for &r in part {
+                let (g, hh) = grad[r];
+                let row = &codes.data[r * f..(r + 1) * f];
+                for (j, &c) in row.iter().enumerate() {
+                    h[j * 256 + c as usize].add(g, hh);
+                }
+            }
+            h
+        })
+        .reduce(
+            || vec![Stat::default(); f * 256],
+            |mut a, b| {
+                for (x, y) in a.iter_mut().zip(&b) {
+                    x.g += y.g;
+                    x.h += y.h;
+                    x.n += y.n;
+                }
+                a
+            },
+        )
+}
+
 /// Grows one tree depth-first on the sampled rows.
-fn grow(codes: &[Vec<u8>], bins: &[Bins], grad: &[(f64, f64)], rows: Vec<usize>, p: &GbdtParams) -> Tree {
+fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<usize>, p: &GbdtParams) -> Tree {
     let mut nodes = vec![];
-    build(codes, bins, grad, rows, 0, p, &mut nodes);
+    let hist = histogram(codes, grad, &rows);
+    build(codes, bins, grad, rows, hist, 0, p, &mut nodes);
     Tree { nodes }
 }
 
+#[allow(clippy::too_many_arguments)]
 fn build(
-    codes: &[Vec<u8>],
+    codes: &Codes,
     bins: &[Bins],
     grad: &[(f64, f64)],
     rows: Vec<usize>,
+    hist: Hist,
     depth: usize,
     p: &GbdtParams,
     nodes: &mut Vec<Node>,
 ) -> u32 {
+    // Totals from the first column's slots (every row lands in exactly one).
     let mut total = Stat::default();
-    for &r in &rows {
-        total.add(grad[r].0, grad[r].1);
+    for s in &hist[..256] {
+        total.g += s.g;
+        total.h += s.h;
+        total.n += s.n;
     }
     let id = nodes.len();
     let leaf_value = -p.learning_rate * total.g / (total.h + p.lambda);
@@ -353,20 +407,33 @@ fn build(
     if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
         return id as u32;
     }
-    let Some(split) = best_split(codes, bins, grad, &rows, total, p) else {
+    let Some(split) = best_split(&hist, bins, total, p) else {
         return id as u32;
     };
     let f = split.feature;
     let (left, right): (Vec<usize>, Vec<usize>) = rows.into_iter().partition(|&r| {
-        let c = codes[f][r];
+        let c = codes.get(r, f);
         if c == u8::MAX {
             split.missing_left
         } else {
             (c as usize) <= split.bin
         }
     });
-    let l = build(codes, bins, grad, left, depth + 1, p, nodes);
-    let r = build(codes, bins, grad, right, depth + 1, p, nodes);
+    // Histogram subtraction: scan the smaller child, the larger is the parent minus it.
+    let (lh, rh) = if depth + 1 >= p.max_depth {
+        (vec![], vec![])
+    } else if left.len() <= right.len() {
+        let lh = histogram(codes, grad, &left);
+        let rh: Hist = hist.iter().zip(&lh).map(|(a, b)| a.minus(*b)).collect();
+        (lh, rh)
+    } else {
+        let rh = histogram(codes, grad, &right);
+        let lh: Hist = hist.iter().zip(&rh).map(|(a, b)| a.minus(*b)).collect();
+        (lh, rh)
+    };
+    drop(hist);
+    let l = build_child(codes, bins, grad, left, lh, depth + 1, p, nodes);
+    let r = build_child(codes, bins, grad, right, rh, depth + 1, p, nodes);
     let n = &mut nodes[id];
     n.feature = f as u32;
     n.threshold = bins[f].upper[split.bin];
@@ -377,72 +444,89 @@ fn build(
     id as u32
 }
 
-fn best_split(codes: &[Vec<u8>], bins: &[Bins], grad: &[(f64, f64)], rows: &[usize], total: Stat, p: &GbdtParams) -> Option<Split> {
+/// A child at the depth limit is a leaf: its value comes from its rows directly.
+#[allow(clippy::too_many_arguments)]
+fn build_child(
+    codes: &Codes,
+    bins: &[Bins],
+    grad: &[(f64, f64)],
+    rows: Vec<usize>,
+    hist: Hist,
+    depth: usize,
+    p: &GbdtParams,
+    nodes: &mut Vec<Node>,
+) -> u32 {
+    if !hist.is_empty() {
+        return build(codes, bins, grad, rows, hist, depth, p, nodes);
+    }
+    let (mut g, mut h) = (0.0, 0.0);
+    for &r in &rows {
+        g += grad[r].0;
+        h += grad[r].1;
+    }
+    let id = nodes.len();
+    nodes.push(Node {
+        feature: 0,
+        threshold: 0.0,
+        missing_left: false,
+        left: 0,
+        right: 0,
+        value: -p.learning_rate * g / (h + p.lambda),
+        cover: rows.len() as f64,
+    });
+    id as u32
+}
+
+fn best_split(hist: &Hist, bins: &[Bins], total: Stat, p: &GbdtParams) -> Option<Split> {
     let parent = total.score(p.lambda);
-    let best: Vec<Option<Split>> = (0..codes.len())
-        .into_par_iter()
-        .map(|f| {
-            let nb = bins[f].upper.len();
-            if nb < 2 {
-                return None;
-            }
-            let mut hist = vec![Stat::default(); nb];
-            let mut missing = Stat::default();
-            let col = &codes[f];
-            for &r in rows {
-                let c = col[r];
-                if c == u8::MAX {
-                    missing.add(grad[r].0, grad[r].1);
+    let mut best: Option<Split> = None;
+    for (f, b) in bins.iter().enumerate() {
+        let nb = b.upper.len();
+        if nb < 2 {
+            continue;
+        }
+        let h = &hist[f * 256..(f + 1) * 256];
+        let missing = h[255];
+        let mut left = Stat::default();
+        for (bin, s) in h.iter().enumerate().take(nb - 1) {
+            left.g += s.g;
+            left.h += s.h;
+            left.n += s.n;
+            for missing_left in [false, true] {
+                if missing_left && missing.n == 0.0 {
+                    continue;
+                }
+                let l = if missing_left {
+                    Stat {
+                        g: left.g + missing.g,
+                        h: left.h + missing.h,
+                        n: left.n + missing.n,
+                    }
                 } else {
-                    hist[c as usize].add(grad[r].0, grad[r].1);
+                    left
+                };
+                let r = total.minus(l);
+                if l.n < p.min_samples_leaf as f64
+                    || r.n < p.min_samples_leaf as f64
+                    || l.h < p.min_child_weight
+                    || r.h < p.min_child_weight
+                {
+                    continue;
+                }
+                let gain = l.score(p.lambda) + r.score(p.lambda) - parent;
+                // Highest gain; ties keep the earlier column and bin (deterministic).
+                if gain > 1e-12 && best.as_ref().is_none_or(|s| gain > s.gain) {
+                    best = Some(Split {
+                        gain,
+                        feature: f,
+                        bin,
+                        missing_left,
+                    });
                 }
             }
-            let mut best: Option<Split> = None;
-            let mut left = Stat::default();
-            for (b, h) in hist.iter().enumerate().take(nb - 1) {
-                left.g += h.g;
-                left.h += h.h;
-                left.n += h.n;
-                for missing_left in [false, true] {
-                    if missing_left && missing.n == 0.0 {
-                        continue;
-                    }
-                    let l = if missing_left {
-                        Stat {
-                            g: left.g + missing.g,
-                            h: left.h + missing.h,
-                            n: left.n + missing.n,
-                        }
-                    } else {
-                        left
-                    };
-                    let r = total.minus(l);
-                    if l.n < p.min_samples_leaf as f64
-                        || r.n < p.min_samples_leaf as f64
-                        || l.h < p.min_child_weight
-                        || r.h < p.min_child_weight
-                    {
-                        continue;
-                    }
-                    let gain = l.score(p.lambda) + r.score(p.lambda) - parent;
-                    if gain > 1e-12 && best.as_ref().is_none_or(|s| gain > s.gain) {
-                        best = Some(Split {
-                            gain,
-                            feature: f,
-                            bin: b,
-                            missing_left,
-                        });
-                    }
-                }
-            }
-            best
-        })
-        .collect();
-    // Deterministic choice: highest gain, ties to the lower column index.
-    best.into_iter().flatten().fold(None, |acc: Option<Split>, s| match acc {
-        Some(a) if a.gain >= s.gain => Some(a),
-        _ => Some(s),
-    })
+        }
+    }
+    best
 }
 
 #[cfg(test)]

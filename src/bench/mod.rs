@@ -1,0 +1,299 @@
+//! `healthscore bench`: end-to-end timings at scale on generated data — reading
+//! Parquet and CSV, fitting the logistic model and 300 boosted trees of depth 6,
+//! scoring with top-5 attributions into Parquet with each model, and TreeSHAP
+//! rows per second — with the peak resident memory of each step.
+//!
+//! Peak memory per step: the kernel's high-water mark (`VmHWM` in
+//! `/proc/self/status`) is reset before each step by writing 5 to
+//! `/proc/self/clear_refs` (Linux); elsewhere it reads as unknown.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Instant;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rand_distr::{Distribution, Normal};
+use serde::{Deserialize, Serialize};
+
+use crate::data::spec::{Category, Spec};
+use crate::data::table::{read_table, Labels};
+use crate::data::write::{Format, OutColumn, OutTable};
+use crate::error::Result;
+use crate::features::{reference, PreprocessParams, Preprocessor};
+use crate::model::gbdt::{self, GbdtParams};
+use crate::model::logistic::{sigmoid, LogisticParams};
+use crate::model::{FittedModel, Selection, SubModel, Target, TargetModel, SCHEMA_VERSION};
+use crate::registry::{write_atomic, Loaded, Manifest};
+use crate::rules::RulesModel;
+use crate::workflow::score::{render, score};
+
+/// One timed step.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Step {
+    pub step: String,
+    pub seconds: f64,
+    /// Peak resident memory during the step, in MiB (None when unknown).
+    pub peak_rss_mib: Option<f64>,
+    /// Rows per second where that is the useful figure.
+    pub rows_per_second: Option<f64>,
+    pub note: String,
+}
+
+/// The benchmark's results.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BenchReport {
+    pub rows: usize,
+    pub features: usize,
+    pub seed: u64,
+    pub threads: usize,
+    /// Size of the f64 feature matrix, MiB.
+    pub matrix_mib: f64,
+    pub steps: Vec<Step>,
+    /// Holdout-free AUCs on the training data (to compare with the peers at equal accuracy).
+    pub logistic_auc: f64,
+    pub gbdt_auc: f64,
+}
+
+fn reset_peak() {
+    let _ = std::fs::write("/proc/self/clear_refs", "5");
+}
+
+fn peak_mib() -> Option<f64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
+}
+
+fn timed<T>(steps: &mut Vec<Step>, name: &str, note: &str, f: impl FnOnce() -> Result<T>) -> Result<(T, f64)> {
+    reset_peak();
+    let t = Instant::now();
+    let out = f()?;
+    let s = t.elapsed().as_secs_f64();
+    steps.push(Step {
+        step: name.into(),
+        seconds: s,
+        peak_rss_mib: peak_mib(),
+        rows_per_second: None,
+        note: note.into(),
+    });
+    Ok((out, s))
+}
+
+/// The generated table: `f00..` numeric (5% missing in every fifth), three categoricals, a 0/1 label.
+pub fn generate(rows: usize, features: usize, seed: u64) -> (OutTable, Spec) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let n01 = Normal::new(0.0, 1.0).expect("valid");
+    let ncat = 3.min(features);
+    let nnum = features - ncat;
+    let coef: Vec<f64> = (0..nnum)
+        .map(|j| if j % 3 == 2 { 0.0 } else { n01.sample(&mut rng) * 0.5 })
+        .collect();
+    let mut num: Vec<Vec<Option<f64>>> = vec![Vec::with_capacity(rows); nnum];
+    let mut cat: Vec<Vec<Option<String>>> = vec![Vec::with_capacity(rows); ncat];
+    let levels = ["a", "b", "c", "d", "e"];
+    let mut y = Vec::with_capacity(rows);
+    for _ in 0..rows {
+        let mut z = -1.5;
+        for j in 0..nnum {
+            let v: f64 = n01.sample(&mut rng);
+            z += coef[j] * v;
+            if j == 0 {
+                z += 0.8 * (v * v - 1.0);
+            }
+            let missing = j % 5 == 4 && rng.gen::<f64>() < 0.05;
+            num[j].push(if missing { None } else { Some((v * 1e4).round() / 1e4) });
+        }
+        for (k, c) in cat.iter_mut().enumerate() {
+            let l = rng.gen_range(0..levels.len());
+            z += if k == 0 { 0.3 * l as f64 - 0.6 } else { 0.0 };
+            c.push(Some(levels[l].to_string()));
+        }
+        y.push(Some((rng.gen::<f64>() < sigmoid(z)) as i64));
+    }
+    let mut t = OutTable::default();
+    t.push("account_id", OutColumn::Text((0..rows).map(|i| Some(format!("B{i:08}"))).collect()));
+    let mut lists: BTreeMap<Category, Vec<String>> = BTreeMap::new();
+    for (j, v) in num.into_iter().enumerate() {
+        let name = format!("f{j:02}");
+        lists.entry(Category::ALL[j % 8]).or_default().push(name.clone());
+        t.push(name, OutColumn::Float(v));
+    }
+    for (k, v) in cat.into_iter().enumerate() {
+        let name = format!("c{k}");
+        lists.entry(Category::ALL[k % 8]).or_default().push(name.clone());
+        t.push(name, OutColumn::Text(v));
+    }
+    t.push("churned", OutColumn::Int(y));
+    let mut toml = String::from("categorical = [");
+    toml += &(0..ncat).map(|k| format!("\"c{k}\"")).collect::<Vec<_>>().join(", ");
+    toml += "]\n[columns]\ndate = \"\"\nupsell_label = \"\"\n[features]\n";
+    for (c, names) in lists {
+        toml += &format!(
+            "{} = [{}]\n",
+            c.name(),
+            names.iter().map(|n| format!("\"{n}\"")).collect::<Vec<_>>().join(", ")
+        );
+    }
+    let spec = Spec::parse(&toml, Path::new("bench.toml")).expect("the bench spec is valid");
+    (t, spec)
+}
+
+/// Runs the benchmark; data files go to `dir` (kept for `benches/peers.py`).
+pub fn run(rows: usize, features: usize, seed: u64, dir: &Path) -> Result<BenchReport> {
+    let mut steps = vec![];
+    let (table, spec) = generate(rows, features, seed);
+    let parquet = dir.join("bench.parquet");
+    let csv = dir.join("bench.csv");
+    write_atomic(&parquet, &table.render(Format::Parquet)?)?;
+    write_atomic(&csv, &table.render(Format::Csv)?)?;
+    drop(table);
+    let defs = spec.feature_defs();
+    let (t, _) = timed(&mut steps, "read Parquet", "read and check the table", || {
+        read_table(&parquet, &spec.columns, &defs, Labels::Required)
+    })?;
+    timed(&mut steps, "read CSV", "read and check the table", || {
+        read_table(&csv, &spec.columns, &defs, Labels::Required)
+    })?;
+    let labels = t.risk.clone().expect("labels");
+    let all: Vec<usize> = (0..t.len()).collect();
+    let y: Vec<u8> = labels.iter().map(|v| v.expect("labeled")).collect();
+    let pp = PreprocessParams { min_category_rows: 10 };
+    let ((pre, lm), _) = timed(&mut steps, "fit logistic", "preprocessing + Newton, C = 1", || {
+        let pre = Preprocessor::fit(&t, &all, Some(&labels), pp)?;
+        let x = pre.transform(&t);
+        let m = LogisticParams::default().fit(&x.view(), &y)?;
+        Ok((pre, m))
+    })?;
+    let logistic_auc = crate::metrics::roc_auc(&y, &lm.margins(&pre.transform(&t).view()));
+    let params = GbdtParams {
+        max_depth: 6,
+        learning_rate: 0.1,
+        subsample: 1.0,
+        min_samples_leaf: 20,
+        seed,
+        ..Default::default()
+    };
+    let (gm, _) = timed(&mut steps, "fit gbdt", "300 trees, depth 6, learning rate 0.1", || {
+        let x = pre.transform_tree(&t, &all);
+        gbdt::fit(&x.view(), &y, &all, &[], Some(300), params)
+    })?;
+    let gbdt_auc = crate::metrics::roc_auc(&y, &gm.margins(&pre.transform_tree(&t, &all).view()));
+    let reference = reference::fit(&t, &all);
+    let rules = RulesModel::fit(&spec, &t, &all, reference.clone());
+    drop(t);
+    for (kind, model) in [("logistic", FittedModel::Logistic(lm)), ("gbdt", FittedModel::Gbdt(gm.clone()))] {
+        let loaded = loaded_with(&spec, &pre, model, &reference, &rules, &defs);
+        let out = dir.join(format!("scores-{kind}.parquet"));
+        let (_, secs) = timed(
+            &mut steps,
+            &format!("score {kind}"),
+            "Parquet in → scores + top-5 drivers → Parquet out",
+            || {
+                let live = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
+                let scored = score(&loaded, live);
+                let o = render(&scored, &loaded, None, 5);
+                write_atomic(&out, &o.scores.render(Format::Parquet)?)
+            },
+        )?;
+        steps.last_mut().expect("pushed").rows_per_second = Some(rows as f64 / secs);
+    }
+    // TreeSHAP alone on up to 100,000 rows.
+    let n = rows.min(100_000);
+    let sample: Vec<usize> = (0..n).collect();
+    let t2 = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
+    let x = pre.transform_tree(&t2, &sample);
+    let (_, secs) = timed(&mut steps, "TreeSHAP", "300 trees of depth 6, exact path-dependent", || {
+        use crate::explain::Attribute;
+        Ok(gm.attribute(&pre, &x.view()))
+    })?;
+    steps.last_mut().expect("pushed").rows_per_second = Some(n as f64 / secs);
+    Ok(BenchReport {
+        rows,
+        features,
+        seed,
+        threads: rayon::current_num_threads(),
+        matrix_mib: (rows * features * 8) as f64 / (1024.0 * 1024.0),
+        steps,
+        logistic_auc,
+        gbdt_auc,
+    })
+}
+
+fn loaded_with(
+    spec: &Spec,
+    pre: &Preprocessor,
+    model: FittedModel,
+    reference: &[reference::FeatureReference],
+    rules: &RulesModel,
+    defs: &[crate::data::spec::FeatureDef],
+) -> Loaded {
+    let tm = TargetModel {
+        schema_version: SCHEMA_VERSION,
+        target: Target::Risk,
+        label_column: "churned".into(),
+        pooled: SubModel {
+            preprocessor: pre.clone(),
+            model,
+            rows: 0,
+            base_rate: 0.0,
+        },
+        segments: BTreeMap::new(),
+        selection: Selection {
+            folds: 0,
+            candidates: vec![],
+            chosen: 0,
+        },
+        refit_on_all: true,
+    };
+    Loaded {
+        version: "bench".into(),
+        dir: Default::default(),
+        manifest: Manifest {
+            schema_version: SCHEMA_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").into(),
+            version: "bench".into(),
+            created_at: String::new(),
+            spec: spec.clone(),
+            input: crate::registry::manifest::InputInfo {
+                file: String::new(),
+                sha256: String::new(),
+                rows: 0,
+                first_date: None,
+                last_date: None,
+            },
+            features: defs.to_vec(),
+            targets: BTreeMap::new(),
+            reference: reference.to_vec(),
+            rules: rules.clone(),
+            files: BTreeMap::new(),
+        },
+        risk: Some(tm),
+        upsell: None,
+    }
+}
+
+impl BenchReport {
+    /// The table for the terminal.
+    pub fn table(&self) -> String {
+        use std::fmt::Write;
+        let mut s = format!(
+            "{} rows × {} features ({:.0} MiB as f64), {} threads\n{:<16} {:>9} {:>11} {:>14}  note\n",
+            self.rows, self.features, self.matrix_mib, self.threads, "step", "seconds", "peak MiB", "rows/s"
+        );
+        for st in &self.steps {
+            let _ = writeln!(
+                s,
+                "{:<16} {:>9.3} {:>11} {:>14}  {}",
+                st.step,
+                st.seconds,
+                st.peak_rss_mib.map(|m| format!("{m:.0}")).unwrap_or_else(|| "-".into()),
+                st.rows_per_second.map(|r| format!("{r:.0}")).unwrap_or_else(|| "-".into()),
+                st.note
+            );
+        }
+        let _ = writeln!(s, "training AUC: logistic {:.4}, gbdt {:.4}", self.logistic_auc, self.gbdt_auc);
+        s
+    }
+}
