@@ -232,8 +232,8 @@ impl PreparedTree {
             let mut path = vec![PathElement::default(); d + 2];
             for o in 0..(1usize << d) {
                 extend(&mut path, 0, 1.0, 1.0, -1);
-                for k in 0..d {
-                    extend(&mut path, k + 1, zero[k], ((o >> k) & 1) as f64, k as i64);
+                for (k, z) in zero.iter().enumerate() {
+                    extend(&mut path, k + 1, *z, ((o >> k) & 1) as f64, k as i64);
                 }
                 for i in 1..=d {
                     let w = unwound_sum(&path, d, i);
