@@ -186,17 +186,25 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path) -> Result<BenchR
     for (kind, model) in [("logistic", FittedModel::Logistic(lm)), ("gbdt", FittedModel::Gbdt(gm.clone()))] {
         let loaded = loaded_with(&spec, &pre, model, &reference, &rules, &defs);
         let out = dir.join(format!("scores-{kind}.parquet"));
-        let (_, secs) = timed(
-            &mut steps,
-            &format!("score {kind}"),
-            "Parquet in → scores + top-5 drivers → Parquet out",
-            || {
-                let live = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
-                let scored = score(&loaded, live);
-                let o = render(&scored, &loaded, None, 5);
-                write_atomic(&out, &o.scores.render(Format::Parquet)?)
-            },
-        )?;
+        let mut parts = vec![];
+        let (_, secs) = timed(&mut steps, &format!("score {kind}"), "", || {
+            let t0 = Instant::now();
+            let live = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
+            parts.push(("read", t0.elapsed().as_secs_f64()));
+            let t0 = Instant::now();
+            let scored = score(&loaded, live);
+            parts.push(("score+explain", t0.elapsed().as_secs_f64()));
+            let t0 = Instant::now();
+            let o = render(&scored, &loaded, None, 5);
+            parts.push(("columns", t0.elapsed().as_secs_f64()));
+            let t0 = Instant::now();
+            let bytes = o.scores.render(Format::Parquet)?;
+            write_atomic(&out, &bytes)?;
+            parts.push(("write", t0.elapsed().as_secs_f64()));
+            Ok(())
+        })?;
+        steps.last_mut().expect("pushed").note =
+            format!("Parquet in → top-5 drivers → Parquet out ({})", parts.iter().map(|(n, t)| format!("{n} {t:.2}s")).collect::<Vec<_>>().join(", "));
         steps.last_mut().expect("pushed").rows_per_second = Some(rows as f64 / secs);
     }
     // TreeSHAP alone on up to 100,000 rows.

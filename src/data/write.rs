@@ -149,6 +149,7 @@ impl OutTable {
         let mut df = DataFrame::new_infer_height(cols).map_err(|e| Error::Param(format!("building the output table: {e}")))?;
         let mut buf = Cursor::new(Vec::new());
         ParquetWriter::new(&mut buf)
+            .with_compression(ParquetCompression::Lz4Raw)
             .finish(&mut df)
             .map_err(|e| Error::Param(format!("writing Parquet: {e}")))?;
         Ok(buf.into_inner())
