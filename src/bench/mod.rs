@@ -203,8 +203,10 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path) -> Result<BenchR
             parts.push(("write", t0.elapsed().as_secs_f64()));
             Ok(())
         })?;
-        steps.last_mut().expect("pushed").note =
-            format!("Parquet in → top-5 drivers → Parquet out ({})", parts.iter().map(|(n, t)| format!("{n} {t:.2}s")).collect::<Vec<_>>().join(", "));
+        steps.last_mut().expect("pushed").note = format!(
+            "Parquet in → top-5 drivers → Parquet out ({})",
+            parts.iter().map(|(n, t)| format!("{n} {t:.2}s")).collect::<Vec<_>>().join(", ")
+        );
         steps.last_mut().expect("pushed").rows_per_second = Some(rows as f64 / secs);
     }
     // TreeSHAP alone on up to 100,000 rows.
