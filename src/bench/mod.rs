@@ -256,6 +256,7 @@ fn loaded_with(
             chosen: 0,
         },
         refit_on_all: true,
+        calibration: None,
     };
     Loaded {
         version: "bench".into(),

@@ -5,6 +5,7 @@
 //! earned its own, and how the model kind and its regularisation were chosen.
 //! A fitted classifier is plain data ([`FittedModel`], tagged by `kind`).
 
+pub mod calibration;
 pub mod cv;
 pub mod gbdt;
 pub mod logistic;
@@ -109,6 +110,9 @@ pub struct Candidate {
     pub cv_roc_auc: f64,
     /// C of a logistic candidate.
     pub c: Option<f64>,
+    /// Pooled out-of-fold labels and probabilities (for calibration; not saved).
+    #[serde(skip)]
+    pub oof: Option<(Vec<u8>, Vec<f64>)>,
 }
 
 /// How the saved model was chosen.
@@ -136,6 +140,9 @@ pub struct TargetModel {
     /// Whether the saved model was refitted on every labeled row (true) or is the
     /// model measured on the holdout (false).
     pub refit_on_all: bool,
+    /// Calibration applied to the model's probabilities (fitted on out-of-fold predictions).
+    #[serde(default)]
+    pub calibration: Option<calibration::Calibrator>,
 }
 
 impl TargetModel {
@@ -170,8 +177,17 @@ impl TargetModel {
         out
     }
 
+    /// The probability of a margin, calibrated when the model has a calibration.
+    pub fn probability(&self, margin: f64) -> f64 {
+        let p = sigmoid(margin);
+        match &self.calibration {
+            Some(c) => c.apply(p),
+            None => p,
+        }
+    }
+
     /// Probabilities of label 1 for every row of the table.
     pub fn probabilities(&self, table: &Table) -> Vec<f64> {
-        self.margins(table).into_iter().map(sigmoid).collect()
+        self.margins(table).into_iter().map(|m| self.probability(m)).collect()
     }
 }

@@ -12,11 +12,12 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::spec::{HoldoutPolicy, ModelKind, Spec};
+use crate::data::spec::{Calibration, HoldoutPolicy, ModelKind, Spec};
 use crate::data::table::{require_labeled, FeatureValues, Table};
 use crate::error::{Error, Result};
 use crate::features::{PreprocessParams, Preprocessor};
 use crate::metrics::{self, Summary};
+use crate::model::calibration::Calibrator;
 use crate::model::cv::{folds, Fold};
 use crate::model::gbdt::{self, GbdtModel, GbdtParams};
 use crate::model::logistic::{sigmoid, LogisticParams};
@@ -38,6 +39,9 @@ pub struct Holdout {
     pub date: Option<String>,
     pub train_rows: usize,
     pub metrics: Summary,
+    /// The same figures before calibration, when the model is calibrated.
+    #[serde(default)]
+    pub before_calibration: Option<Summary>,
     /// The chosen candidate of the model fitted without the holdout.
     pub model: String,
 }
@@ -105,7 +109,9 @@ pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptio
 
     let (train_rows, hold_rows, policy, date) = split_holdout(table, spec, &labeled, labels);
     let hold_model = fit_target(table, spec, target, &train_rows, labels)?;
-    let holdout_p: Vec<f64> = hold_model.pooled.margins(table, &hold_rows).into_iter().map(sigmoid).collect();
+    let hold_margins = hold_model.pooled.margins(table, &hold_rows);
+    let holdout_p: Vec<f64> = hold_margins.iter().map(|&m| hold_model.probability(m)).collect();
+    let uncalibrated: Vec<f64> = hold_margins.iter().map(|&m| sigmoid(m)).collect();
     let holdout_y = y_of(&hold_rows);
     let chosen = &hold_model.selection.candidates[hold_model.selection.chosen];
     let holdout = Holdout {
@@ -113,6 +119,7 @@ pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptio
         date,
         train_rows: train_rows.len(),
         metrics: Summary::of(&holdout_y, &holdout_p),
+        before_calibration: hold_model.calibration.as_ref().map(|_| Summary::of(&holdout_y, &uncalibrated)),
         model: format!("{} {}", chosen.kind, chosen.setting),
     };
     let leaks = leakage_probe(table, &train_rows, &hold_rows, labels);
@@ -201,6 +208,11 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         })
         .expect("at least one candidate");
     let pooled = fit_candidate(table, spec, rows, labels, pp, &selection.candidates[selection.chosen].clone())?;
+    let calibration = match (spec.model.calibration, &selection.candidates[selection.chosen].oof) {
+        (Calibration::Platt, Some((y, p))) => Some(Calibrator::platt(y, p)?),
+        (Calibration::Isotonic, Some((y, p))) => Some(Calibrator::isotonic(y, p)),
+        _ => None,
+    };
     Ok(TargetModel {
         schema_version: SCHEMA_VERSION,
         target,
@@ -209,6 +221,7 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         segments: BTreeMap::new(),
         selection,
         refit_on_all: true,
+        calibration,
     })
 }
 
@@ -314,6 +327,7 @@ fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>]
         cv_log_loss: if y.is_empty() { f64::NAN } else { metrics::log_loss(&y, &p) },
         cv_roc_auc: if y.is_empty() { f64::NAN } else { metrics::roc_auc(&y, &p) },
         c: None,
+        oof: (!y.is_empty()).then_some((y, p)),
     })
 }
 
@@ -348,6 +362,7 @@ fn select_logistic(
             cv_log_loss: f64::NAN,
             cv_roc_auc: f64::NAN,
             c: Some(c),
+            oof: None,
         };
         return Ok((
             Selection {
@@ -396,6 +411,7 @@ fn select_logistic(
             cv_log_loss: metrics::log_loss(&y, &p),
             cv_roc_auc: metrics::roc_auc(&y, &p),
             c: Some(c),
+            oof: Some((y, p)),
         });
     }
     let chosen = (0..candidates.len())

@@ -15,7 +15,6 @@ use serde::{Deserialize, Serialize};
 use crate::data::table::{read_table, Labels};
 use crate::error::Result;
 use crate::metrics::{self, Interval, Summary};
-use crate::model::logistic::sigmoid;
 use crate::model::Target;
 use crate::registry::Loaded;
 use crate::validate::Settings;
@@ -64,7 +63,7 @@ pub fn backtest(tv: &TrainedVersion, champion: Option<&Loaded>, input: &Path, s:
         let champion_p: Vec<f64> = {
             let rows = &tr.holdout_rows;
             let sub = ctable.select(rows);
-            model.margins(&sub).into_iter().map(sigmoid).collect()
+            model.margins(&sub).into_iter().map(|m| model.probability(m)).collect()
         };
         let y = &tr.holdout_y;
         comparisons.push(Comparison {

@@ -16,7 +16,6 @@ use crate::data::table::{read_frame, read_table, Frame, Labels, Table};
 use crate::data::write::{OutColumn, OutTable};
 use crate::error::{Error, Result};
 use crate::explain::{by_category, top_k, Explained};
-use crate::model::logistic::sigmoid;
 use crate::model::Target;
 use crate::registry::Loaded;
 
@@ -90,7 +89,7 @@ pub fn score(loaded: &Loaded, table: Table) -> Scored {
         loaded.model(t).map(|m| {
             let explained = m.explain(&table);
             let probability = (0..table.len())
-                .map(|r| sigmoid(explained.attributions.base[r] + explained.attributions.contributions.row(r).sum()))
+                .map(|r| m.probability(explained.attributions.base[r] + explained.attributions.contributions.row(r).sum()))
                 .collect();
             TargetScores { probability, explained }
         })
