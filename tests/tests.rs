@@ -696,3 +696,29 @@ fn quarterly_recipe_over_two_quarters() {
     assert_eq!(log, ["first version 2026Q1", "promote 2026Q2", "rollback 2026Q1"]);
     assert_eq!(reg.in_use().unwrap().unwrap().version, "2026Q1");
 }
+
+#[test]
+fn leakage_probe_warns_about_a_copied_label() {
+    let d = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("notebooks-data/telco.train.csv")).unwrap();
+    let mut lines = text.lines();
+    let mut out = format!("{},refund_requested\n", lines.next().unwrap());
+    for l in lines {
+        // A post-outcome field: 1 exactly when the customer churned.
+        out += &format!("{l},{}\n", l.rsplit(',').next().unwrap());
+    }
+    let input = write(d.path(), "leaky.csv", &out);
+    let spec = std::fs::read_to_string(repo("training/telco.toml"))
+        .unwrap()
+        .replace("[features]\n", "[features]\nsentiment = [\"refund_requested\"]\n");
+    let spec = write(d.path(), "leaky.toml", &spec);
+    hs().args(["train", "--spec"])
+        .arg(&spec)
+        .arg("--input")
+        .arg(&input)
+        .arg("--models")
+        .arg(d.path().join("models"))
+        .assert()
+        .success()
+        .stderr(contains("feature `refund_requested` alone reaches a holdout AUC of 1.000").and(contains("drop it from the spec")));
+}
