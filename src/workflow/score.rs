@@ -9,6 +9,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Band, Category, Spec};
@@ -261,19 +262,23 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
         let tops: Vec<Vec<usize>> = (0..n)
             .map(|r| top_k(a.contributions.row(r).as_slice().expect("contiguous"), top))
             .collect();
+        // Feature columns resolved once, not per cell.
+        let values: Vec<Option<&crate::data::table::FeatureValues>> =
+            s.explained.features.iter().map(|(f, _)| t.feature(f).map(|x| &x.values)).collect();
         for k in 0..top {
             let feat = |r: usize| tops[r].get(k).copied();
             out.push(
                 format!("{name}_driver_{}", k + 1),
-                OutColumn::Text((0..n).map(|r| feat(r).map(|j| s.explained.features[j].0.clone())).collect()),
+                OutColumn::Text(
+                    (0..n)
+                        .into_par_iter()
+                        .map(|r| feat(r).map(|j| s.explained.features[j].0.clone()))
+                        .collect(),
+                ),
             );
             out.push(
                 format!("{name}_driver_{}_value", k + 1),
-                OutColumn::Text(
-                    (0..n)
-                        .map(|r| feat(r).map(|j| value_text(t, &s.explained.features[j].0, r)))
-                        .collect(),
-                ),
+                OutColumn::Text((0..n).into_par_iter().map(|r| feat(r).map(|j| cell_text(values[j], r))).collect()),
             );
             out.push(
                 format!("{name}_driver_{}_contribution", k + 1),
@@ -414,7 +419,12 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
 
 /// A feature's value in a row, as text.
 pub fn value_text(t: &Table, feature: &str, r: usize) -> String {
-    match t.feature(feature).map(|f| &f.values) {
+    cell_text(t.feature(feature).map(|f| &f.values), r)
+}
+
+/// A cell of a feature column as text (`(missing)` for an empty cell).
+fn cell_text(values: Option<&crate::data::table::FeatureValues>, r: usize) -> String {
+    match values {
         Some(crate::data::table::FeatureValues::Numeric(v)) => {
             if v[r].is_finite() {
                 crate::data::write::fmt_float(v[r])
