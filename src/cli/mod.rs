@@ -36,27 +36,27 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Time the main steps at scale (reading, fitting, scoring, TreeSHAP) with peak memory.
+    #[command(about = "Time the main steps at scale (reading, fitting, scoring, TreeSHAP) with peak memory")]
     Bench(bench::Args),
-    /// Run the quarterly loop on the bundled sample: train, score, validate, report.
+    #[command(about = "Run the quarterly loop on the bundled sample: train, score, validate, report")]
     Demo(demo::Args),
-    /// Generate a synthetic SaaS account history with known ground truth.
+    #[command(about = "Generate a synthetic SaaS account history with known ground truth")]
     Generate(generate::Args),
-    /// Train the risk and upsell models and save them as a new version.
+    #[command(about = "Train the risk and upsell models and save them as a new version")]
     Train(train::Args),
-    /// Train a challenger and backtest it against the version in use.
+    #[command(about = "Train a challenger and backtest it against the version in use")]
     Retrain(retrain::Args),
-    /// Score live accounts: risk, upsell, health, band, action, drivers, alerts.
+    #[command(about = "Score live accounts: risk, upsell, health, band, action, drivers, alerts")]
     Score(score::Args),
-    /// Validate scores against what happened: the score-to-renewal report.
+    #[command(about = "Validate scores against what happened: the score-to-renewal report")]
     Validate(validate::Args),
-    /// The hand-built weighted health score on its own.
+    #[command(about = "The hand-built weighted health score on its own")]
     Rules(rules::Args),
-    /// Show why one account scores as it does.
+    #[command(about = "Show why one account scores as it does")]
     Explain(explain::Args),
-    /// Make a version the one in use (logged).
+    #[command(about = "Make a version the one in use (logged)")]
     Promote(promote::Args),
-    /// Put the previously used version back in use (logged).
+    #[command(about = "Put the previously used version back in use (logged)")]
     Rollback(promote::RollbackArgs),
     /// List and inspect model versions.
     #[command(subcommand)]

@@ -20,11 +20,13 @@ use crate::workflow::retrain::backtest;
 /// Example: healthscore retrain --spec training/saas.toml --input history.csv --promote-if-better
 #[derive(Debug, clap::Args)]
 pub struct Args {
+    /// The model spec (TOML).
     #[arg(long)]
     pub spec: PathBuf,
     /// The labeled history, including the latest quarter's outcomes.
     #[arg(long)]
     pub input: PathBuf,
+    /// The model registry directory.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
     /// Name of the challenger version (default: the quarter of the latest snapshot).
