@@ -513,20 +513,29 @@ fn validation_shows_the_model_beating_the_hand_built_score() {
         .assert()
         .success();
     let (html, json) = (d.path().join("r.html"), d.path().join("r.json"));
-    hs().args(["validate", "--models"])
-        .arg(&models)
-        .arg("--scores")
-        .arg(&scores)
-        .arg("--outcomes")
-        .arg(repo("notebooks-data/outcomes.csv"))
-        .arg("--report")
-        .arg(&html)
-        .arg("--json")
-        .arg(&json)
-        .args(["--min-auc", "0.6"])
-        .assert()
-        .success()
-        .stdout(contains("vs hand-built score").and(contains("model better")));
+    // `healthscore validate` on these scores and the sample's outcomes, plus `extra`.
+    let validate = |extra: &[&std::ffi::OsStr]| {
+        let mut c = hs();
+        c.args(["validate", "--models"])
+            .arg(&models)
+            .arg("--scores")
+            .arg(&scores)
+            .arg("--outcomes")
+            .arg(repo("notebooks-data/outcomes.csv"))
+            .args(extra);
+        c.assert()
+    };
+    let os = |s: &'static str| std::ffi::OsStr::new(s);
+    validate(&[
+        os("--report"),
+        html.as_os_str(),
+        os("--json"),
+        json.as_os_str(),
+        os("--min-auc"),
+        os("0.6"),
+    ])
+    .success()
+    .stdout(contains("vs hand-built score").and(contains("model better")));
     let report: healthscore::validate::Report = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let risk = report.risk.unwrap();
     let hand = &risk.baselines[0];
@@ -540,37 +549,12 @@ fn validation_shows_the_model_beating_the_hand_built_score() {
     assert!(!page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http") && !page.contains("url("));
     // The same seed gives the same figures.
     let again = d.path().join("r2.json");
-    hs().args(["validate", "--models"])
-        .arg(&models)
-        .arg("--scores")
-        .arg(&scores)
-        .arg("--outcomes")
-        .arg(repo("notebooks-data/outcomes.csv"))
-        .arg("--json")
-        .arg(&again)
-        .assert()
-        .success();
+    validate(&[os("--json"), again.as_os_str()]).success();
     assert_eq!(std::fs::read(&json).unwrap(), std::fs::read(&again).unwrap());
     // A threshold the scores cannot meet: exit code 1.
-    hs().args(["validate", "--models"])
-        .arg(&models)
-        .arg("--scores")
-        .arg(&scores)
-        .arg("--outcomes")
-        .arg(repo("notebooks-data/outcomes.csv"))
-        .args(["--min-auc", "0.99"])
-        .assert()
-        .code(1);
+    validate(&[os("--min-auc"), os("0.99")]).code(1);
     // --compare with itself: a difference of exactly zero.
-    hs().args(["validate", "--models"])
-        .arg(&models)
-        .arg("--scores")
-        .arg(&scores)
-        .arg("--outcomes")
-        .arg(repo("notebooks-data/outcomes.csv"))
-        .arg("--compare")
-        .arg(&scores)
-        .assert()
+    validate(&[os("--compare"), scores.as_os_str()])
         .success()
         .stdout(contains("vs compared scores").and(contains("+0.000 [+0.000, +0.000]")));
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
 use crate::data::spec::{Category, Spec};
-use crate::data::table::{read_table, Labels};
+use crate::data::table::{read_table_date_optional, Labels};
 use crate::data::write::{Format, OutColumn, OutTable};
 use crate::features::reference;
 use crate::registry::write_atomic;
@@ -38,18 +38,9 @@ pub struct Args {
 pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let spec = Spec::load(&a.spec)?;
     let format = Format::from_path(&a.output)?;
-    let mut cols = spec.columns.clone();
-    let input = read_table(
-        &a.input,
-        &cols_without_missing(&mut cols, &a.input)?,
-        &spec.feature_defs(),
-        Labels::IfPresent,
-    )?;
+    let input = read_table_date_optional(&a.input, &spec.columns, &spec.feature_defs(), Labels::IfPresent)?;
     let reference_table = match &a.reference {
-        Some(p) => {
-            let mut c = spec.columns.clone();
-            read_table(p, &cols_without_missing(&mut c, p)?, &spec.feature_defs(), Labels::IfPresent)?
-        }
+        Some(p) => read_table_date_optional(p, &spec.columns, &spec.feature_defs(), Labels::IfPresent)?,
         None => input.clone(),
     };
     let rows: Vec<usize> = (0..reference_table.len()).collect();
@@ -99,15 +90,4 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         a.output.display()
     ));
     Ok(Outcome::Ok)
-}
-
-/// Drops the date column from the spec's columns when the table has none.
-fn cols_without_missing(cols: &mut crate::data::spec::Columns, path: &std::path::Path) -> anyhow::Result<crate::data::spec::Columns> {
-    if let Some(d) = &cols.date {
-        let df = crate::data::table::read_frame(path)?;
-        if df.column(d).is_err() {
-            cols.date = None;
-        }
-    }
-    Ok(cols.clone())
 }

@@ -323,6 +323,18 @@ pub fn read_table(path: &Path, columns: &Columns, defs: &[FeatureDef], labels: L
     table_from_frame(&Frame { path, df: &df }, columns, defs, labels)
 }
 
+/// As [`read_table`], but a date column the spec names and the file lacks is
+/// skipped instead of being an error: live tables and tables for the hand-built
+/// score often hold one snapshot without a date. The file is read once.
+pub fn read_table_date_optional(path: &Path, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
+    let df = read_frame(path)?;
+    let mut columns = columns.clone();
+    if columns.date.as_ref().is_some_and(|d| df.column(d).is_err()) {
+        columns.date = None;
+    }
+    table_from_frame(&Frame { path, df: &df }, &columns, defs, labels)
+}
+
 /// Checks a frame and turns it into a [`Table`].
 pub fn table_from_frame(f: &Frame<'_>, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
     let ids: Vec<String> = {

@@ -301,14 +301,7 @@ impl Preprocessor {
                     col += 1 + *missing_indicator as usize;
                 }
                 (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
-                    for (i, &r) in rows.iter().enumerate() {
-                        let l = level_of(&v[r]);
-                        match levels.iter().position(|x| x == l) {
-                            Some(k) => x[[i, col + k]] = 1.0,
-                            None if *other => x[[i, col + levels.len()]] = 1.0,
-                            None => {}
-                        }
-                    }
+                    one_hot(&mut x, col, levels, *other, v, rows);
                     col += levels.len() + *other as usize;
                 }
                 (f, _) => {
@@ -352,14 +345,7 @@ impl Preprocessor {
                     col += 1;
                 }
                 (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
-                    for (i, &r) in rows.iter().enumerate() {
-                        let l = level_of(&v[r]);
-                        match levels.iter().position(|x| x == l) {
-                            Some(k) => x[[i, col + k]] = 1.0,
-                            None if *other => x[[i, col + levels.len()]] = 1.0,
-                            None => {}
-                        }
-                    }
+                    one_hot(&mut x, col, levels, *other, v, rows);
                     col += levels.len() + *other as usize;
                 }
                 (FeatureTransform::Numeric { .. }, _) => {
@@ -425,6 +411,19 @@ fn univariate_log_likelihood(x: &[f64], y: &[u8]) -> f64 {
             -crate::metrics::log_loss(y, &p) * y.len() as f64
         }
         Err(_) => f64::NEG_INFINITY,
+    }
+}
+
+/// Writes the one-hot columns of a categorical feature, starting at column `col`:
+/// one per known level, then the `(other)` bucket when it exists.
+fn one_hot(x: &mut Array2<f64>, col: usize, levels: &[String], other: bool, v: &[Option<String>], rows: &[usize]) {
+    for (i, &r) in rows.iter().enumerate() {
+        let l = level_of(&v[r]);
+        match levels.iter().position(|x| x == l) {
+            Some(k) => x[[i, col + k]] = 1.0,
+            None if other => x[[i, col + levels.len()]] = 1.0,
+            None => {}
+        }
     }
 }
 

@@ -393,17 +393,7 @@ fn build(
         total.h += s.h;
         total.n += s.n;
     }
-    let id = nodes.len();
-    let leaf_value = -p.learning_rate * total.g / (total.h + p.lambda);
-    nodes.push(Node {
-        feature: 0,
-        threshold: 0.0,
-        missing_left: false,
-        left: 0,
-        right: 0,
-        value: leaf_value,
-        cover: rows.len() as f64,
-    });
+    let id = push_leaf(nodes, total.g, total.h, rows.len(), p) as usize;
     if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
         return id as u32;
     }
@@ -464,7 +454,12 @@ fn build_child(
         g += grad[r].0;
         h += grad[r].1;
     }
-    let id = nodes.len();
+    push_leaf(nodes, g, h, rows.len(), p)
+}
+
+/// Appends a leaf with value −η G/(H+λ) (an internal node starts as one and is
+/// turned into a split by its caller); returns its index.
+fn push_leaf(nodes: &mut Vec<Node>, g: f64, h: f64, cover: usize, p: &GbdtParams) -> u32 {
     nodes.push(Node {
         feature: 0,
         threshold: 0.0,
@@ -472,9 +467,9 @@ fn build_child(
         left: 0,
         right: 0,
         value: -p.learning_rate * g / (h + p.lambda),
-        cover: rows.len() as f64,
+        cover: cover as f64,
     });
-    id as u32
+    (nodes.len() - 1) as u32
 }
 
 fn best_split(hist: &Hist, bins: &[Bins], total: Stat, p: &GbdtParams) -> Option<Split> {

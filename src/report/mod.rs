@@ -26,13 +26,27 @@ fn esc(s: &str) -> String {
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-/// ROC curves: the model and each baseline, with the chance diagonal.
-pub fn roc_chart(r: &RiskReport) -> String {
+/// Renders one chart as an SVG string: a white W×H drawing area handed to
+/// `draw`; a drawing error becomes a short note in the page instead.
+fn render_svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult) -> String {
     let mut svg = String::new();
     let res: DrawResult = (|| {
         let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
         root.fill(&WHITE)?;
-        let mut c = ChartBuilder::on(&root)
+        draw(&root)?;
+        root.present()?;
+        Ok(())
+    })();
+    match res {
+        Ok(()) => svg,
+        Err(e) => format!("<p>chart unavailable: {}</p>", esc(&e.to_string())),
+    }
+}
+
+/// ROC curves: the model and each baseline, with the chance diagonal.
+pub fn roc_chart(r: &RiskReport) -> String {
+    render_svg(|root| {
+        let mut c = ChartBuilder::on(root)
             .caption("ROC curve (risk)", ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -62,20 +76,14 @@ pub fn roc_chart(r: &RiskReport) -> String {
             .border_style(BLACK)
             .background_style(WHITE.mix(0.9))
             .draw()?;
-        root.present()?;
         Ok(())
-    })();
-    res.map(|_| svg)
-        .unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", esc(&e.to_string())))
+    })
 }
 
 /// Reliability diagram: mean predicted risk against observed churn per bin.
 pub fn reliability_chart(r: &RiskReport) -> String {
-    let mut svg = String::new();
-    let res: DrawResult = (|| {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut c = ChartBuilder::on(&root)
+    render_svg(|root| {
+        let mut c = ChartBuilder::on(root)
             .caption(
                 format!("Reliability (calibration error {:.3})", r.calibration_error),
                 ("sans-serif", 18),
@@ -96,21 +104,15 @@ pub fn reliability_chart(r: &RiskReport) -> String {
         let pts: Vec<(f64, f64)> = r.reliability.iter().map(|b| (b.mean_predicted, b.observed_rate)).collect();
         c.draw_series(LineSeries::new(pts.clone(), ShapeStyle::from(&PALETTE[0]).stroke_width(2)))?;
         c.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, PALETTE[0].filled())))?;
-        root.present()?;
         Ok(())
-    })();
-    res.map(|_| svg)
-        .unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", esc(&e.to_string())))
+    })
 }
 
 /// Bars with a label on top of each.
 fn bar_chart(title: &str, y_desc: &str, bars: &[(String, f64, String, RGBColor)], y_max: f64) -> String {
-    let mut svg = String::new();
-    let res: DrawResult = (|| {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
-        root.fill(&WHITE)?;
+    render_svg(|root| {
         let n = bars.len().max(1) as f64;
-        let mut c = ChartBuilder::on(&root)
+        let mut c = ChartBuilder::on(root)
             .caption(title, ("sans-serif", 18))
             .margin(12)
             .x_label_area_size(40)
@@ -141,11 +143,8 @@ fn bar_chart(title: &str, y_desc: &str, bars: &[(String, f64, String, RGBColor)]
                 ("sans-serif", 13),
             )))?;
         }
-        root.present()?;
         Ok(())
-    })();
-    res.map(|_| svg)
-        .unwrap_or_else(|e| format!("<p>chart unavailable: {}</p>", esc(&e.to_string())))
+    })
 }
 
 /// Renewal rate per band, with counts.

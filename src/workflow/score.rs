@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Band, Category, Spec};
-use crate::data::table::{read_frame, read_table, Frame, Labels, Table};
+use crate::data::table::{read_frame, read_table_date_optional, Frame, Labels, Table};
 use crate::data::write::{OutColumn, OutTable};
 use crate::error::{Error, Result};
 use crate::explain::{by_category, top_k, Explained};
@@ -71,16 +71,7 @@ pub fn health_of(risk: f64) -> f64 {
 
 /// Reads a live table with the version's spec and features.
 pub fn read_live(loaded: &Loaded, input: &Path) -> Result<Table> {
-    let spec = &loaded.manifest.spec;
-    let mut columns = spec.columns.clone();
-    // Live tables often carry no date; score them anyway when the column is absent.
-    if let Some(d) = &columns.date {
-        let df = read_frame(input)?;
-        if df.column(d).is_err() {
-            columns.date = None;
-        }
-    }
-    read_table(input, &columns, &loaded.manifest.features, Labels::IfPresent)
+    read_table_date_optional(input, &loaded.manifest.spec.columns, &loaded.manifest.features, Labels::IfPresent)
 }
 
 /// Scores every row of `table`.
