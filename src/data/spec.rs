@@ -271,8 +271,27 @@ pub struct ModelSettings {
     pub min_category_rows: usize,
     /// Post-hoc probability calibration: `none` (default), `platt` or `isotonic`.
     pub calibration: Calibration,
-    /// A segment with at least this many labeled rows gets its own model. Default 500.
+    /// A segment with at least this many labeled rows may get its own model. Default 500.
     pub min_segment_rows: usize,
+    /// Whether segments get models of their own: `auto` (default: when the
+    /// segment's own model beats the pooled one in cross-validation), `always`
+    /// (every segment with enough rows) or `never`.
+    pub segment_models: SegmentModels,
+    /// Candidate tree depths for gbdt, chosen by cross-validation. Default [2, 4, 6].
+    pub depth_grid: Vec<usize>,
+    /// Shrinkage of the boosted trees. Default 0.05.
+    pub learning_rate: f64,
+    /// Most boosting rounds; cross-validation picks the number. Default 1000.
+    pub max_rounds: usize,
+}
+
+/// When a segment gets a model of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SegmentModels {
+    Auto,
+    Always,
+    Never,
 }
 
 impl Default for ModelSettings {
@@ -284,6 +303,10 @@ impl Default for ModelSettings {
             min_category_rows: 10,
             calibration: Calibration::None,
             min_segment_rows: 500,
+            segment_models: SegmentModels::Auto,
+            depth_grid: vec![2, 4, 6],
+            learning_rate: 0.05,
+            max_rounds: 1000,
         }
     }
 }
@@ -414,6 +437,27 @@ impl Spec {
         }
         if self.model.c_grid.is_empty() || self.model.c_grid.iter().any(|c| !(c.is_finite() && *c > 0.0)) {
             return Err(bad("model.c_grid must list positive, finite values".into()));
+        }
+        if self.model.depth_grid.is_empty() || self.model.depth_grid.iter().any(|d| !(1..=12).contains(d)) {
+            return Err(bad("model.depth_grid must list depths from 1 to 12".into()));
+        }
+        if !(self.model.learning_rate > 0.0 && self.model.learning_rate <= 1.0) {
+            return Err(bad(format!(
+                "model.learning_rate must be in (0, 1], found {}",
+                self.model.learning_rate
+            )));
+        }
+        if !(1..=100_000).contains(&self.model.max_rounds) {
+            return Err(bad(format!(
+                "model.max_rounds must be from 1 to 100000, found {}",
+                self.model.max_rounds
+            )));
+        }
+        if self.model.min_segment_rows < 2 * self.model.cv_folds {
+            return Err(bad(format!(
+                "model.min_segment_rows must be at least twice model.cv_folds, found {}",
+                self.model.min_segment_rows
+            )));
         }
         if self.rules.weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
             return Err(bad("rules.weights must be non-negative numbers".into()));

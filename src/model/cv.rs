@@ -63,7 +63,7 @@ pub fn folds(ids: &[String], dates: Option<&[NaiveDate]>, rows: &[usize], labels
     let cutoffs: Option<Vec<NaiveDate>> = (distinct.len() >= 2).then(|| {
         // Cutoffs spread over the later half of the dates (never the first).
         let t = distinct.len();
-        let first = (t / 2).max(1);
+        let first = (2 * t / 3).max(1);
         (0..k)
             .map(|i| {
                 let span = t - 1 - first;

@@ -157,6 +157,55 @@ impl GbdtModel {
             })
             .collect()
     }
+
+    /// Summed log-loss of the rows of `x` after each round: entry k is the loss
+    /// of the model truncated to its first k + 1 trees.
+    ///
+    /// ```
+    /// use healthscore::model::gbdt::{fit, GbdtParams};
+    /// let x = ndarray::Array2::from_shape_fn((200, 1), |(r, _)| r as f64);
+    /// let y: Vec<u8> = (0..200).map(|r| (r % 3 == 0 || r > 150) as u8).collect();
+    /// let all: Vec<usize> = (0..200).collect();
+    /// let m = fit(&x.view(), &y, &all, &[], Some(20), GbdtParams::default())?;
+    /// let curve = m.staged_log_loss(&x.view(), &y);
+    /// assert_eq!(curve.len(), 20);
+    /// assert!(curve[19] < curve[0]);
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn staged_log_loss(&self, x: &ArrayView2<f64>, y: &[u8]) -> Vec<f64> {
+        // Fixed chunks summed in order keep the result independent of threading.
+        let rows: Vec<usize> = (0..x.nrows()).collect();
+        let partial: Vec<Vec<f64>> = rows
+            .par_chunks(1024)
+            .map(|chunk| {
+                let mut acc = vec![0.0; self.trees.len()];
+                let mut row = vec![0.0; x.ncols()];
+                for &r in chunk {
+                    row.iter_mut().zip(x.row(r)).for_each(|(a, &b)| *a = b);
+                    let mut m = self.base;
+                    for (a, t) in acc.iter_mut().zip(&self.trees) {
+                        m += t.predict(&row);
+                        let q = sigmoid(m).clamp(1e-15, 1.0 - 1e-15);
+                        *a -= if y[r] == 1 { q.ln() } else { (1.0 - q).ln() };
+                    }
+                }
+                acc
+            })
+            .collect();
+        let mut out = vec![0.0; self.trees.len()];
+        for acc in partial {
+            out.iter_mut().zip(acc).for_each(|(o, v)| *o += v);
+        }
+        out
+    }
+
+    /// The model with only its first `rounds` trees.
+    pub fn truncated(&self, rounds: usize) -> GbdtModel {
+        GbdtModel {
+            trees: self.trees[..rounds.min(self.trees.len())].to_vec(),
+            ..self.clone()
+        }
+    }
 }
 
 /// Quantile bins of one column: `upper[b]` is the largest value of bin b.
@@ -223,6 +272,26 @@ struct Split {
 /// Fits boosted trees with early stopping on `valid` (rows of `x`), or a fixed number of rounds when `valid` is empty.
 /// Returns the model truncated to the best round.
 pub fn fit(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], rounds: Option<usize>, p: GbdtParams) -> Result<GbdtModel> {
+    fit_impl(x, y, train, valid, rounds, p, true)
+}
+
+/// Like [`fit`] with early stopping on `valid`, but keeps the trees grown after
+/// the best round (up to `patience` more): cross-validation reads the loss of
+/// every round on each fold (see [`GbdtModel::staged_log_loss`]) and picks the
+/// number of rounds on the pooled curve.
+pub fn fit_path(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], p: GbdtParams) -> Result<GbdtModel> {
+    fit_impl(x, y, train, valid, None, p, false)
+}
+
+fn fit_impl(
+    x: &ArrayView2<f64>,
+    y: &[u8],
+    train: &[usize],
+    valid: &[usize],
+    rounds: Option<usize>,
+    p: GbdtParams,
+    truncate: bool,
+) -> Result<GbdtModel> {
     let p = p.check()?;
     if train.is_empty() {
         return Err(Error::Fit("no training rows".into()));
@@ -296,7 +365,9 @@ pub fn fit(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], roun
             best_round = round + 1;
         }
     }
-    trees.truncate(best_round.max(1));
+    if truncate {
+        trees.truncate(best_round.max(1));
+    }
     Ok(GbdtModel {
         base,
         trees,

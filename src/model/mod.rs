@@ -110,6 +110,12 @@ pub struct Candidate {
     pub cv_roc_auc: f64,
     /// C of a logistic candidate.
     pub c: Option<f64>,
+    /// Tree depth of a gbdt candidate.
+    #[serde(default)]
+    pub depth: Option<usize>,
+    /// Boosting rounds of a gbdt candidate (picked on the pooled out-of-fold loss curve).
+    #[serde(default)]
+    pub rounds: Option<usize>,
     /// Pooled out-of-fold labels and probabilities (for calibration; not saved).
     #[serde(skip)]
     pub oof: Option<(Vec<u8>, Vec<f64>)>,

@@ -198,7 +198,7 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         _ => select_logistic(table, spec, &fold_list, labels, pp)?.0,
     };
     if spec.model.kind != ModelKind::Logistic {
-        selection.candidates.push(cv_gbdt(table, spec, &fold_list, labels, pp)?);
+        selection.candidates.extend(cv_gbdt(table, spec, &fold_list, labels, pp)?);
     }
     // The lowest pooled out-of-fold log-loss wins (NaN, i.e. no folds, loses).
     selection.chosen = (0..selection.candidates.len())
@@ -237,7 +237,8 @@ fn fit_candidate(
     match cand.kind.as_str() {
         "gbdt" => {
             let pre = Preprocessor::fit(table, rows, Some(labels), pp)?;
-            let m = fit_gbdt_rows(table, spec, rows, labels, &pre)?;
+            let params = gbdt_params(spec, cand.depth.unwrap_or(spec.model.depth_grid[0]));
+            let m = fit_gbdt_rows(table, rows, labels, &pre, params, cand.rounds)?;
             let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
             Ok(SubModel {
                 preprocessor: pre,
@@ -247,6 +248,17 @@ fn fit_candidate(
             })
         }
         _ => fit_sub(table, rows, labels, pp, cand.c.unwrap_or(1.0)),
+    }
+}
+
+/// The gbdt hyperparameters of the spec at one depth.
+fn gbdt_params(spec: &Spec, depth: usize) -> GbdtParams {
+    GbdtParams {
+        seed: spec.seed,
+        max_depth: depth,
+        learning_rate: spec.model.learning_rate,
+        max_rounds: spec.model.max_rounds,
+        ..Default::default()
     }
 }
 
@@ -271,64 +283,122 @@ fn stopping_split(table: &Table, rows: &[usize], seed: u64) -> (Vec<usize>, Vec<
     (0..rows.len()).partition(|&i| !held.contains(table.ids[rows[i]].as_str()))
 }
 
-/// Boosted trees on `rows`: the number of rounds is found by early stopping on
-/// [`stopping_split`], then the trees are refitted on all `rows` with that many rounds.
-fn fit_gbdt_rows(table: &Table, spec: &Spec, rows: &[usize], labels: &[Option<u8>], pre: &Preprocessor) -> Result<GbdtModel> {
+/// Boosted trees on all `rows` with `rounds` rounds (chosen by cross-validation);
+/// without a number, it is found by early stopping on [`stopping_split`] first.
+fn fit_gbdt_rows(
+    table: &Table,
+    rows: &[usize],
+    labels: &[Option<u8>],
+    pre: &Preprocessor,
+    params: GbdtParams,
+    rounds: Option<usize>,
+) -> Result<GbdtModel> {
     let x = pre.transform_tree(table, rows);
     let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
-    let params = GbdtParams {
-        seed: spec.seed,
-        ..Default::default()
-    };
-    let (fit_idx, stop_idx) = stopping_split(table, rows, spec.seed);
-    let single = |idx: &[usize]| idx.iter().all(|&i| y[i] == y[idx[0]]);
-    let rounds = if fit_idx.is_empty() || stop_idx.is_empty() || single(&fit_idx) || single(&stop_idx) {
-        200
-    } else {
-        gbdt::fit(&x.view(), &y, &fit_idx, &stop_idx, None, params)?.trees.len()
+    let rounds = match rounds {
+        Some(n) => n,
+        None => {
+            let (fit_idx, stop_idx) = stopping_split(table, rows, params.seed);
+            let single = |idx: &[usize]| idx.iter().all(|&i| y[i] == y[idx[0]]);
+            if fit_idx.is_empty() || stop_idx.is_empty() || single(&fit_idx) || single(&stop_idx) {
+                200
+            } else {
+                gbdt::fit(&x.view(), &y, &fit_idx, &stop_idx, None, params)?.trees.len()
+            }
+        }
     };
     let all: Vec<usize> = (0..rows.len()).collect();
     gbdt::fit(&x.view(), &y, &all, &[], Some(rounds), params)
 }
 
-/// Cross-validates boosted trees over the folds.
-fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>], pp: PreprocessParams) -> Result<Candidate> {
-    type FoldResult = Result<(Vec<u8>, Vec<f64>, usize)>;
-    let per_fold: Vec<FoldResult> = fold_list
+/// One fold's trees at one depth: the model grown a little past its best round
+/// on the fold's validation rows, and the summed loss after every round.
+struct FoldPath {
+    model: Option<GbdtModel>,
+    curve: Vec<f64>,
+}
+
+/// Cross-validates boosted trees at every depth of the spec's grid. The number
+/// of rounds of a depth is the minimum of the pooled out-of-fold loss curve
+/// (as `lgb.cv` / `xgb.cv` do), so the choice does not rest on one small fold.
+fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>], pp: PreprocessParams) -> Result<Vec<Candidate>> {
+    let depths = &spec.model.depth_grid;
+    struct FoldData {
+        yv: Vec<u8>,
+        xv: ndarray::Array2<f64>,
+        paths: Vec<FoldPath>,
+        train_rate: f64,
+    }
+    let per_fold: Vec<Result<FoldData>> = fold_list
         .par_iter()
         .map(|f| {
             let pre = Preprocessor::fit(table, &f.train, Some(labels), pp)?;
-            let yv: Vec<u8> = f.valid.iter().map(|&r| labels[r].expect("labeled")).collect();
-            let yt: Vec<u8> = f.train.iter().map(|&r| labels[r].expect("labeled")).collect();
-            if yt.iter().all(|&v| v == yt[0]) {
-                return Ok((yv.clone(), vec![yt[0] as f64; yv.len()], 0));
-            }
-            let m = fit_gbdt_rows(table, spec, &f.train, labels, &pre)?;
-            let xv = pre.transform_tree(table, &f.valid);
-            Ok((yv, m.margins(&xv.view()).into_iter().map(sigmoid).collect(), m.trees.len()))
+            let both: Vec<usize> = f.train.iter().chain(&f.valid).copied().collect();
+            let x = pre.transform_tree(table, &both);
+            let y: Vec<u8> = both.iter().map(|&r| labels[r].expect("labeled")).collect();
+            let ti: Vec<usize> = (0..f.train.len()).collect();
+            let vi: Vec<usize> = (f.train.len()..both.len()).collect();
+            let yv = y[f.train.len()..].to_vec();
+            let xv = x.slice(ndarray::s![f.train.len().., ..]).to_owned();
+            let single = ti.iter().all(|&i| y[i] == y[0]);
+            let paths = depths
+                .iter()
+                .map(|&d| {
+                    if single || vi.is_empty() {
+                        return Ok(FoldPath {
+                            model: None,
+                            curve: vec![],
+                        });
+                    }
+                    let m = gbdt::fit_path(&x.view(), &y, &ti, &vi, gbdt_params(spec, d))?;
+                    let curve = m.staged_log_loss(&xv.view(), &yv);
+                    Ok(FoldPath { model: Some(m), curve })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            let train_rate = ti.iter().map(|&i| y[i] as f64).sum::<f64>() / ti.len().max(1) as f64;
+            Ok(FoldData { yv, xv, paths, train_rate })
         })
         .collect();
-    let (mut y, mut p, mut rounds) = (vec![], vec![], vec![]);
-    for f in per_fold {
-        let (a, b, n) = f?;
-        y.extend(a);
-        p.extend(b);
-        rounds.push(n.to_string());
+    let per_fold: Vec<FoldData> = per_fold.into_iter().collect::<Result<_>>()?;
+    let mut out = Vec::with_capacity(depths.len());
+    for (di, &depth) in depths.iter().enumerate() {
+        // Pooled loss after k + 1 rounds; a fold that stopped early keeps its last value.
+        let longest = per_fold.iter().map(|f| f.paths[di].curve.len()).max().unwrap_or(0);
+        let best = (0..longest)
+            .map(|k| {
+                per_fold
+                    .iter()
+                    .filter_map(|f| f.paths[di].curve.get(k).or(f.paths[di].curve.last()))
+                    .sum::<f64>()
+            })
+            .enumerate()
+            .min_by(|a, b| a.1.total_cmp(&b.1))
+            .map(|(k, _)| k + 1);
+        let (mut y, mut p) = (vec![], vec![]);
+        for f in &per_fold {
+            y.extend_from_slice(&f.yv);
+            match (&f.paths[di].model, best) {
+                (Some(m), Some(k)) => p.extend(m.truncated(k).margins(&f.xv.view()).into_iter().map(sigmoid)),
+                // A fold whose training rows hold one class predicts that class.
+                _ => p.extend(std::iter::repeat_n(f.train_rate, f.yv.len())),
+            }
+        }
+        out.push(Candidate {
+            kind: "gbdt".into(),
+            setting: format!(
+                "depth {depth}, learning rate {}, {} rounds",
+                spec.model.learning_rate,
+                best.map_or("early-stopped".to_string(), |k| k.to_string())
+            ),
+            cv_log_loss: if y.is_empty() { f64::NAN } else { metrics::log_loss(&y, &p) },
+            cv_roc_auc: if y.is_empty() { f64::NAN } else { metrics::roc_auc(&y, &p) },
+            c: None,
+            depth: Some(depth),
+            rounds: best,
+            oof: (!y.is_empty()).then_some((y, p)),
+        });
     }
-    let d = GbdtParams::default();
-    Ok(Candidate {
-        kind: "gbdt".into(),
-        setting: format!(
-            "depth {}, learning rate {}, rounds per fold {}",
-            d.max_depth,
-            d.learning_rate,
-            rounds.join("/")
-        ),
-        cv_log_loss: if y.is_empty() { f64::NAN } else { metrics::log_loss(&y, &p) },
-        cv_roc_auc: if y.is_empty() { f64::NAN } else { metrics::roc_auc(&y, &p) },
-        c: None,
-        oof: (!y.is_empty()).then_some((y, p)),
-    })
+    Ok(out)
 }
 
 fn fit_sub(table: &Table, rows: &[usize], labels: &[Option<u8>], pp: PreprocessParams, c: f64) -> Result<SubModel> {
@@ -362,6 +432,8 @@ fn select_logistic(
             cv_log_loss: f64::NAN,
             cv_roc_auc: f64::NAN,
             c: Some(c),
+            depth: None,
+            rounds: None,
             oof: None,
         };
         return Ok((
@@ -411,6 +483,8 @@ fn select_logistic(
             cv_log_loss: metrics::log_loss(&y, &p),
             cv_roc_auc: metrics::roc_auc(&y, &p),
             c: Some(c),
+            depth: None,
+            rounds: None,
             oof: Some((y, p)),
         });
     }

@@ -84,6 +84,8 @@ pub enum Term {
     },
     /// `coef` when the categorical feature equals `level`
     Level { feature: String, level: String, coef: f64 },
+    /// `coef` when the feature is below `threshold` (a step: nonlinear)
+    Below { feature: String, threshold: f64, coef: f64 },
 }
 
 impl Term {
@@ -95,6 +97,7 @@ impl Term {
             | Term::Log1p { feature, .. }
             | Term::Hinge { feature, .. }
             | Term::Capped { feature, .. }
+            | Term::Below { feature, .. }
             | Term::Level { feature, .. } => vec![feature],
         }
     }
@@ -144,6 +147,13 @@ impl Term {
                     0.0
                 }
             }
+            Term::Below { feature, threshold, coef } => {
+                if x(feature) < *threshold {
+                    *coef
+                } else {
+                    0.0
+                }
+            }
             Term::Level { feature, level, coef } => {
                 if m.cat(feature) == level {
                     *coef
@@ -173,13 +183,18 @@ pub fn risk_terms() -> TrueFunction {
     use Term::*;
     let s = |x: &str| x.to_string();
     TrueFunction {
-        intercept: -2.05,
+        intercept: -2.25,
         terms: vec![
             Linear {
                 feature: s("license_utilization"),
                 coef: -0.75,
                 center: 0.6,
                 scale: 0.2,
+            },
+            Below {
+                feature: s("license_utilization"),
+                threshold: 0.3,
+                coef: 0.9,
             },
             Log1p {
                 feature: s("logins_30d"),
@@ -219,7 +234,7 @@ pub fn risk_terms() -> TrueFunction {
                 feature: s("support_tickets_90d"),
                 other: s("nps"),
                 at_most: 6.0,
-                coef: 0.45,
+                coef: 0.9,
                 scale: 5.0,
             },
             Capped {
