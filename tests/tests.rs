@@ -381,6 +381,30 @@ fn synthetic_risk_model_is_near_the_truth() {
     let model_auc = summary.holdout.metrics.roc_auc;
     assert_eq!(y.len(), summary.holdout.metrics.rows);
     assert!((model_auc - true_auc).abs() <= 0.02, "model {model_auc} vs truth {true_auc}");
+    // The sample has a cliff and an interaction: with the default `auto`, cross-validation
+    // picks the trees, and they beat the logistic model on the same holdout.
+    let auto_models = d.path().join("auto");
+    train("training/saas.toml", "notebooks-data/history.csv", &auto_models, &[]);
+    let auto_reg = Registry::new(&auto_models);
+    let auto = auto_reg.load(&auto_reg.resolve(None).unwrap()).unwrap();
+    let auto_summary = &auto.manifest.targets[&Target::Risk];
+    assert!(auto_summary.chosen.starts_with("gbdt"), "{}", auto_summary.chosen);
+    assert!(
+        auto_summary.holdout.metrics.roc_auc > model_auc,
+        "gbdt {} vs logistic {model_auc}",
+        auto_summary.holdout.metrics.roc_auc
+    );
+    // Both kinds were cross-validated and are recorded.
+    let kinds: std::collections::BTreeSet<&str> = auto
+        .risk
+        .as_ref()
+        .unwrap()
+        .selection
+        .candidates
+        .iter()
+        .map(|c| c.kind.as_str())
+        .collect();
+    assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["gbdt", "logistic"]);
     // Clear linear effects get coefficients of the right sign.
     let risk = loaded.risk.as_ref().unwrap();
     let healthscore::model::FittedModel::Logistic(lm) = &risk.pooled.model else {
@@ -705,4 +729,104 @@ fn leakage_probe_warns_about_a_copied_label() {
         .assert()
         .success()
         .stderr(contains("feature `refund_requested` alone reaches a holdout AUC of 1.000").and(contains("drop it from the spec")));
+}
+
+// ---------- per-segment models ----------
+
+/// Accounts in three regions: churn rises with `x1` in the north and falls with
+/// it in the south (no pooled model can fit both), `x2` acts the same everywhere,
+/// and the west is too small for a model of its own.
+fn segmented_table(dir: &std::path::Path) -> std::path::PathBuf {
+    use rand::{Rng, SeedableRng};
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+    let mut csv = String::from("account_id,region,x1,x2,churned\n");
+    for i in 0..4300 {
+        let region = match i % 43 {
+            0..=20 => "north",
+            21..=41 => "south",
+            _ => "west",
+        };
+        let (x1, x2): (f64, f64) = (rng.gen_range(-2.0..2.0), rng.gen_range(-2.0..2.0));
+        let slope = if region == "south" { -1.5 } else { 1.5 };
+        let p = 1.0 / (1.0 + (-(-1.2 + slope * x1 + 0.8 * x2)).exp());
+        let y = (rng.gen::<f64>() < p) as u8;
+        csv += &format!("C{i:05},{region},{x1:.4},{x2:.4},{y}\n");
+    }
+    write(dir, "segmented.csv", &csv)
+}
+
+fn segmented_spec(dir: &std::path::Path, segment_models: &str) -> std::path::PathBuf {
+    let spec = format!(
+        "[columns]\nid = \"account_id\"\ndate = \"\"\nrisk_label = \"churned\"\nupsell_label = \"\"\nsegment = \"region\"\n\
+         [features]\nusage = [\"x1\"]\nengagement = [\"x2\"]\n[model]\nkind = \"logistic\"\nsegment_models = \"{segment_models}\"\n"
+    );
+    write(dir, &format!("spec-{segment_models}.toml"), &spec)
+}
+
+#[test]
+fn segments_that_differ_get_their_own_models_and_scoring_routes_to_them() {
+    let d = tempfile::tempdir().unwrap();
+    let input = segmented_table(d.path());
+    let mut holdout_auc = HashMap::new();
+    for mode in ["auto", "never"] {
+        let models = d.path().join(format!("models-{mode}"));
+        hs().args(["train", "--spec"])
+            .arg(segmented_spec(d.path(), mode))
+            .arg("--input")
+            .arg(&input)
+            .arg("--models")
+            .arg(&models)
+            .assert()
+            .success();
+        let reg = Registry::new(&models);
+        let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
+        let summary = &loaded.manifest.targets[&Target::Risk];
+        holdout_auc.insert(mode, summary.holdout.metrics.roc_auc);
+        let risk = loaded.risk.as_ref().unwrap();
+        if mode == "never" {
+            assert!(risk.segments.is_empty());
+            continue;
+        }
+        // The manifest records which model serves which segment, and why.
+        let own: Vec<&String> = risk.segments.keys().collect();
+        assert_eq!(own, ["north", "south"], "{:?}", summary.segments);
+        assert!(summary.segments["north"].starts_with("own model"), "{}", summary.segments["north"]);
+        assert!(summary.segments["west"].contains("fewer than 500"), "{}", summary.segments["west"]);
+        // The two own models have opposite slopes on x1.
+        let slope = |s: &str| match &risk.segments[s].model {
+            healthscore::model::FittedModel::Logistic(m) => {
+                m.coef[risk.segments[s].preprocessor.columns.iter().position(|c| c.name == "x1").unwrap()]
+            }
+            _ => panic!("logistic spec"),
+        };
+        assert!(slope("north") > 0.5 && slope("south") < -0.5);
+        // Scoring routes each account to its model and says which one served it.
+        let out = d.path().join("scores.csv");
+        hs().args(["score", "--models"])
+            .arg(&models)
+            .arg("--input")
+            .arg(&input)
+            .arg("--output")
+            .arg(&out)
+            .assert()
+            .success();
+        let text = std::fs::read_to_string(&out).unwrap();
+        let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+        let (rc, mc) = (
+            header.iter().position(|h| *h == "region").unwrap(),
+            header.iter().position(|h| *h == "risk_model").unwrap(),
+        );
+        for line in text.lines().skip(1) {
+            let cells: Vec<&str> = line.split(',').collect();
+            let want = if cells[rc] == "west" { "pooled" } else { cells[rc] };
+            assert_eq!(cells[mc], want);
+        }
+    }
+    // The pooled model cannot fit opposite slopes; the segment models can.
+    assert!(
+        holdout_auc["auto"] > holdout_auc["never"] + 0.1,
+        "holdout AUC with segment models {} vs pooled only {}",
+        holdout_auc["auto"],
+        holdout_auc["never"]
+    );
 }

@@ -250,6 +250,7 @@ fn loaded_with(
             base_rate: 0.0,
         },
         segments: BTreeMap::new(),
+        segment_choices: vec![],
         selection: Selection {
             folds: 0,
             candidates: vec![],

@@ -95,6 +95,9 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                     h.log_loss,
                     h.rows
                 );
+                for (segment, why) in &s.segments {
+                    println!("  segment {segment}: {why}");
+                }
                 let Some(model) = l.model(*t) else { continue };
                 let pre = &model.pooled.preprocessor;
                 match &model.pooled.model {

@@ -131,6 +131,24 @@ pub struct Selection {
     pub chosen: usize,
 }
 
+/// Whether a segment got a model of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentChoice {
+    pub segment: String,
+    /// Labeled rows and positives of the segment.
+    pub rows: usize,
+    pub positives: usize,
+    /// True when the segment is served by its own model.
+    pub own: bool,
+    /// The best candidate of the segment's own cross-validation.
+    pub candidate: Option<Candidate>,
+    /// Out-of-fold log-loss of that candidate and of the pooled model on the same rows.
+    pub own_cv_log_loss: Option<f64>,
+    pub pooled_cv_log_loss: Option<f64>,
+    /// The decision in words.
+    pub reason: String,
+}
+
 /// The content of `risk.json` / `upsell.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TargetModel {
@@ -142,6 +160,9 @@ pub struct TargetModel {
     pub pooled: SubModel,
     /// Models of segments with enough labeled rows (segment value → model).
     pub segments: BTreeMap<String, SubModel>,
+    /// What was decided for every segment of the training rows, and why.
+    #[serde(default)]
+    pub segment_choices: Vec<SegmentChoice>,
     pub selection: Selection,
     /// Whether the saved model was refitted on every labeled row (true) or is the
     /// model measured on the holdout (false).
@@ -159,8 +180,13 @@ impl TargetModel {
 
     /// Rows of `table` grouped by the sub-model that serves them (pooled = `None`).
     pub fn routes(&self, table: &Table) -> Vec<(Option<String>, Vec<usize>)> {
+        self.routes_of(table, 0..table.len())
+    }
+
+    /// The given rows grouped by the sub-model that serves them (pooled = `None`).
+    pub fn routes_of(&self, table: &Table, rows: impl IntoIterator<Item = usize>) -> Vec<(Option<String>, Vec<usize>)> {
         let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
-        for r in 0..table.len() {
+        for r in rows {
             let seg = table
                 .segment
                 .as_ref()
@@ -173,11 +199,18 @@ impl TargetModel {
 
     /// Log-odds of every row of the table.
     pub fn margins(&self, table: &Table) -> Vec<f64> {
-        let mut out = vec![0.0; table.len()];
-        for (seg, rows) in self.routes(table) {
-            let m = self.route(seg.as_deref()).margins(table, &rows);
-            for (r, v) in rows.into_iter().zip(m) {
-                out[r] = v;
+        let all: Vec<usize> = (0..table.len()).collect();
+        self.margins_of(table, &all)
+    }
+
+    /// Log-odds of the given rows, each from the sub-model that serves it.
+    pub fn margins_of(&self, table: &Table, rows: &[usize]) -> Vec<f64> {
+        let position: BTreeMap<usize, usize> = rows.iter().enumerate().map(|(i, &r)| (r, i)).collect();
+        let mut out = vec![0.0; rows.len()];
+        for (seg, group) in self.routes_of(table, rows.iter().copied()) {
+            let m = self.route(seg.as_deref()).margins(table, &group);
+            for (r, v) in group.into_iter().zip(m) {
+                out[position[&r]] = v;
             }
         }
         out

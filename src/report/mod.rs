@@ -326,7 +326,7 @@ fn upsell_section(u: &UpsellReport) -> String {
 /// ```
 /// use healthscore::validate::Report;
 /// let r = Report { title: "t".into(), generated_at: "now".into(), model_version: None, joined_rows: 0,
-///     unmatched_scores: 0, unmatched_outcomes: 0, resamples: 0, seed: 0, risk: None, upsell: None, segments: vec![] };
+///     unmatched_scores: 0, unmatched_outcomes: 0, resamples: 0, seed: 0, risk: None, upsell: None, segments: vec![], selection: vec![] };
 /// assert!(healthscore::report::html(&r).starts_with("<!DOCTYPE html>"));
 /// ```
 pub fn html(r: &Report) -> String {
@@ -369,6 +369,24 @@ pub fn html(r: &Report) -> String {
     }
     if let Some(u) = &r.upsell {
         h += &upsell_section(u);
+    }
+    if !r.selection.is_empty() {
+        h += "<h2>Model selection</h2><p class=meta>Group-aware, out-of-time cross-validation on the rows before the holdout; \
+              the lowest pooled out-of-fold log-loss wins. A segment gets its own model when it beats the pooled model on the \
+              segment's rows by more than one standard error.</p>\
+              <table><tr><th>target</th><th>scope</th><th>model</th><th>CV log-loss</th><th>CV ROC-AUC</th><th>chosen</th></tr>";
+        for s in &r.selection {
+            h += &format!(
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&s.target),
+                esc(&s.scope),
+                esc(&s.model),
+                s.cv_log_loss.map(|v| num(v, 4)).unwrap_or_else(|| "–".into()),
+                s.cv_roc_auc.map(|v| num(v, 3)).unwrap_or_else(|| "–".into()),
+                if s.chosen { "✓" } else { "" }
+            );
+        }
+        h += "</table>";
     }
     h += "<p class=meta>Health = 100 × (1 − risk). Bands and the hand-built score follow the model's spec. Attributions and drivers are in the scores file.</p></body></html>\n";
     h

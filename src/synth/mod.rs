@@ -10,7 +10,7 @@
 //! When a renewal falls in the quarter after a snapshot, the account churns with
 //! the probability of a documented logistic function of its metrics (see
 //! [`risk_terms`]): mostly linear effects, a hinge on days since the last
-//! meeting (nonlinear), support tickets that only hurt detractors (an
+//! meeting and a cliff under 30% license utilization (nonlinear), support tickets that only hurt detractors (an
 //! interaction), zombies (accounts that hardly use the product but renew
 //! anyway) and 3% label noise. Expansion follows its own function
 //! ([`upsell_terms`]). `truth.json` records the functions and each row's true

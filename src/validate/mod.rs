@@ -127,6 +127,25 @@ pub struct Report {
     pub risk: Option<RiskReport>,
     pub upsell: Option<UpsellReport>,
     pub segments: Vec<SegmentRow>,
+    /// How the models were chosen (training reports only): every candidate and
+    /// every segment decision.
+    #[serde(default)]
+    pub selection: Vec<SelectionRow>,
+}
+
+/// One line of the model-selection table of a training report.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SelectionRow {
+    /// `risk` or `upsell`.
+    pub target: String,
+    /// `pooled` or `segment <value>`.
+    pub scope: String,
+    /// Candidate (kind and setting), or the segment decision.
+    pub model: String,
+    pub cv_log_loss: Option<f64>,
+    pub cv_roc_auc: Option<f64>,
+    /// Whether this line was chosen (candidate) or the segment got its own model.
+    pub chosen: bool,
 }
 
 /// ROC curve points, from (0,0) to (1,1), at every distinct score.
@@ -480,6 +499,7 @@ pub fn build(j: &join::Joined, bands: &Bands, s: &Settings, title: &str) -> Repo
         risk,
         upsell,
         segments,
+        selection: vec![],
     }
 }
 

@@ -241,6 +241,15 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
         let name = target.name();
         let a = &s.explained.attributions;
         out.push(format!("{name}_base"), OutColumn::Float(a.base.iter().map(|b| Some(*b)).collect()));
+        // Which model served each account, when the version has segment models.
+        if let (Some(m), Some(seg)) = (loaded.model(target), &t.segment) {
+            if !m.segments.is_empty() {
+                let served = seg
+                    .iter()
+                    .map(|v| Some(if m.segments.contains_key(v) { v.clone() } else { "pooled".into() }));
+                out.push(format!("{name}_model"), OutColumn::Text(served.collect()));
+            }
+        }
         let cats: Vec<[f64; 8]> = (0..n)
             .map(|r| by_category(&s.explained.features, a.contributions.row(r).as_slice().expect("contiguous")))
             .collect();

@@ -72,13 +72,16 @@ pub fn train_version(spec: &Spec, input: &Path, version: &str, opts: TrainOption
         .iter()
         .map(|(t, tr)| {
             let chosen = &tr.model.selection.candidates[tr.model.selection.chosen];
-            let mut segments = BTreeMap::new();
+            // Segment value → the model that serves it and why.
+            let mut segments: BTreeMap<String, String> = tr
+                .model
+                .segment_choices
+                .iter()
+                .map(|c| (c.segment.clone(), c.reason.clone()))
+                .collect();
             if let Some(seg) = &table.segment {
                 for s in seg.iter() {
-                    let own = tr.model.segments.contains_key(s);
-                    segments
-                        .entry(s.clone())
-                        .or_insert_with(|| if own { "own model".to_string() } else { "pooled".to_string() });
+                    segments.entry(s.clone()).or_insert_with(|| "pooled".to_string());
                 }
             }
             (
@@ -178,5 +181,41 @@ pub fn holdout_report(tv: &TrainedVersion, settings: &crate::validate::Settings)
         risk,
         upsell,
         segments,
+        selection: selection_rows(tv),
     }
+}
+
+/// The model-selection table of a training report: every candidate of every
+/// target, then every segment decision.
+fn selection_rows(tv: &TrainedVersion) -> Vec<crate::validate::SelectionRow> {
+    use crate::validate::SelectionRow;
+    let finite = |v: f64| v.is_finite().then_some(v);
+    let mut out = vec![];
+    for (t, tr) in &tv.trained {
+        let sel = &tr.model.selection;
+        for (i, c) in sel.candidates.iter().enumerate() {
+            out.push(SelectionRow {
+                target: t.name().into(),
+                scope: "pooled".into(),
+                model: format!("{} {}", c.kind, c.setting),
+                cv_log_loss: finite(c.cv_log_loss),
+                cv_roc_auc: finite(c.cv_roc_auc),
+                chosen: i == sel.chosen,
+            });
+        }
+        for c in &tr.model.segment_choices {
+            out.push(SelectionRow {
+                target: t.name().into(),
+                scope: format!("segment {}", c.segment),
+                model: match &c.candidate {
+                    Some(k) => format!("{} {} — {}", k.kind, k.setting, c.reason),
+                    None => c.reason.clone(),
+                },
+                cv_log_loss: c.own_cv_log_loss,
+                cv_roc_auc: c.candidate.as_ref().and_then(|k| finite(k.cv_roc_auc)),
+                chosen: c.own,
+            });
+        }
+    }
+    out
 }
