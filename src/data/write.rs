@@ -15,15 +15,63 @@ pub enum OutColumn {
     Text(Vec<Option<String>>),
     Float(Vec<Option<f64>>),
     Int(Vec<Option<i64>>),
+    /// Numbers with NaN for missing: half the memory of `Float`, for wide outputs.
+    Num(Vec<f64>),
+    /// Text from a small set of values (bands, feature names...): one code per
+    /// row into `levels`, [`OutColumn::MISSING`] for missing. No string per row.
+    Labels {
+        levels: Vec<String>,
+        codes: Vec<u32>,
+    },
 }
 
 impl OutColumn {
+    /// The code of a missing value in [`OutColumn::Labels`].
+    pub const MISSING: u32 = u32::MAX;
+
     fn len(&self) -> usize {
         match self {
             OutColumn::Text(v) => v.len(),
             OutColumn::Float(v) => v.len(),
             OutColumn::Int(v) => v.len(),
+            OutColumn::Num(v) => v.len(),
+            OutColumn::Labels { codes, .. } => codes.len(),
         }
+    }
+
+    /// A labels column of one value repeated `n` times.
+    pub fn constant(value: &str, n: usize) -> OutColumn {
+        OutColumn::Labels {
+            levels: vec![value.to_string()],
+            codes: vec![0; n],
+        }
+    }
+
+    /// A labels column from per-row values (`None` = missing).
+    ///
+    /// ```
+    /// use healthscore::data::write::OutColumn;
+    /// let c = OutColumn::labels(["red", "green", "red"].iter().map(|s| Some(*s)));
+    /// let OutColumn::Labels { levels, codes } = c else { unreachable!() };
+    /// assert_eq!((levels.len(), codes), (2, vec![0, 1, 0]));
+    /// ```
+    pub fn labels<'a>(values: impl Iterator<Item = Option<&'a str>>) -> OutColumn {
+        let mut levels: Vec<String> = vec![];
+        let mut index: std::collections::HashMap<&'a str, u32> = std::collections::HashMap::new();
+        let codes = values
+            .map(|v| match v {
+                None => OutColumn::MISSING,
+                Some(v) => *index.entry(v).or_insert_with(|| {
+                    levels.push(v.to_string());
+                    (levels.len() - 1) as u32
+                }),
+            })
+            .collect();
+        OutColumn::Labels { levels, codes }
+    }
+
+    fn label(levels: &[String], code: u32) -> Option<&str> {
+        levels.get(code as usize).map(String::as_str)
     }
 }
 
@@ -108,6 +156,8 @@ impl OutTable {
                     OutColumn::Text(v) => v[r].as_deref().map(csv_quote).unwrap_or_default(),
                     OutColumn::Float(v) => v[r].filter(|x| x.is_finite()).map(fmt_float).unwrap_or_default(),
                     OutColumn::Int(v) => v[r].map(|x| x.to_string()).unwrap_or_default(),
+                    OutColumn::Num(v) => Some(v[r]).filter(|x| x.is_finite()).map(fmt_float).unwrap_or_default(),
+                    OutColumn::Labels { levels, codes } => OutColumn::label(levels, codes[r]).map(csv_quote).unwrap_or_default(),
                 }),
             );
         }
@@ -123,6 +173,10 @@ impl OutTable {
                     OutColumn::Text(v) => v[r].clone().map(serde_json::Value::String),
                     OutColumn::Float(v) => v[r].and_then(serde_json::Number::from_f64).map(serde_json::Value::Number),
                     OutColumn::Int(v) => v[r].map(|x| serde_json::Value::Number(x.into())),
+                    OutColumn::Num(v) => serde_json::Number::from_f64(v[r]).map(serde_json::Value::Number),
+                    OutColumn::Labels { levels, codes } => {
+                        OutColumn::label(levels, codes[r]).map(|s| serde_json::Value::String(s.to_string()))
+                    }
                 };
                 obj.insert(n.clone(), v.unwrap_or(serde_json::Value::Null));
             }
@@ -143,6 +197,13 @@ impl OutTable {
                     OutColumn::Text(v) => Column::new(name, v.iter().map(|s| s.as_deref()).collect::<Vec<_>>()),
                     OutColumn::Float(v) => Column::new(name, v.as_slice()),
                     OutColumn::Int(v) => Column::new(name, v.as_slice()),
+                    OutColumn::Num(v) if v.iter().all(|x| x.is_finite()) => Float64Chunked::from_slice(name, v).into_column(),
+                    OutColumn::Num(v) => {
+                        Float64Chunked::from_iter_options(name, v.iter().map(|x| x.is_finite().then_some(*x))).into_column()
+                    }
+                    OutColumn::Labels { levels, codes } => {
+                        StringChunked::from_iter_options(name, codes.iter().map(|&c| OutColumn::label(levels, c))).into_column()
+                    }
                 }
             })
             .collect();
@@ -182,19 +243,21 @@ mod tests {
         t.push("id", OutColumn::Text(vec![Some("a,1".into()), None]));
         t.push("x", OutColumn::Float(vec![Some(0.5), None]));
         t.push("n", OutColumn::Int(vec![Some(3), Some(-1)]));
+        t.push("f", OutColumn::Num(vec![f64::NAN, 2.5]));
+        t.push("b", OutColumn::labels([None, Some("red")].into_iter()));
         t
     }
 
     #[test]
     fn csv_quotes_and_leaves_missing_empty() {
         let s = String::from_utf8(sample().render(Format::Csv).unwrap()).unwrap();
-        assert_eq!(s, "id,x,n\n\"a,1\",0.5,3\n,,-1\n");
+        assert_eq!(s, "id,x,n,f,b\n\"a,1\",0.5,3,,\n,,-1,2.5,red\n");
     }
 
     #[test]
     fn jsonl_has_nulls() {
         let s = String::from_utf8(sample().render(Format::JsonLines).unwrap()).unwrap();
-        assert_eq!(s.lines().nth(1).unwrap(), r#"{"id":null,"x":null,"n":-1}"#);
+        assert_eq!(s.lines().nth(1).unwrap(), r#"{"id":null,"x":null,"n":-1,"f":2.5,"b":"red"}"#);
     }
 
     #[test]
@@ -203,5 +266,9 @@ mod tests {
         let df = ParquetReader::new(Cursor::new(bytes)).finish().unwrap();
         assert_eq!(df.height(), 2);
         assert_eq!(df.column("n").unwrap().i64().unwrap().get(1), Some(-1));
+        assert_eq!(df.column("f").unwrap().f64().unwrap().get(0), None);
+        assert_eq!(df.column("f").unwrap().f64().unwrap().get(1), Some(2.5));
+        assert_eq!(df.column("b").unwrap().str().unwrap().get(0), None);
+        assert_eq!(df.column("b").unwrap().str().unwrap().get(1), Some("red"));
     }
 }

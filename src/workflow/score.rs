@@ -213,41 +213,35 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
         out.push("snapshot_date", OutColumn::Text(d.iter().map(|d| Some(d.to_string())).collect()));
     }
     if let (Some(col), Some(seg)) = (&spec.columns.segment, &t.segment) {
-        out.push(col.clone(), OutColumn::Text(seg.iter().cloned().map(Some).collect()));
+        out.push(col.clone(), OutColumn::labels(seg.iter().map(|s| Some(s.as_str()))));
     }
     let prob = |s: &Option<TargetScores>| OutColumn::Float((0..n).map(|r| s.as_ref().map(|s| s.probability[r])).collect());
     out.push("risk", prob(&scored.risk));
     out.push("upsell", prob(&scored.upsell));
     out.push("health", OutColumn::Float(scored.health.clone()));
-    out.push(
-        "band",
-        OutColumn::Text(scored.band.iter().map(|b| b.map(|b| b.name().to_string())).collect()),
-    );
-    out.push(
-        "action",
-        OutColumn::Text(scored.action.iter().map(|a| Some(a.to_string())).collect()),
-    );
-    out.push("model_version", OutColumn::Text(vec![Some(scored.version.clone()); n]));
+    out.push("band", OutColumn::labels(scored.band.iter().map(|b| b.map(|b| b.name()))));
+    out.push("action", OutColumn::labels(scored.action.iter().map(|a| Some(*a))));
+    out.push("model_version", OutColumn::constant(&scored.version, n));
     out.push(
         "rules_health",
         OutColumn::Float(scored.rules_health.iter().map(|h| Some((h * 10.0).round() / 10.0)).collect()),
     );
     out.push(
         "rules_band",
-        OutColumn::Text(scored.rules_health.iter().map(|h| Some(spec.band(*h).name().to_string())).collect()),
+        OutColumn::labels(scored.rules_health.iter().map(|h| Some(spec.band(*h).name()))),
     );
     for (target, s) in [(Target::Risk, &scored.risk), (Target::Upsell, &scored.upsell)] {
         let Some(s) = s else { continue };
         let name = target.name();
         let a = &s.explained.attributions;
-        out.push(format!("{name}_base"), OutColumn::Float(a.base.iter().map(|b| Some(*b)).collect()));
+        out.push(format!("{name}_base"), OutColumn::Num(a.base.clone()));
         // Which model served each account, when the version has segment models.
         if let (Some(m), Some(seg)) = (loaded.model(target), &t.segment) {
             if !m.segments.is_empty() {
                 let served = seg
                     .iter()
-                    .map(|v| Some(if m.segments.contains_key(v) { v.clone() } else { "pooled".into() }));
-                out.push(format!("{name}_model"), OutColumn::Text(served.collect()));
+                    .map(|v| Some(if m.segments.contains_key(v) { v.as_str() } else { "pooled" }));
+                out.push(format!("{name}_model"), OutColumn::labels(served));
             }
         }
         let cats: Vec<[f64; 8]> = (0..n)
@@ -256,7 +250,7 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
         for c in Category::ALL {
             out.push(
                 format!("{name}_{}", c.name()),
-                OutColumn::Float(cats.iter().map(|v| Some(v[c.index()])).collect()),
+                OutColumn::Num(cats.iter().map(|v| v[c.index()]).collect()),
             );
         }
         let tops: Vec<Vec<usize>> = (0..n)
@@ -269,12 +263,10 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
             let feat = |r: usize| tops[r].get(k).copied();
             out.push(
                 format!("{name}_driver_{}", k + 1),
-                OutColumn::Text(
-                    (0..n)
-                        .into_par_iter()
-                        .map(|r| feat(r).map(|j| s.explained.features[j].0.clone()))
-                        .collect(),
-                ),
+                OutColumn::Labels {
+                    levels: s.explained.features.iter().map(|(f, _)| f.clone()).collect(),
+                    codes: (0..n).map(|r| feat(r).map_or(OutColumn::MISSING, |j| j as u32)).collect(),
+                },
             );
             out.push(
                 format!("{name}_driver_{}_value", k + 1),
@@ -282,19 +274,20 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
             );
             out.push(
                 format!("{name}_driver_{}_contribution", k + 1),
-                OutColumn::Float((0..n).map(|r| feat(r).map(|j| a.contributions[[r, j]])).collect()),
+                OutColumn::Num((0..n).map(|r| feat(r).map_or(f64::NAN, |j| a.contributions[[r, j]])).collect()),
             );
             out.push(
                 format!("{name}_driver_{}_odds", k + 1),
-                OutColumn::Float((0..n).map(|r| feat(r).map(|j| a.contributions[[r, j]].exp())).collect()),
+                OutColumn::Num(
+                    (0..n)
+                        .map(|r| feat(r).map_or(f64::NAN, |j| a.contributions[[r, j]].exp()))
+                        .collect(),
+                ),
             );
         }
         if target == Target::Risk {
             for (j, (f, _)) in s.explained.features.iter().enumerate() {
-                out.push(
-                    format!("{CONTRIB}{f}"),
-                    OutColumn::Float((0..n).map(|r| Some(a.contributions[[r, j]])).collect()),
-                );
+                out.push(format!("{CONTRIB}{f}"), OutColumn::Num(a.contributions.column(j).to_vec()));
             }
         }
     }
