@@ -181,15 +181,22 @@ fn unknown_spec_key_is_named() {
 // ---------- train: the bundled data ----------
 
 fn train(spec: &str, input: &str, models: &std::path::Path, extra: &[&str]) {
+    train_files(&repo(spec), &repo(input), models, extra);
+}
+
+/// Trains a version from a spec and an input anywhere; returns it loaded.
+fn train_files(spec: &std::path::Path, input: &std::path::Path, models: &std::path::Path, extra: &[&str]) -> healthscore::registry::Loaded {
     hs().args(["train", "--spec"])
-        .arg(repo(spec))
+        .arg(spec)
         .arg("--input")
-        .arg(repo(input))
+        .arg(input)
         .arg("--models")
         .arg(models)
         .args(extra)
         .assert()
         .success();
+    let reg = Registry::new(models);
+    reg.load(&reg.resolve(None).unwrap()).unwrap()
 }
 
 #[test]
@@ -212,16 +219,7 @@ fn telco_gradient_boosting_alone_matches_lightgbm() {
     let d = tempfile::tempdir().unwrap();
     let models = d.path().join("models");
     let spec = spec_with_kind(d.path(), "training/telco.toml", "gbdt");
-    hs().args(["train", "--spec"])
-        .arg(&spec)
-        .arg("--input")
-        .arg(repo("notebooks-data/telco.train.csv"))
-        .arg("--models")
-        .arg(&models)
-        .assert()
-        .success();
-    let reg = Registry::new(&models);
-    let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
+    let loaded = train_files(&spec, &repo("notebooks-data/telco.train.csv"), &models, &[]);
     assert_eq!(loaded.risk.as_ref().unwrap().pooled.model.kind(), "gbdt");
     let table = read_live(&loaded, &repo("notebooks-data/telco.test.csv")).unwrap();
     let y: Vec<u8> = table.risk.as_ref().unwrap().iter().map(|v| v.unwrap()).collect();
@@ -770,16 +768,7 @@ fn segments_that_differ_get_their_own_models_and_scoring_routes_to_them() {
     let mut holdout_auc = HashMap::new();
     for mode in ["auto", "never"] {
         let models = d.path().join(format!("models-{mode}"));
-        hs().args(["train", "--spec"])
-            .arg(segmented_spec(d.path(), mode))
-            .arg("--input")
-            .arg(&input)
-            .arg("--models")
-            .arg(&models)
-            .assert()
-            .success();
-        let reg = Registry::new(&models);
-        let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
+        let loaded = train_files(&segmented_spec(d.path(), mode), &input, &models, &[]);
         let summary = &loaded.manifest.targets[&Target::Risk];
         holdout_auc.insert(mode, summary.holdout.metrics.roc_auc);
         let risk = loaded.risk.as_ref().unwrap();
