@@ -141,7 +141,8 @@ pub fn generate(rows: usize, features: usize, seed: u64) -> (OutTable, Spec) {
 }
 
 /// Runs the benchmark; data files go to `dir` (kept for `benches/peers.py`).
-pub fn run(rows: usize, features: usize, seed: u64, dir: &Path) -> Result<BenchReport> {
+/// Without `trees`, the gbdt fit, its scoring and TreeSHAP are skipped.
+pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> Result<BenchReport> {
     let mut steps = vec![];
     let (table, spec) = generate(rows, features, seed);
     let parquet = dir.join("bench.parquet");
@@ -175,17 +176,28 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path) -> Result<BenchR
         seed,
         ..Default::default()
     };
-    let (gm, _) = timed(&mut steps, "fit gbdt", "300 trees, depth 6, learning rate 0.1", || {
-        let x = pre.transform_tree(&t, &all);
-        gbdt::fit(&x.view(), &y, &all, &[], Some(300), params)
-    })?;
-    let gbdt_auc = crate::metrics::roc_auc(&y, &gm.margins(&pre.transform_tree(&t, &all).view()));
+    let gm = if trees {
+        let (gm, _) = timed(&mut steps, "fit gbdt", "300 trees, depth 6, learning rate 0.1", || {
+            let x = pre.transform_tree(&t, &all);
+            gbdt::fit(&x.view(), &y, &all, &[], Some(300), params)
+        })?;
+        Some(gm)
+    } else {
+        None
+    };
+    let gbdt_auc = gm.as_ref().map_or(f64::NAN, |gm| {
+        crate::metrics::roc_auc(&y, &gm.margins(&pre.transform_tree(&t, &all).view()))
+    });
     let reference = reference::fit(&t, &all);
     let rules = RulesModel::fit(&spec, &t, &all, reference.clone());
     drop(t);
-    for (kind, model) in [("logistic", FittedModel::Logistic(lm)), ("gbdt", FittedModel::Gbdt(gm.clone()))] {
+    // (step name, model, every feature's contribution column too?)
+    let lm = FittedModel::Logistic(lm);
+    let mut runs = vec![("logistic", lm.clone(), true), ("logistic --no-contributions", lm, false)];
+    runs.extend(gm.clone().map(|g| ("gbdt", FittedModel::Gbdt(g), true)));
+    for (kind, model, contributions) in runs {
         let loaded = loaded_with(&spec, &pre, model, &reference, &rules, &defs);
-        let out = dir.join(format!("scores-{kind}.parquet"));
+        let out = dir.join(format!("scores-{}.parquet", kind.replace(" --", "-")));
         let mut parts = vec![];
         let (_, secs) = timed(&mut steps, &format!("score {kind}"), "", || {
             let t0 = Instant::now();
@@ -195,7 +207,7 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path) -> Result<BenchR
             let scored = score(&loaded, live);
             parts.push(("score+explain", t0.elapsed().as_secs_f64()));
             let t0 = Instant::now();
-            let o = render(&scored, &loaded, None, 5);
+            let o = render(&scored, &loaded, None, 5, contributions);
             parts.push(("columns", t0.elapsed().as_secs_f64()));
             let t0 = Instant::now();
             let bytes = o.scores.render(Format::Parquet)?;
@@ -210,15 +222,17 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path) -> Result<BenchR
         steps.last_mut().expect("pushed").rows_per_second = Some(rows as f64 / secs);
     }
     // TreeSHAP alone on up to 100,000 rows.
-    let n = rows.min(100_000);
-    let sample: Vec<usize> = (0..n).collect();
-    let t2 = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
-    let x = pre.transform_tree(&t2, &sample);
-    let (_, secs) = timed(&mut steps, "TreeSHAP", "300 trees of depth 6, exact path-dependent", || {
-        use crate::explain::Attribute;
-        Ok(gm.attribute(&pre, &x.view()))
-    })?;
-    steps.last_mut().expect("pushed").rows_per_second = Some(n as f64 / secs);
+    if let Some(gm) = &gm {
+        let n = rows.min(100_000);
+        let sample: Vec<usize> = (0..n).collect();
+        let t2 = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
+        let x = pre.transform_tree(&t2, &sample);
+        let (_, secs) = timed(&mut steps, "TreeSHAP", "300 trees of depth 6, exact path-dependent", || {
+            use crate::explain::Attribute;
+            Ok(gm.attribute(&pre, &x.view()))
+        })?;
+        steps.last_mut().expect("pushed").rows_per_second = Some(n as f64 / secs);
+    }
     Ok(BenchReport {
         rows,
         features,
@@ -291,13 +305,13 @@ impl BenchReport {
     pub fn table(&self) -> String {
         use std::fmt::Write;
         let mut s = format!(
-            "{} rows × {} features ({:.0} MiB as f64), {} threads\n{:<16} {:>9} {:>11} {:>14}  note\n",
+            "{} rows × {} features ({:.0} MiB as f64), {} threads\n{:<34} {:>9} {:>11} {:>14}  note\n",
             self.rows, self.features, self.matrix_mib, self.threads, "step", "seconds", "peak MiB", "rows/s"
         );
         for st in &self.steps {
             let _ = writeln!(
                 s,
-                "{:<16} {:>9.3} {:>11} {:>14}  {}",
+                "{:<34} {:>9.3} {:>11} {:>14}  {}",
                 st.step,
                 st.seconds,
                 st.peak_rss_mib.map(|m| format!("{m:.0}")).unwrap_or_else(|| "-".into()),

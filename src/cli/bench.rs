@@ -25,8 +25,13 @@ pub struct Args {
     /// Where the generated data and scores go.
     #[arg(long, default_value = "bench-data")]
     pub dir: PathBuf,
+    /// Also write the report as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Skip the boosted trees (their fit, scoring and TreeSHAP): a quick run of
+    /// the reading, logistic and scoring steps.
+    #[arg(long)]
+    pub no_trees: bool,
 }
 
 pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
@@ -40,7 +45,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         a.features,
         a.dir.display()
     ));
-    let r = crate::bench::run(a.rows, a.features, a.seed, &a.dir)?;
+    let r = crate::bench::run(a.rows, a.features, a.seed, &a.dir, !a.no_trees)?;
     print!("{}", r.table());
     if let Some(p) = &a.json {
         write_atomic(p, &to_json(&r))?;

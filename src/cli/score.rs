@@ -40,6 +40,11 @@ pub struct Args {
     /// An earlier scores file of the same accounts, to explain changes and raise alerts.
     #[arg(long)]
     pub previous: Option<PathBuf>,
+    /// Leave out the per-feature `risk_contrib_<feature>` columns: a narrower,
+    /// faster file. A later `--previous` run against it still raises alerts but
+    /// cannot say which features moved the score.
+    #[arg(long)]
+    pub no_contributions: bool,
     /// Score only rows with this snapshot date (YYYY-MM-DD).
     #[arg(long, value_name = "DATE")]
     pub as_of: Option<String>,
@@ -84,7 +89,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         .transpose()
         .context("reading the previous scores")?;
     let scored = score(&loaded, table);
-    let out = render(&scored, &loaded, previous.as_ref(), a.top);
+    let out = render(&scored, &loaded, previous.as_ref(), a.top, !a.no_contributions);
     let bytes = out.scores.render(format)?;
     write_atomic(&a.output, &bytes).with_context(|| format!("writing {}", a.output.display()))?;
     let s = &out.summary;

@@ -39,11 +39,16 @@ pub trait Attribute {
 impl Attribute for LogisticModel {
     fn attribute(&self, pre: &Preprocessor, x: &ArrayView2<f64>) -> Attributions {
         let base = self.intercept + pre.columns.iter().zip(&self.coef).map(|(c, b)| b * c.mean).sum::<f64>();
-        let mut contributions = Array2::<f64>::zeros((x.nrows(), pre.features.len()));
-        for (i, row) in x.rows().into_iter().enumerate() {
-            for ((c, b), v) in pre.columns.iter().zip(&self.coef).zip(row) {
-                contributions[[i, c.feature]] += b * (v - c.mean);
-            }
+        use rayon::prelude::*;
+        let nf = pre.features.len();
+        let mut contributions = Array2::<f64>::zeros((x.nrows(), nf));
+        if nf > 0 {
+            let out = contributions.as_slice_mut().expect("a new array is contiguous");
+            out.par_chunks_mut(nf).enumerate().for_each(|(i, out)| {
+                for ((c, b), v) in pre.columns.iter().zip(&self.coef).zip(x.row(i)) {
+                    out[c.feature] += b * (v - c.mean);
+                }
+            });
         }
         Attributions {
             base: vec![base; x.nrows()],

@@ -21,6 +21,7 @@ pub mod reference;
 use std::collections::BTreeMap;
 
 use ndarray::Array2;
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, FeatureDef};
@@ -121,12 +122,14 @@ pub fn median(v: &[f64]) -> f64 {
     if s.is_empty() {
         return f64::NAN;
     }
-    s.sort_by(f64::total_cmp);
+    // Selection, not a sort: linear time.
     let n = s.len();
+    let (lower, mid, _) = s.select_nth_unstable_by(n / 2, f64::total_cmp);
+    let mid = *mid;
     if n % 2 == 1 {
-        s[n / 2]
+        mid
     } else {
-        0.5 * (s[n / 2 - 1] + s[n / 2])
+        0.5 * (lower.iter().copied().fold(f64::NEG_INFINITY, f64::max) + mid)
     }
 }
 
@@ -159,68 +162,72 @@ impl Preprocessor {
         if rows.is_empty() {
             return Err(Error::Param("cannot fit preprocessing on zero rows".into()));
         }
-        let mut features = Vec::with_capacity(table.features.len());
-        for f in &table.features {
-            let FeatureDef { name, category, .. } = f.def.clone();
-            features.push(match &f.values {
-                FeatureValues::Numeric(v) => {
-                    let vals: Vec<f64> = rows.iter().map(|&r| v[r]).collect();
-                    let present: Vec<f64> = vals.iter().copied().filter(|x| x.is_finite()).collect();
-                    let med = median(&present);
-                    let med = if med.is_finite() { med } else { 0.0 };
-                    let min = present.iter().copied().fold(f64::INFINITY, f64::min);
-                    let max = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
-                    let log1p = !present.is_empty() && min >= 0.0 && {
-                        let s = skewness(&present);
-                        let logged: Vec<f64> = present.iter().map(|x| x.ln_1p()).collect();
-                        s > 2.0
-                            && match labels {
-                                Some(y) => {
-                                    let (xs, ys): (Vec<f64>, Vec<u8>) = rows
-                                        .iter()
-                                        .filter_map(|&r| Some((v[r], y[r]?)))
-                                        .filter(|(x, _)| x.is_finite())
-                                        .unzip();
-                                    let logx: Vec<f64> = xs.iter().map(|x| x.ln_1p()).collect();
-                                    univariate_log_likelihood(&logx, &ys) > univariate_log_likelihood(&xs, &ys)
+        // Features are independent: fitted in parallel, kept in order.
+        let features: Vec<FeatureTransform> = table
+            .features
+            .par_iter()
+            .map(|f| {
+                let FeatureDef { name, category, .. } = f.def.clone();
+                match &f.values {
+                    FeatureValues::Numeric(v) => {
+                        let vals: Vec<f64> = rows.iter().map(|&r| v[r]).collect();
+                        let present: Vec<f64> = vals.iter().copied().filter(|x| x.is_finite()).collect();
+                        let med = median(&present);
+                        let med = if med.is_finite() { med } else { 0.0 };
+                        let min = present.iter().copied().fold(f64::INFINITY, f64::min);
+                        let max = present.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+                        let log1p = !present.is_empty() && min >= 0.0 && {
+                            let s = skewness(&present);
+                            let logged: Vec<f64> = present.iter().map(|x| x.ln_1p()).collect();
+                            s > 2.0
+                                && match labels {
+                                    Some(y) => {
+                                        let (xs, ys): (Vec<f64>, Vec<u8>) = rows
+                                            .iter()
+                                            .filter_map(|&r| Some((v[r], y[r]?)))
+                                            .filter(|(x, _)| x.is_finite())
+                                            .unzip();
+                                        let logx: Vec<f64> = xs.iter().map(|x| x.ln_1p()).collect();
+                                        univariate_log_likelihood(&logx, &ys) > univariate_log_likelihood(&xs, &ys)
+                                    }
+                                    None => skewness(&logged).abs() < s,
                                 }
-                                None => skewness(&logged).abs() < s,
-                            }
-                    };
-                    let t: Vec<f64> = vals.iter().map(|&x| apply(if x.is_finite() { x } else { med }, log1p)).collect();
-                    let (mean, sd) = mean_sd(&t);
-                    FeatureTransform::Numeric {
-                        name,
-                        category,
-                        median: med,
-                        log1p,
-                        mean,
-                        sd: if sd > 1e-12 { sd } else { 1.0 },
-                        missing_indicator: present.len() < vals.len(),
-                        min: if min.is_finite() { min } else { 0.0 },
-                        max: if max.is_finite() { max } else { 0.0 },
+                        };
+                        let t: Vec<f64> = vals.iter().map(|&x| apply(if x.is_finite() { x } else { med }, log1p)).collect();
+                        let (mean, sd) = mean_sd(&t);
+                        FeatureTransform::Numeric {
+                            name,
+                            category,
+                            median: med,
+                            log1p,
+                            mean,
+                            sd: if sd > 1e-12 { sd } else { 1.0 },
+                            missing_indicator: present.len() < vals.len(),
+                            min: if min.is_finite() { min } else { 0.0 },
+                            max: if max.is_finite() { max } else { 0.0 },
+                        }
+                    }
+                    FeatureValues::Categorical(v) => {
+                        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                        for &r in rows {
+                            *counts.entry(level_of(&v[r])).or_default() += 1;
+                        }
+                        let levels: Vec<String> = counts
+                            .iter()
+                            .filter(|(_, &c)| c >= params.min_category_rows)
+                            .map(|(l, _)| l.to_string())
+                            .collect();
+                        let other = counts.len() > levels.len();
+                        FeatureTransform::Categorical {
+                            name,
+                            category,
+                            levels,
+                            other,
+                        }
                     }
                 }
-                FeatureValues::Categorical(v) => {
-                    let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
-                    for &r in rows {
-                        *counts.entry(level_of(&v[r])).or_default() += 1;
-                    }
-                    let levels: Vec<String> = counts
-                        .iter()
-                        .filter(|(_, &c)| c >= params.min_category_rows)
-                        .map(|(l, _)| l.to_string())
-                        .collect();
-                    let other = counts.len() > levels.len();
-                    FeatureTransform::Categorical {
-                        name,
-                        category,
-                        levels,
-                        other,
-                    }
-                }
-            });
-        }
+            })
+            .collect();
         let mut pre = Preprocessor {
             features,
             columns: Vec::new(),
@@ -274,47 +281,41 @@ impl Preprocessor {
     /// scoring path checks that when it reads the table.
     pub fn transform_rows(&self, table: &Table, rows: &[usize]) -> Array2<f64> {
         let ncols = self.column_names().len();
-        let mut x = Array2::<f64>::zeros((rows.len(), ncols));
-        let mut col = 0;
-        for f in &self.features {
-            let raw = table.feature(f.name()).map(|r| &r.values);
-            match (f, raw) {
-                (
-                    FeatureTransform::Numeric {
-                        median,
-                        log1p,
-                        mean,
-                        sd,
-                        missing_indicator,
-                        ..
-                    },
-                    Some(FeatureValues::Numeric(v)),
-                ) => {
-                    for (i, &r) in rows.iter().enumerate() {
-                        let raw = v[r];
-                        let present = raw.is_finite();
-                        x[[i, col]] = (apply(if present { raw } else { *median }, *log1p) - mean) / sd;
+        let raws: Vec<Option<&FeatureValues>> = self.features.iter().map(|f| table.feature(f.name()).map(|r| &r.values)).collect();
+        fill_rows(rows, ncols, |out, r| {
+            let mut col = 0;
+            for (f, raw) in self.features.iter().zip(&raws) {
+                match (f, raw) {
+                    (
+                        FeatureTransform::Numeric {
+                            median,
+                            log1p,
+                            mean,
+                            sd,
+                            missing_indicator,
+                            ..
+                        },
+                        Some(FeatureValues::Numeric(v)),
+                    ) => {
+                        let present = v[r].is_finite();
+                        out[col] = (apply(if present { v[r] } else { *median }, *log1p) - mean) / sd;
                         if *missing_indicator {
-                            x[[i, col + 1]] = (!present) as u8 as f64;
+                            out[col + 1] = (!present) as u8 as f64;
                         }
                     }
-                    col += 1 + *missing_indicator as usize;
-                }
-                (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
-                    one_hot(&mut x, col, levels, *other, v, rows);
-                    col += levels.len() + *other as usize;
-                }
-                (f, _) => {
+                    (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
+                        one_hot(&mut out[col..], levels, *other, &v[r]);
+                    }
                     // A missing or mistyped column is caught when the table is read;
-                    // leave the columns at 0 (the training mean for numeric features).
-                    col += match f {
-                        FeatureTransform::Numeric { missing_indicator, .. } => 1 + *missing_indicator as usize,
-                        FeatureTransform::Categorical { levels, other, .. } => levels.len() + *other as usize,
-                    };
+                    // its columns stay at 0 (the training mean for numeric features).
+                    _ => {}
                 }
+                col += match f {
+                    FeatureTransform::Numeric { missing_indicator, .. } => 1 + *missing_indicator as usize,
+                    FeatureTransform::Categorical { levels, other, .. } => levels.len() + *other as usize,
+                };
             }
-        }
-        x
+        })
     }
 
     /// Input feature of each column of the tree matrix ([`Preprocessor::transform_tree`]).
@@ -332,30 +333,25 @@ impl Preprocessor {
     /// The matrix trees see: numeric features raw (missing stays NaN: trees learn
     /// where missing values go), categorical features one-hot as for the linear model.
     pub fn transform_tree(&self, table: &Table, rows: &[usize]) -> Array2<f64> {
-        let cols = self.tree_columns();
-        let mut x = Array2::<f64>::zeros((rows.len(), cols.len()));
-        let mut col = 0;
-        for f in &self.features {
-            let raw = table.feature(f.name()).map(|r| &r.values);
-            match (f, raw) {
-                (FeatureTransform::Numeric { .. }, Some(FeatureValues::Numeric(v))) => {
-                    for (i, &r) in rows.iter().enumerate() {
-                        x[[i, col]] = v[r];
+        let ncols = self.tree_columns().len();
+        let raws: Vec<Option<&FeatureValues>> = self.features.iter().map(|f| table.feature(f.name()).map(|r| &r.values)).collect();
+        fill_rows(rows, ncols, |out, r| {
+            let mut col = 0;
+            for (f, raw) in self.features.iter().zip(&raws) {
+                match (f, raw) {
+                    (FeatureTransform::Numeric { .. }, Some(FeatureValues::Numeric(v))) => out[col] = v[r],
+                    (FeatureTransform::Numeric { .. }, _) => out[col] = f64::NAN,
+                    (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
+                        one_hot(&mut out[col..], levels, *other, &v[r]);
                     }
-                    col += 1;
+                    (FeatureTransform::Categorical { .. }, _) => {}
                 }
-                (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
-                    one_hot(&mut x, col, levels, *other, v, rows);
-                    col += levels.len() + *other as usize;
-                }
-                (FeatureTransform::Numeric { .. }, _) => {
-                    x.column_mut(col).fill(f64::NAN);
-                    col += 1;
-                }
-                (FeatureTransform::Categorical { levels, other, .. }, _) => col += levels.len() + *other as usize,
+                col += match f {
+                    FeatureTransform::Numeric { .. } => 1,
+                    FeatureTransform::Categorical { levels, other, .. } => levels.len() + *other as usize,
+                };
             }
-        }
-        x
+        })
     }
 
     /// Number of cells in `table` whose category level was not seen in training.
@@ -414,17 +410,29 @@ fn univariate_log_likelihood(x: &[f64], y: &[u8]) -> f64 {
     }
 }
 
-/// Writes the one-hot columns of a categorical feature, starting at column `col`:
-/// one per known level, then the `(other)` bucket when it exists.
-fn one_hot(x: &mut Array2<f64>, col: usize, levels: &[String], other: bool, v: &[Option<String>], rows: &[usize]) {
-    for (i, &r) in rows.iter().enumerate() {
-        let l = level_of(&v[r]);
-        match levels.iter().position(|x| x == l) {
-            Some(k) => x[[i, col + k]] = 1.0,
-            None if other => x[[i, col + levels.len()]] = 1.0,
-            None => {}
-        }
+/// Writes the one-hot columns of a categorical cell at the start of `out`: one
+/// per known level, then the `(other)` bucket when it exists.
+fn one_hot(out: &mut [f64], levels: &[String], other: bool, cell: &Option<String>) {
+    let l = level_of(cell);
+    match levels.iter().position(|x| x == l) {
+        Some(k) => out[k] = 1.0,
+        None if other => out[levels.len()] = 1.0,
+        None => {}
     }
+}
+
+/// A row-major matrix with one row per entry of `rows`, filled in parallel by
+/// `fill(row_slice, table_row)` (the slice starts zeroed).
+fn fill_rows(rows: &[usize], ncols: usize, fill: impl Fn(&mut [f64], usize) + Sync) -> Array2<f64> {
+    let mut data = vec![0.0; rows.len() * ncols];
+    if ncols > 0 {
+        data.par_chunks_mut(ncols * 1024).zip(rows.par_chunks(1024)).for_each(|(out, rc)| {
+            for (o, &r) in out.chunks_mut(ncols).zip(rc) {
+                fill(o, r);
+            }
+        });
+    }
+    Array2::from_shape_vec((rows.len(), ncols), data).expect("rows × columns")
 }
 
 fn apply(x: f64, log1p: bool) -> f64 {

@@ -185,16 +185,15 @@ impl TargetModel {
 
     /// The given rows grouped by the sub-model that serves them (pooled = `None`).
     pub fn routes_of(&self, table: &Table, rows: impl IntoIterator<Item = usize>) -> Vec<(Option<String>, Vec<usize>)> {
-        let mut groups: BTreeMap<Option<String>, Vec<usize>> = BTreeMap::new();
+        let Some(seg) = table.segment.as_ref().filter(|_| !self.segments.is_empty()) else {
+            return vec![(None, rows.into_iter().collect())];
+        };
+        let mut groups: BTreeMap<Option<&str>, Vec<usize>> = BTreeMap::new();
         for r in rows {
-            let seg = table
-                .segment
-                .as_ref()
-                .map(|s| s[r].as_str())
-                .filter(|s| self.segments.contains_key(*s));
-            groups.entry(seg.map(str::to_string)).or_default().push(r);
+            let s = Some(seg[r].as_str()).filter(|s| self.segments.contains_key(*s));
+            groups.entry(s).or_default().push(r);
         }
-        groups.into_iter().collect()
+        groups.into_iter().map(|(s, rows)| (s.map(str::to_string), rows)).collect()
     }
 
     /// Log-odds of every row of the table.
@@ -205,6 +204,9 @@ impl TargetModel {
 
     /// Log-odds of the given rows, each from the sub-model that serves it.
     pub fn margins_of(&self, table: &Table, rows: &[usize]) -> Vec<f64> {
+        if self.segments.is_empty() {
+            return self.pooled.margins(table, rows);
+        }
         let position: BTreeMap<usize, usize> = rows.iter().enumerate().map(|(i, &r)| (r, i)).collect();
         let mut out = vec![0.0; rows.len()];
         for (seg, group) in self.routes_of(table, rows.iter().copied()) {

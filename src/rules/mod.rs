@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 
+use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, Direction, Spec};
@@ -142,7 +143,7 @@ impl RulesModel {
     /// The 0–100 sub-score of every feature for every row (None when missing).
     fn sub_scores(&self, table: &Table) -> Vec<(Category, Vec<Option<f64>>)> {
         self.features
-            .iter()
+            .par_iter()
             .filter_map(|rf| match rf {
                 RuleFeature::Numeric {
                     name, category, direction, ..
@@ -184,15 +185,17 @@ impl RulesModel {
     pub fn category_scores(&self, table: &Table) -> Vec<[Option<f64>; 8]> {
         let subs = self.sub_scores(table);
         (0..table.len())
+            .into_par_iter()
             .map(|r| {
-                let mut out = [None; 8];
-                for c in Category::ALL {
-                    let vals: Vec<f64> = subs.iter().filter(|(cat, _)| *cat == c).filter_map(|(_, s)| s[r]).collect();
-                    if !vals.is_empty() {
-                        out[c.index()] = Some(vals.iter().sum::<f64>() / vals.len() as f64);
+                // Mean of the sub-scores present, per category.
+                let (mut sum, mut count) = ([0.0; 8], [0usize; 8]);
+                for (c, s) in &subs {
+                    if let Some(v) = s[r] {
+                        sum[c.index()] += v;
+                        count[c.index()] += 1;
                     }
                 }
-                out
+                std::array::from_fn(|i| (count[i] > 0).then(|| sum[i] / count[i] as f64))
             })
             .collect()
     }

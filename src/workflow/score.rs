@@ -117,6 +117,9 @@ pub fn score(loaded: &Loaded, table: Table) -> Scored {
 #[derive(Debug, Clone, Default)]
 pub struct Previous {
     pub rows: HashMap<String, PreviousRow>,
+    /// Whether the file has per-feature risk contributions (written without
+    /// `--no-contributions`); without them, changes cannot be attributed.
+    pub has_contributions: bool,
 }
 
 /// One account of a previous run.
@@ -163,7 +166,10 @@ impl Previous {
                 });
             }
         }
-        Ok(Previous { rows })
+        Ok(Previous {
+            rows,
+            has_contributions: !contrib_cols.is_empty(),
+        })
     }
 }
 
@@ -203,7 +209,10 @@ fn fmt_contrib(name: &str, v: f64) -> String {
 }
 
 /// Renders the scores (and alerts, with a previous run) as tables.
-pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top: usize) -> ScoreOutput {
+///
+/// `contributions` adds every feature's risk contribution (`risk_contrib_<f>`),
+/// which a later run's `--previous` needs to say which features moved a score.
+pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top: usize, contributions: bool) -> ScoreOutput {
     let spec = &loaded.manifest.spec;
     let t = &scored.table;
     let n = t.len();
@@ -245,6 +254,7 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
             }
         }
         let cats: Vec<[f64; 8]> = (0..n)
+            .into_par_iter()
             .map(|r| by_category(&s.explained.features, a.contributions.row(r).as_slice().expect("contiguous")))
             .collect();
         for c in Category::ALL {
@@ -254,6 +264,7 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
             );
         }
         let tops: Vec<Vec<usize>> = (0..n)
+            .into_par_iter()
             .map(|r| top_k(a.contributions.row(r).as_slice().expect("contiguous"), top))
             .collect();
         // Feature columns resolved once, not per cell.
@@ -285,7 +296,7 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
                 ),
             );
         }
-        if target == Target::Risk {
+        if target == Target::Risk && contributions {
             for (j, (f, _)) in s.explained.features.iter().enumerate() {
                 out.push(format!("{CONTRIB}{f}"), OutColumn::Num(a.contributions.column(j).to_vec()));
             }
@@ -316,7 +327,7 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
             let d = p.and_then(|p| p.risk).map(|old| now - old);
             change.push(d);
             // Which features moved the score: the change of each feature's contribution.
-            let mv = p.map(|p| {
+            let mv = p.filter(|_| prev.has_contributions).map(|p| {
                 let deltas: Vec<f64> = risk
                     .explained
                     .features
