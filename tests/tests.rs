@@ -7,11 +7,12 @@ use std::collections::HashMap;
 
 use healthscore::data::spec::Spec;
 use healthscore::data::table::{read_table, Labels};
+use healthscore::data::write::Format;
 use healthscore::metrics::{roc_auc, spearman};
 use healthscore::model::Target;
 use healthscore::registry::Registry;
 use healthscore::synth::{generate, SynthParams, Truth};
-use healthscore::workflow::score::{read_live, score};
+use healthscore::workflow::score::{read_live, render, score, score_to_file_in_blocks, Previous};
 use predicates::prelude::*;
 use predicates::str::contains;
 use util::*;
@@ -485,6 +486,30 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
     assert!(lines
         .iter()
         .any(|l| l.contains("band fell") && l.contains("(+") || l.contains("band fell") && l.contains("(-")));
+
+    // Streaming in small blocks writes the same rows, alerts and counts as one pass.
+    let reg = Registry::new(&models);
+    let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
+    let table = read_live(&loaded, &live).unwrap();
+    let previous = Previous::read(&prev).unwrap();
+    let whole = render(&score(&loaded, table.clone()), &loaded, Some(&previous), 5, true);
+    for ext in ["csv", "jsonl", "parquet"] {
+        let path = d.path().join(format!("blocks.{ext}"));
+        let (summary, alerts) = score_to_file_in_blocks(&loaded, &table, Some(&previous), 5, true, &path, 500).unwrap();
+        let format = Format::from_path(&path).unwrap();
+        if format != Format::Parquet {
+            assert_eq!(std::fs::read(&path).unwrap(), whole.scores.render(format).unwrap(), "{ext}");
+        } else {
+            use polars::prelude::SerReader;
+            let df = polars::prelude::ParquetReader::new(std::fs::File::open(&path).unwrap())
+                .finish()
+                .unwrap();
+            assert_eq!((df.height(), df.width()), (table.len(), whole.scores.names.len()));
+        }
+        assert_eq!(alerts, whole.alerts);
+        assert_eq!((summary.alerts, &summary.bands), (whole.summary.alerts, &whole.summary.bands));
+    }
+    assert_eq!(std::fs::read(&now).unwrap(), whole.scores.render(Format::Csv).unwrap());
 
     // Bad input: exit 2 and no output file.
     let out = d.path().join("bad.csv");

@@ -26,7 +26,7 @@ use crate::model::logistic::{sigmoid, LogisticParams};
 use crate::model::{FittedModel, Selection, SubModel, Target, TargetModel, SCHEMA_VERSION};
 use crate::registry::{write_atomic, Loaded, Manifest};
 use crate::rules::RulesModel;
-use crate::workflow::score::{render, score};
+use crate::workflow::score::score_to_file;
 
 /// One timed step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,15 +204,8 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
             let live = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
             parts.push(("read", t0.elapsed().as_secs_f64()));
             let t0 = Instant::now();
-            let scored = score(&loaded, live);
-            parts.push(("score+explain", t0.elapsed().as_secs_f64()));
-            let t0 = Instant::now();
-            let o = render(&scored, &loaded, None, 5, contributions);
-            parts.push(("columns", t0.elapsed().as_secs_f64()));
-            let t0 = Instant::now();
-            let bytes = o.scores.render(Format::Parquet)?;
-            write_atomic(&out, &bytes)?;
-            parts.push(("write", t0.elapsed().as_secs_f64()));
+            score_to_file(&loaded, &live, None, 5, contributions, &out)?;
+            parts.push(("score, explain, write", t0.elapsed().as_secs_f64()));
             Ok(())
         })?;
         steps.last_mut().expect("pushed").note = format!(

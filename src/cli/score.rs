@@ -8,7 +8,7 @@ use crate::cli::{Log, Outcome};
 use crate::data::table::parse_date;
 use crate::data::write::Format;
 use crate::registry::{write_atomic, Registry};
-use crate::workflow::score::{filter_date, read_live, render, score, Previous};
+use crate::workflow::score::{filter_date, read_live, score_to_file, Previous};
 
 /// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,
 /// the top drivers of each score, a contribution per category, and the
@@ -88,11 +88,9 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         .map(Previous::read)
         .transpose()
         .context("reading the previous scores")?;
-    let scored = score(&loaded, table);
-    let out = render(&scored, &loaded, previous.as_ref(), a.top, !a.no_contributions);
-    let bytes = out.scores.render(format)?;
-    write_atomic(&a.output, &bytes).with_context(|| format!("writing {}", a.output.display()))?;
-    let s = &out.summary;
+    let (summary, alerts) = score_to_file(&loaded, &table, previous.as_ref(), a.top, !a.no_contributions, &a.output)
+        .with_context(|| format!("writing {}", a.output.display()))?;
+    let s = &summary;
     log.info(format!(
         "scored {} accounts with version {} → {}",
         s.rows,
@@ -109,7 +107,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     log.info(format!("  actions: {}", counts(&s.actions, &["protect", "grow", "nurture"])));
     if previous.is_some() {
         let path = alerts_path(&a.output);
-        write_atomic(&path, &out.alerts.render(format)?)?;
+        write_atomic(&path, &alerts.render(format)?)?;
         log.info(format!(
             "  {} alerts ({} of {} accounts matched the previous run) → {}",
             s.alerts,

@@ -136,6 +136,11 @@ impl OutTable {
     }
 
     fn to_csv(&self) -> Vec<u8> {
+        self.to_csv_part(true)
+    }
+
+    /// CSV text of the rows, with or without the header line.
+    fn to_csv_part(&self, header: bool) -> Vec<u8> {
         let mut out = String::with_capacity(self.rows() * self.names.len() * 8);
         let line = |out: &mut String, cells: &mut dyn Iterator<Item = String>| {
             let mut first = true;
@@ -148,7 +153,9 @@ impl OutTable {
             }
             out.push('\n');
         };
-        line(&mut out, &mut self.names.iter().map(|n| csv_quote(n)));
+        if header {
+            line(&mut out, &mut self.names.iter().map(|n| csv_quote(n)));
+        }
         for r in 0..self.rows() {
             line(
                 &mut out,
@@ -187,6 +194,16 @@ impl OutTable {
     }
 
     fn to_parquet(&self) -> Result<Vec<u8>> {
+        let mut df = self.to_frame()?;
+        let mut buf = Cursor::new(Vec::new());
+        ParquetWriter::new(&mut buf)
+            .with_compression(ParquetCompression::Lz4Raw)
+            .finish(&mut df)
+            .map_err(|e| Error::Param(format!("writing Parquet: {e}")))?;
+        Ok(buf.into_inner())
+    }
+
+    fn to_frame(&self) -> Result<DataFrame> {
         let cols: Vec<Column> = self
             .names
             .iter()
@@ -207,13 +224,118 @@ impl OutTable {
                 }
             })
             .collect();
-        let mut df = DataFrame::new_infer_height(cols).map_err(|e| Error::Param(format!("building the output table: {e}")))?;
-        let mut buf = Cursor::new(Vec::new());
-        ParquetWriter::new(&mut buf)
-            .with_compression(ParquetCompression::Lz4Raw)
-            .finish(&mut df)
-            .map_err(|e| Error::Param(format!("writing Parquet: {e}")))?;
-        Ok(buf.into_inner())
+        DataFrame::new_infer_height(cols).map_err(|e| Error::Param(format!("building the output table: {e}")))
+    }
+
+    /// Appends the rows of `other`, which has the same columns.
+    pub fn append(&mut self, other: OutTable) {
+        if self.names.is_empty() {
+            *self = other;
+            return;
+        }
+        for (a, b) in self.columns.iter_mut().zip(other.columns) {
+            match (a, b) {
+                (OutColumn::Text(a), OutColumn::Text(b)) => a.extend(b),
+                (OutColumn::Float(a), OutColumn::Float(b)) => a.extend(b),
+                (OutColumn::Int(a), OutColumn::Int(b)) => a.extend(b),
+                (OutColumn::Num(a), OutColumn::Num(b)) => a.extend(b),
+                (OutColumn::Labels { levels, codes }, OutColumn::Labels { levels: l2, codes: c2 }) => {
+                    let map: Vec<u32> = l2
+                        .into_iter()
+                        .map(|l| match levels.iter().position(|x| *x == l) {
+                            Some(k) => k as u32,
+                            None => {
+                                levels.push(l);
+                                (levels.len() - 1) as u32
+                            }
+                        })
+                        .collect();
+                    codes.extend(c2.into_iter().map(|c| map.get(c as usize).copied().unwrap_or(OutColumn::MISSING)));
+                }
+                (a, _) => unreachable!("appending a table with other column types to {a:?}"),
+            }
+        }
+    }
+}
+
+/// An output file written block by block into a temporary file beside it,
+/// renamed into place by [`Sink::finish`]: a failed run leaves nothing behind.
+///
+/// ```
+/// use healthscore::data::write::{OutColumn, OutTable, Sink};
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("s.csv");
+/// let mut sink = Sink::create(&path)?;
+/// for part in [[1.0, 2.0], [3.0, 4.0]] {
+///     let mut t = OutTable::default();
+///     t.push("x", OutColumn::Num(part.to_vec()));
+///     sink.write(&t)?;
+/// }
+/// sink.finish()?;
+/// assert_eq!(std::fs::read_to_string(&path)?, "x\n1\n2\n3\n4\n");
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub struct Sink {
+    path: std::path::PathBuf,
+    format: Format,
+    file: std::io::BufWriter<std::fs::File>,
+    tmp: tempfile::NamedTempFile,
+    parquet: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
+    blocks: usize,
+}
+
+impl Sink {
+    /// Opens a sink for `path`; the format comes from its extension.
+    pub fn create(path: &Path) -> Result<Sink> {
+        let format = Format::from_path(path)?;
+        let tmp = crate::registry::temp_beside(path)?;
+        let file = std::io::BufWriter::new(tmp.reopen().map_err(|e| Error::io(path, e))?);
+        Ok(Sink {
+            path: path.to_path_buf(),
+            format,
+            file,
+            tmp,
+            parquet: None,
+            blocks: 0,
+        })
+    }
+
+    /// Writes a block of rows (every block has the same columns).
+    pub fn write(&mut self, t: &OutTable) -> Result<()> {
+        use std::io::Write;
+        let io = |e| Error::io(&self.path, e);
+        match self.format {
+            Format::Csv => self.file.write_all(&t.to_csv_part(self.blocks == 0)).map_err(io)?,
+            Format::JsonLines => self.file.write_all(&t.to_jsonl()).map_err(io)?,
+            Format::Parquet => {
+                let df = t.to_frame()?;
+                let parquet_err = |e: PolarsError| Error::Param(format!("{}: writing Parquet: {e}", self.path.display()));
+                if self.parquet.is_none() {
+                    let f = self.tmp.reopen().map_err(|e| Error::io(&self.path, e))?;
+                    let w = ParquetWriter::new(f)
+                        .with_compression(ParquetCompression::Lz4Raw)
+                        .batched(df.schema())
+                        .map_err(parquet_err)?;
+                    self.parquet = Some(w);
+                }
+                self.parquet.as_mut().expect("opened").write_batch(&df).map_err(parquet_err)?;
+            }
+        }
+        self.blocks += 1;
+        Ok(())
+    }
+
+    /// Completes the file and renames it into place.
+    pub fn finish(mut self) -> Result<()> {
+        use std::io::Write;
+        if let Some(w) = &self.parquet {
+            w.finish()
+                .map_err(|e| Error::Param(format!("{}: writing Parquet: {e}", self.path.display())))?;
+        }
+        self.file.flush().map_err(|e| Error::io(&self.path, e))?;
+        drop(self.parquet);
+        drop(self.file);
+        crate::registry::persist(self.tmp, &self.path)
     }
 }
 

@@ -179,9 +179,53 @@ struct PreparedLeaf {
     conditions: Vec<(u32, bool, u8)>,
     /// Distinct features on the path, in order of first appearance.
     features: Vec<u32>,
+    /// Pattern bits: d, or d + 1 for a merged pair of sibling leaves, whose
+    /// last bit says whether the row went right at their parent.
+    bits: u8,
     /// For each agreement pattern o (bit j = the row agrees with every split on
     /// feature j), the contribution to each feature: `table[o * d + j]`.
     table: Vec<f64>,
+}
+
+impl PreparedLeaf {
+    /// Two sibling leaves (`self` left, `right` right of their parent) as one:
+    /// the table is indexed by the upper path's pattern plus the parent's
+    /// decision, and holds the sum of both leaves' contributions — half the
+    /// lookups and additions per row.
+    fn merge(&self, right: &PreparedLeaf) -> PreparedLeaf {
+        let d = self.features.len();
+        let &(parent, _, kp) = self.conditions.last().expect("a leaf below a split");
+        let mut conditions = self.conditions[..self.conditions.len() - 1].to_vec();
+        // Bit d stays set when the row does not go left at the parent.
+        conditions.push((parent, false, d as u8));
+        let mut table = vec![0.0; (1 << (d + 1)) * d];
+        for o in 0..(1usize << (d + 1)) {
+            let u = o & ((1 << d) - 1);
+            let cleared = u & !(1 << kp);
+            let (ol, or) = if o >> d == 0 { (u, cleared) } else { (cleared, u) };
+            for j in 0..d {
+                table[o * d + j] = self.table[ol * d + j] + right.table[or * d + j];
+            }
+        }
+        PreparedLeaf {
+            conditions,
+            features: self.features.clone(),
+            bits: d as u8 + 1,
+            table,
+        }
+    }
+
+    /// Whether `right` is this leaf's sibling on the right (same path but the last step).
+    fn is_left_sibling_of(&self, right: &PreparedLeaf) -> bool {
+        let (a, b) = (&self.conditions, &right.conditions);
+        a.len() == b.len()
+            && !a.is_empty()
+            && a[..a.len() - 1] == b[..b.len() - 1]
+            && matches!((a.last(), b.last()), (Some(&(p, true, _)), Some(&(q, false, _))) if p == q)
+            && self.features == right.features
+            && self.bits as usize == self.features.len()
+            && right.bits as usize == right.features.len()
+    }
 }
 
 /// A tree with its per-leaf pattern tables.
@@ -244,10 +288,23 @@ impl PreparedTree {
             leaves.push(PreparedLeaf {
                 conditions,
                 features,
+                bits: d as u8,
                 table,
             });
         }
-        Some(PreparedTree { leaves })
+        // Leaves come in depth-first order, so sibling leaves are neighbours.
+        let mut merged = Vec::with_capacity(leaves.len());
+        let mut i = 0;
+        while i < leaves.len() {
+            if i + 1 < leaves.len() && leaves[i].is_left_sibling_of(&leaves[i + 1]) {
+                merged.push(leaves[i].merge(&leaves[i + 1]));
+                i += 2;
+            } else {
+                merged.push(leaves[i].clone());
+                i += 1;
+            }
+        }
+        Some(PreparedTree { leaves: merged })
     }
 
     /// Adds the SHAP values of the tree for row `x` to `phi`.
@@ -267,7 +324,7 @@ impl PreparedTree {
         }
         for leaf in &self.leaves {
             let d = leaf.features.len();
-            let mut o = (1usize << d) - 1;
+            let mut o = (1usize << leaf.bits) - 1;
             for &(node, left, k) in &leaf.conditions {
                 if decisions[node as usize] != left {
                     o &= !(1 << k);
@@ -487,6 +544,11 @@ mod tests {
         )
         .unwrap();
         let prepared = m.prepare();
+        // Sibling leaves were merged somewhere, so the merged tables are exercised too.
+        assert!(prepared
+            .iter()
+            .flatten()
+            .any(|p| p.leaves.iter().any(|l| l.bits as usize > l.features.len())));
         let mut max_err: f64 = 0.0;
         for r in 0..200 {
             let row: Vec<f64> = x.row(r).to_vec();

@@ -475,14 +475,20 @@ fn build(
         return id as u32;
     };
     let f = split.feature;
-    let (left, right): (Vec<usize>, Vec<usize>) = rows.into_iter().partition(|&r| {
-        let c = codes.get(r, f);
+    let goes_left = |r: &usize| {
+        let c = codes.get(*r, f);
         if c == u8::MAX {
             split.missing_left
         } else {
             (c as usize) <= split.bin
         }
-    });
+    };
+    // Large nodes are split in parallel; both sides keep the rows' order.
+    let (left, right): (Vec<usize>, Vec<usize>) = if rows.len() > 65_536 {
+        rows.par_iter().partition(|r| goes_left(r))
+    } else {
+        rows.into_iter().partition(goes_left)
+    };
     // Histogram subtraction: scan the smaller child, the larger is the parent minus it.
     let (lh, rh) = if depth + 1 >= p.max_depth {
         (vec![], vec![])

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Band, Category, Spec};
 use crate::data::table::{read_frame, read_table_date_optional, Frame, Labels, Table};
-use crate::data::write::{OutColumn, OutTable};
+use crate::data::write::{OutColumn, OutTable, Sink};
 use crate::error::{Error, Result};
 use crate::explain::{by_category, top_k, Explained};
 use crate::model::Target;
@@ -213,6 +213,80 @@ fn fmt_contrib(name: &str, v: f64) -> String {
 /// `contributions` adds every feature's risk contribution (`risk_contrib_<f>`),
 /// which a later run's `--previous` needs to say which features moved a score.
 pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top: usize, contributions: bool) -> ScoreOutput {
+    let mut out = render_rows(scored, loaded, previous, top, contributions);
+    data_checks(loaded, &scored.table, &mut out.summary);
+    out
+}
+
+/// Rows scored at a time by [`score_to_file`].
+pub const BLOCK_ROWS: usize = 65_536;
+
+/// Scores `table` in blocks of [`BLOCK_ROWS`] and streams the rows to `output`
+/// (CSV, Parquet or JSON lines by extension) through a temporary file renamed
+/// into place at the end: memory holds the input table and one block, not the
+/// whole output. Returns the summary and the alerts (with a previous run);
+/// the rows are the same as [`render`]'s.
+pub fn score_to_file(
+    loaded: &Loaded,
+    table: &Table,
+    previous: Option<&Previous>,
+    top: usize,
+    contributions: bool,
+    output: &Path,
+) -> Result<(ScoreSummary, OutTable)> {
+    score_to_file_in_blocks(loaded, table, previous, top, contributions, output, BLOCK_ROWS)
+}
+
+/// [`score_to_file`] with blocks of `block` rows.
+pub fn score_to_file_in_blocks(
+    loaded: &Loaded,
+    table: &Table,
+    previous: Option<&Previous>,
+    top: usize,
+    contributions: bool,
+    output: &Path,
+    block: usize,
+) -> Result<(ScoreSummary, OutTable)> {
+    let mut sink = Sink::create(output)?;
+    let mut summary = ScoreSummary {
+        version: loaded.version.clone(),
+        previous_matched: previous.map(|_| 0),
+        ..Default::default()
+    };
+    let mut alerts = OutTable::default();
+    let n = table.len();
+    let mut start = 0;
+    loop {
+        let end = (start + block.max(1)).min(n);
+        let rows: Vec<usize> = (start..end).collect();
+        let scored = score(loaded, table.select(&rows));
+        let part = render_rows(&scored, loaded, previous, top, contributions);
+        sink.write(&part.scores)?;
+        let s = part.summary;
+        summary.rows += s.rows;
+        summary.alerts += s.alerts;
+        for (k, v) in s.bands {
+            *summary.bands.entry(k).or_default() += v;
+        }
+        for (k, v) in s.actions {
+            *summary.actions.entry(k).or_default() += v;
+        }
+        if let (Some(a), Some(b)) = (summary.previous_matched.as_mut(), s.previous_matched) {
+            *a += b;
+        }
+        alerts.append(part.alerts);
+        start = end;
+        if start >= n {
+            break;
+        }
+    }
+    sink.finish()?;
+    data_checks(loaded, table, &mut summary);
+    Ok((summary, alerts))
+}
+
+/// The rows of [`render`], without the data checks.
+fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top: usize, contributions: bool) -> ScoreOutput {
     let spec = &loaded.manifest.spec;
     let t = &scored.table;
     let n = t.len();
@@ -382,38 +456,6 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top
             OutColumn::Text(alert_rows.iter().map(|&r| Some(scored.action[r].to_string())).collect()),
         );
     }
-    // Drift and schema checks against the training data.
-    let pooled = loaded
-        .model(Target::Risk)
-        .or(loaded.model(Target::Upsell))
-        .map(|m| &m.pooled.preprocessor);
-    if let Some(pre) = pooled {
-        summary.unseen_categories = pre.unseen_levels(t);
-        summary.out_of_range = pre.out_of_range(t);
-    }
-    let mut drift: Vec<Drift> = loaded
-        .manifest
-        .reference
-        .iter()
-        .filter_map(|r| {
-            let v = t.feature(&r.name)?;
-            let psi = r.psi(&v.values)?;
-            let level = if psi > 0.25 {
-                "major"
-            } else if psi >= 0.1 {
-                "moderate"
-            } else {
-                "stable"
-            };
-            Some(Drift {
-                feature: r.name.clone(),
-                psi,
-                level: level.into(),
-            })
-        })
-        .collect();
-    drift.sort_by(|a, b| b.psi.total_cmp(&a.psi));
-    summary.drift = drift;
     ScoreOutput {
         scores: out,
         alerts,
@@ -532,4 +574,41 @@ pub fn card(scored: &Scored, r: usize, spec: &Spec) -> String {
         }
     }
     s
+}
+
+/// Drift and schema checks of the scored table against the training data:
+/// unseen categories, values far out of range, PSI per feature.
+pub fn data_checks(loaded: &Loaded, t: &Table, summary: &mut ScoreSummary) {
+    // Drift and schema checks against the training data.
+    let pooled = loaded
+        .model(Target::Risk)
+        .or(loaded.model(Target::Upsell))
+        .map(|m| &m.pooled.preprocessor);
+    if let Some(pre) = pooled {
+        summary.unseen_categories = pre.unseen_levels(t);
+        summary.out_of_range = pre.out_of_range(t);
+    }
+    let mut drift: Vec<Drift> = loaded
+        .manifest
+        .reference
+        .par_iter()
+        .filter_map(|r| {
+            let v = t.feature(&r.name)?;
+            let psi = r.psi(&v.values)?;
+            let level = if psi > 0.25 {
+                "major"
+            } else if psi >= 0.1 {
+                "moderate"
+            } else {
+                "stable"
+            };
+            Some(Drift {
+                feature: r.name.clone(),
+                psi,
+                level: level.into(),
+            })
+        })
+        .collect();
+    drift.sort_by(|a, b| b.psi.total_cmp(&a.psi));
+    summary.drift = drift;
 }
