@@ -12,7 +12,7 @@ use healthscore::metrics::{roc_auc, spearman};
 use healthscore::model::Target;
 use healthscore::registry::Registry;
 use healthscore::synth::{generate, SynthParams, Truth};
-use healthscore::workflow::score::{read_live, render, score, score_to_file_in_blocks, Previous};
+use healthscore::workflow::score::{read_live, render, score, score_to_file, Previous, ScoreOptions};
 use predicates::prelude::*;
 use predicates::str::contains;
 use util::*;
@@ -492,10 +492,14 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
     let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
     let table = read_live(&loaded, &live).unwrap();
     let previous = Previous::read(&prev).unwrap();
-    let whole = render(&score(&loaded, table.clone()), &loaded, Some(&previous), 5, true);
+    let whole = render(&score(&loaded, table.clone()), &loaded, Some(&previous), ScoreOptions::default());
     for ext in ["csv", "jsonl", "parquet"] {
         let path = d.path().join(format!("blocks.{ext}"));
-        let (summary, alerts) = score_to_file_in_blocks(&loaded, &table, Some(&previous), 5, true, &path, 500).unwrap();
+        let opts = ScoreOptions {
+            block_rows: 500,
+            ..Default::default()
+        };
+        let (summary, alerts) = score_to_file(&loaded, &table, Some(&previous), opts, &path).unwrap();
         let format = Format::from_path(&path).unwrap();
         if format != Format::Parquet {
             assert_eq!(std::fs::read(&path).unwrap(), whole.scores.render(format).unwrap(), "{ext}");

@@ -26,7 +26,7 @@ use crate::model::logistic::{sigmoid, LogisticParams};
 use crate::model::{FittedModel, Selection, SubModel, Target, TargetModel, SCHEMA_VERSION};
 use crate::registry::{write_atomic, Loaded, Manifest};
 use crate::rules::RulesModel;
-use crate::workflow::score::score_to_file;
+use crate::workflow::score::{score_to_file, ScoreOptions};
 
 /// One timed step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -204,7 +204,16 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
             let live = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
             parts.push(("read", t0.elapsed().as_secs_f64()));
             let t0 = Instant::now();
-            score_to_file(&loaded, &live, None, 5, contributions, &out)?;
+            score_to_file(
+                &loaded,
+                &live,
+                None,
+                ScoreOptions {
+                    contributions,
+                    ..Default::default()
+                },
+                &out,
+            )?;
             parts.push(("score, explain, write", t0.elapsed().as_secs_f64()));
             Ok(())
         })?;

@@ -8,7 +8,7 @@ use crate::cli::{Log, Outcome};
 use crate::data::table::parse_date;
 use crate::data::write::Format;
 use crate::registry::{write_atomic, Registry};
-use crate::workflow::score::{filter_date, read_live, score_to_file, Previous};
+use crate::workflow::score::{filter_date, read_live, score_to_file, Previous, ScoreOptions};
 
 /// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,
 /// the top drivers of each score, a contribution per category, and the
@@ -88,8 +88,18 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         .map(Previous::read)
         .transpose()
         .context("reading the previous scores")?;
-    let (summary, alerts) = score_to_file(&loaded, &table, previous.as_ref(), a.top, !a.no_contributions, &a.output)
-        .with_context(|| format!("writing {}", a.output.display()))?;
+    let (summary, alerts) = score_to_file(
+        &loaded,
+        &table,
+        previous.as_ref(),
+        ScoreOptions {
+            top: a.top,
+            contributions: !a.no_contributions,
+            ..Default::default()
+        },
+        &a.output,
+    )
+    .with_context(|| format!("writing {}", a.output.display()))?;
     let s = &summary;
     log.info(format!(
         "scored {} accounts with version {} → {}",

@@ -20,21 +20,6 @@ use crate::explain::{by_category, top_k, Explained};
 use crate::model::Target;
 use crate::registry::Loaded;
 
-/// Options of a scoring run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ScoreOptions {
-    /// Drivers listed per score.
-    pub top: usize,
-    /// Score only the rows of this snapshot date.
-    pub as_of: Option<chrono::NaiveDate>,
-}
-
-impl Default for ScoreOptions {
-    fn default() -> Self {
-        ScoreOptions { top: 5, as_of: None }
-    }
-}
-
 /// The scores of one target for every row.
 #[derive(Debug, Clone)]
 pub struct TargetScores {
@@ -208,44 +193,56 @@ fn fmt_contrib(name: &str, v: f64) -> String {
     format!("{name} ({v:+.3})")
 }
 
+/// What a scores file holds, and how it is written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreOptions {
+    /// Drivers listed per score.
+    pub top: usize,
+    /// Every feature's risk contribution (`risk_contrib_<f>`), which a later
+    /// run's `--previous` needs to say which features moved a score.
+    pub contributions: bool,
+    /// Rows scored and written at a time by [`score_to_file`].
+    pub block_rows: usize,
+}
+
+impl Default for ScoreOptions {
+    fn default() -> Self {
+        ScoreOptions {
+            top: 5,
+            contributions: true,
+            block_rows: 65_536,
+        }
+    }
+}
+
 /// Renders the scores (and alerts, with a previous run) as tables.
-///
-/// `contributions` adds every feature's risk contribution (`risk_contrib_<f>`),
-/// which a later run's `--previous` needs to say which features moved a score.
-pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top: usize, contributions: bool) -> ScoreOutput {
-    let mut out = render_rows(scored, loaded, previous, top, contributions);
+pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opts: ScoreOptions) -> ScoreOutput {
+    let mut out = render_rows(scored, loaded, previous, opts);
     data_checks(loaded, &scored.table, &mut out.summary);
     out
 }
 
-/// Rows scored at a time by [`score_to_file`].
-pub const BLOCK_ROWS: usize = 65_536;
-
-/// Scores `table` in blocks of [`BLOCK_ROWS`] and streams the rows to `output`
-/// (CSV, Parquet or JSON lines by extension) through a temporary file renamed
-/// into place at the end: memory holds the input table and one block, not the
-/// whole output. Returns the summary and the alerts (with a previous run);
-/// the rows are the same as [`render`]'s.
+/// Scores `table` in blocks of `opts.block_rows` and streams the rows to
+/// `output` (CSV, Parquet or JSON lines by extension) through a temporary file
+/// renamed into place at the end: memory holds the input table and one block,
+/// not the whole output. Returns the summary and the alerts (with a previous
+/// run); the rows are the same as [`render`]'s.
+///
+/// ```no_run
+/// use healthscore::{registry::Registry, workflow::score::*};
+/// let reg = Registry::new("models");
+/// let loaded = reg.load(&reg.resolve(None)?)?;
+/// let live = read_live(&loaded, "notebooks-data/live.csv".as_ref())?;
+/// let (summary, _alerts) = score_to_file(&loaded, &live, None, ScoreOptions::default(), "scores.parquet".as_ref())?;
+/// println!("{} accounts, bands {:?}", summary.rows, summary.bands);
+/// # Ok::<(), healthscore::Error>(())
+/// ```
 pub fn score_to_file(
     loaded: &Loaded,
     table: &Table,
     previous: Option<&Previous>,
-    top: usize,
-    contributions: bool,
+    opts: ScoreOptions,
     output: &Path,
-) -> Result<(ScoreSummary, OutTable)> {
-    score_to_file_in_blocks(loaded, table, previous, top, contributions, output, BLOCK_ROWS)
-}
-
-/// [`score_to_file`] with blocks of `block` rows.
-pub fn score_to_file_in_blocks(
-    loaded: &Loaded,
-    table: &Table,
-    previous: Option<&Previous>,
-    top: usize,
-    contributions: bool,
-    output: &Path,
-    block: usize,
 ) -> Result<(ScoreSummary, OutTable)> {
     let mut sink = Sink::create(output)?;
     let mut summary = ScoreSummary {
@@ -257,10 +254,10 @@ pub fn score_to_file_in_blocks(
     let n = table.len();
     let mut start = 0;
     loop {
-        let end = (start + block.max(1)).min(n);
+        let end = (start + opts.block_rows.max(1)).min(n);
         let rows: Vec<usize> = (start..end).collect();
         let scored = score(loaded, table.select(&rows));
-        let part = render_rows(&scored, loaded, previous, top, contributions);
+        let part = render_rows(&scored, loaded, previous, opts);
         sink.write(&part.scores)?;
         let s = part.summary;
         summary.rows += s.rows;
@@ -286,7 +283,8 @@ pub fn score_to_file_in_blocks(
 }
 
 /// The rows of [`render`], without the data checks.
-fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, top: usize, contributions: bool) -> ScoreOutput {
+fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opts: ScoreOptions) -> ScoreOutput {
+    let ScoreOptions { top, contributions, .. } = opts;
     let spec = &loaded.manifest.spec;
     let t = &scored.table;
     let n = t.len();
