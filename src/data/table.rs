@@ -319,8 +319,7 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 /// # Ok::<(), healthscore::Error>(())
 /// ```
 pub fn read_table(path: &Path, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
-    let df = read_frame(path)?;
-    table_from_frame(&Frame { path, df: &df }, columns, defs, labels)
+    table_from_frame(path, read_frame(path)?, columns, defs, labels)
 }
 
 /// As [`read_table`], but a date column the spec names and the file lacks is
@@ -332,11 +331,14 @@ pub fn read_table_date_optional(path: &Path, columns: &Columns, defs: &[FeatureD
     if columns.date.as_ref().is_some_and(|d| df.column(d).is_err()) {
         columns.date = None;
     }
-    table_from_frame(&Frame { path, df: &df }, &columns, defs, labels)
+    table_from_frame(path, df, &columns, defs, labels)
 }
 
-/// Checks a frame and turns it into a [`Table`].
-pub fn table_from_frame(f: &Frame<'_>, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
+/// Checks a frame and turns it into a [`Table`]. Feature columns leave the
+/// frame as they are converted, so the frame and the table are not both held
+/// in full.
+pub fn table_from_frame(path: &Path, mut df: DataFrame, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
+    let f = &Frame { path, df: &df };
     let ids: Vec<String> = {
         let raw = f.strings(&columns.id, "account id")?;
         raw.into_iter()
@@ -370,8 +372,18 @@ pub fn table_from_frame(f: &Frame<'_>, columns: &Columns, defs: &[FeatureDef], l
         ),
         None => None,
     };
+    // Every feature column must exist (named against the whole frame) before any is moved out.
+    for d in defs {
+        f.column(&d.name, &format!("{} feature", d.category))?;
+    }
     let mut features = Vec::with_capacity(defs.len());
     for d in defs {
+        let col = df.drop_in_place(&d.name).expect("checked above");
+        let single = DataFrame::new_infer_height(vec![col]).map_err(|e| Error::Table {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        let f = &Frame { path, df: &single };
         let values = if d.categorical {
             FeatureValues::Categorical(f.strings(&d.name, &format!("{} feature", d.category))?)
         } else {
@@ -385,7 +397,7 @@ pub fn table_from_frame(f: &Frame<'_>, columns: &Columns, defs: &[FeatureDef], l
         features.push(RawFeature { def: d.clone(), values });
     }
     Ok(Table {
-        path: f.path.to_path_buf(),
+        path: path.to_path_buf(),
         ids,
         dates,
         risk,

@@ -228,10 +228,30 @@ impl PreparedLeaf {
     }
 }
 
-/// A tree with its per-leaf pattern tables.
+/// Where one (possibly merged) leaf's data sits in a [`PreparedTree`]'s flat arrays.
+#[derive(Debug, Clone, Copy)]
+struct LeafHead {
+    /// End of its conditions in `conds` (they start where the previous leaf's end).
+    cond_end: u32,
+    feat_start: u32,
+    table_start: u32,
+    /// Distinct features on the path.
+    d: u8,
+    /// Pattern bits (d, or d + 1 when merged).
+    bits: u8,
+}
+
+/// A tree with its per-leaf pattern tables, laid out in flat arrays so that a
+/// row's pass over the tree reads memory in order.
 #[derive(Debug, Clone)]
 pub struct PreparedTree {
-    leaves: Vec<PreparedLeaf>,
+    heads: Vec<LeafHead>,
+    /// Conditions packed as `node << 8 | goes_left << 7 | pattern bit`.
+    conds: Vec<u32>,
+    feats: Vec<u32>,
+    table: Vec<f64>,
+    /// Pairs of sibling leaves merged into one table.
+    merged: usize,
 }
 
 impl PreparedTree {
@@ -293,18 +313,46 @@ impl PreparedTree {
             });
         }
         // Leaves come in depth-first order, so sibling leaves are neighbours.
-        let mut merged = Vec::with_capacity(leaves.len());
+        let mut units = Vec::with_capacity(leaves.len());
         let mut i = 0;
         while i < leaves.len() {
             if i + 1 < leaves.len() && leaves[i].is_left_sibling_of(&leaves[i + 1]) {
-                merged.push(leaves[i].merge(&leaves[i + 1]));
+                units.push(leaves[i].merge(&leaves[i + 1]));
                 i += 2;
             } else {
-                merged.push(leaves[i].clone());
+                units.push(leaves[i].clone());
                 i += 1;
             }
         }
-        Some(PreparedTree { leaves: merged })
+        let mut p = PreparedTree {
+            heads: Vec::with_capacity(units.len()),
+            conds: vec![],
+            feats: vec![],
+            table: vec![],
+            merged: leaves.len() - units.len(),
+        };
+        for u in units {
+            p.conds.extend(
+                u.conditions
+                    .iter()
+                    .map(|&(node, left, k)| node << 8 | (left as u32) << 7 | k as u32),
+            );
+            p.heads.push(LeafHead {
+                cond_end: p.conds.len() as u32,
+                feat_start: p.feats.len() as u32,
+                table_start: p.table.len() as u32,
+                d: u.features.len() as u8,
+                bits: u.bits,
+            });
+            p.feats.extend(&u.features);
+            p.table.extend(&u.table);
+        }
+        Some(p)
+    }
+
+    /// Pairs of sibling leaves that share one table.
+    pub fn merged_pairs(&self) -> usize {
+        self.merged
     }
 
     /// Adds the SHAP values of the tree for row `x` to `phi`.
@@ -322,16 +370,19 @@ impl PreparedTree {
                 decisions[j] = if v.is_nan() { n.missing_left } else { v <= n.threshold };
             }
         }
-        for leaf in &self.leaves {
-            let d = leaf.features.len();
-            let mut o = (1usize << leaf.bits) - 1;
-            for &(node, left, k) in &leaf.conditions {
-                if decisions[node as usize] != left {
-                    o &= !(1 << k);
-                }
+        let mut start = 0;
+        for h in &self.heads {
+            let mut o = (1usize << h.bits) - 1;
+            for &c in &self.conds[start..h.cond_end as usize] {
+                // Clear the condition's bit when the row goes the other way (no branch).
+                let disagrees = (decisions[(c >> 8) as usize] as u32 ^ (c >> 7) & 1) as usize;
+                o &= !(disagrees << (c & 0x7f));
             }
-            let row = &leaf.table[o * d..(o + 1) * d];
-            for (f, c) in leaf.features.iter().zip(row) {
+            start = h.cond_end as usize;
+            let d = h.d as usize;
+            let values = &self.table[h.table_start as usize + o * d..][..d];
+            let feats = &self.feats[h.feat_start as usize..][..d];
+            for (f, c) in feats.iter().zip(values) {
                 phi[*f as usize] += c;
             }
         }
@@ -545,10 +596,7 @@ mod tests {
         .unwrap();
         let prepared = m.prepare();
         // Sibling leaves were merged somewhere, so the merged tables are exercised too.
-        assert!(prepared
-            .iter()
-            .flatten()
-            .any(|p| p.leaves.iter().any(|l| l.bits as usize > l.features.len())));
+        assert!(prepared.iter().flatten().any(|p| p.merged_pairs() > 0));
         let mut max_err: f64 = 0.0;
         for r in 0..200 {
             let row: Vec<f64> = x.row(r).to_vec();
