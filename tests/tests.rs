@@ -449,14 +449,8 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
     let models = d.path().join("models");
     train("training/saas.toml", "notebooks-data/history.csv", &models, &[]);
     let score_cmd = |input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
-        let mut c = hs();
-        c.args(["score", "--models"])
-            .arg(&models)
-            .arg("--input")
-            .arg(input)
-            .arg("--output")
-            .arg(out)
-            .args(extra);
+        let mut c = score_cmd(&models, input, out);
+        c.args(extra);
         c
     };
     let live = repo("notebooks-data/live.csv");
@@ -555,14 +549,7 @@ fn validation_shows_the_model_beating_the_hand_built_score() {
     let holdout = std::fs::read_to_string(models.join(&v).join("report.html")).unwrap();
     assert!(holdout.contains("<svg") && holdout.contains("hand-built score"));
     let scores = d.path().join("scores.csv");
-    hs().args(["score", "--models"])
-        .arg(&models)
-        .arg("--input")
-        .arg(repo("notebooks-data/live.csv"))
-        .arg("--output")
-        .arg(&scores)
-        .assert()
-        .success();
+    score_cmd(&models, &repo("notebooks-data/live.csv"), &scores).assert().success();
     let (html, json) = (d.path().join("r.html"), d.path().join("r.json"));
     // `healthscore validate` on these scores and the sample's outcomes, plus `extra`.
     let validate = |extra: &[&std::ffi::OsStr]| {
@@ -820,14 +807,7 @@ fn segments_that_differ_get_their_own_models_and_scoring_routes_to_them() {
         assert!(slope("north") > 0.5 && slope("south") < -0.5);
         // Scoring routes each account to its model and says which one served it.
         let out = d.path().join("scores.csv");
-        hs().args(["score", "--models"])
-            .arg(&models)
-            .arg("--input")
-            .arg(&input)
-            .arg("--output")
-            .arg(&out)
-            .assert()
-            .success();
+        score_cmd(&models, &input, &out).assert().success();
         let text = std::fs::read_to_string(&out).unwrap();
         let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
         let (rc, mc) = (

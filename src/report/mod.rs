@@ -43,24 +43,39 @@ fn render_svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>
     }
 }
 
+type UnitChart<'a, 'b> =
+    ChartContext<'a, SVGBackend<'b>, Cartesian2d<plotters::coord::types::RangedCoordf64, plotters::coord::types::RangedCoordf64>>;
+
+/// A chart over the unit square with a light mesh, axis names and the grey
+/// diagonal (chance for ROC, perfect calibration for reliability).
+fn unit_square<'a, 'b>(
+    root: &'a DrawingArea<SVGBackend<'b>, plotters::coord::Shift>,
+    caption: String,
+    x_desc: &str,
+    y_desc: &str,
+) -> Result<UnitChart<'a, 'b>, Box<dyn std::error::Error>> {
+    let mut c = ChartBuilder::on(root)
+        .caption(caption, ("sans-serif", 18))
+        .margin(12)
+        .x_label_area_size(40)
+        .y_label_area_size(48)
+        .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
+    c.configure_mesh()
+        .light_line_style(RGBColor(238, 238, 238))
+        .x_desc(x_desc)
+        .y_desc(y_desc)
+        .draw()?;
+    c.draw_series(LineSeries::new(
+        vec![(0.0, 0.0), (1.0, 1.0)],
+        ShapeStyle::from(&RGBColor(170, 170, 170)).stroke_width(1),
+    ))?;
+    Ok(c)
+}
+
 /// ROC curves: the model and each baseline, with the chance diagonal.
 pub fn roc_chart(r: &RiskReport) -> String {
     render_svg(|root| {
-        let mut c = ChartBuilder::on(root)
-            .caption("ROC curve (risk)", ("sans-serif", 18))
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-        c.configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
-            .x_desc("false positive rate")
-            .y_desc("true positive rate")
-            .draw()?;
-        c.draw_series(LineSeries::new(
-            vec![(0.0, 0.0), (1.0, 1.0)],
-            ShapeStyle::from(&RGBColor(170, 170, 170)).stroke_width(1),
-        ))?;
+        let mut c = unit_square(root, "ROC curve (risk)".into(), "false positive rate", "true positive rate")?;
         let mut curves = vec![(format!("model (AUC {:.3})", r.roc_auc.estimate), r.roc.clone())];
         for b in &r.baselines {
             curves.push((format!("{} (AUC {:.3})", b.name, b.roc_auc.estimate), b.roc.clone()));
@@ -83,24 +98,12 @@ pub fn roc_chart(r: &RiskReport) -> String {
 /// Reliability diagram: mean predicted risk against observed churn per bin.
 pub fn reliability_chart(r: &RiskReport) -> String {
     render_svg(|root| {
-        let mut c = ChartBuilder::on(root)
-            .caption(
-                format!("Reliability (calibration error {:.3})", r.calibration_error),
-                ("sans-serif", 18),
-            )
-            .margin(12)
-            .x_label_area_size(40)
-            .y_label_area_size(48)
-            .build_cartesian_2d(0f64..1f64, 0f64..1f64)?;
-        c.configure_mesh()
-            .light_line_style(RGBColor(238, 238, 238))
-            .x_desc("mean predicted risk")
-            .y_desc("observed churn rate")
-            .draw()?;
-        c.draw_series(LineSeries::new(
-            vec![(0.0, 0.0), (1.0, 1.0)],
-            ShapeStyle::from(&RGBColor(170, 170, 170)).stroke_width(1),
-        ))?;
+        let mut c = unit_square(
+            root,
+            format!("Reliability (calibration error {:.3})", r.calibration_error),
+            "mean predicted risk",
+            "observed churn rate",
+        )?;
         let pts: Vec<(f64, f64)> = r.reliability.iter().map(|b| (b.mean_predicted, b.observed_rate)).collect();
         c.draw_series(LineSeries::new(pts.clone(), ShapeStyle::from(&PALETTE[0]).stroke_width(2)))?;
         c.draw_series(pts.into_iter().map(|p| Circle::new(p, 4, PALETTE[0].filled())))?;

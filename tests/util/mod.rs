@@ -11,6 +11,18 @@ pub fn hs() -> Command {
     c
 }
 
+/// `healthscore score` of `input` into `output` with the version in use of `models`.
+pub fn score_cmd(models: &Path, input: &Path, output: &Path) -> Command {
+    let mut c = hs();
+    c.args(["score", "--models"])
+        .arg(models)
+        .arg("--input")
+        .arg(input)
+        .arg("--output")
+        .arg(output);
+    c
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
