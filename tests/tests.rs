@@ -12,7 +12,7 @@ use healthscore::metrics::{roc_auc, spearman};
 use healthscore::model::Target;
 use healthscore::registry::Registry;
 use healthscore::synth::{generate, SynthParams, Truth};
-use healthscore::workflow::score::{read_live, render, score, score_to_file, Previous, ScoreOptions};
+use healthscore::workflow::score::{read_live, render, score, score_file, score_to_file, Previous, ScoreOptions};
 use predicates::prelude::*;
 use predicates::str::contains;
 use util::*;
@@ -508,6 +508,35 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
         assert_eq!((summary.alerts, &summary.bands), (whole.summary.alerts, &whole.summary.bands));
     }
     assert_eq!(std::fs::read(&now).unwrap(), whole.scores.render(Format::Csv).unwrap());
+
+    // Reading the input in blocks too (Parquet decoded 300 rows at a time) gives the same file,
+    // and so does keeping one snapshot date of the history block by block.
+    let live_parquet = d.path().join("live.parquet");
+    {
+        use polars::prelude::*;
+        let mut df = CsvReadOptions::default()
+            .try_into_reader_with_file_path(Some(live.clone()))
+            .unwrap()
+            .finish()
+            .unwrap();
+        ParquetWriter::new(std::fs::File::create(&live_parquet).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    }
+    let small = ScoreOptions {
+        block_rows: 300,
+        ..Default::default()
+    };
+    let streamed = d.path().join("streamed.csv");
+    let (summary, alerts) = score_file(&loaded, &live_parquet, None, Some(&previous), small, &streamed).unwrap();
+    assert_eq!(std::fs::read(&streamed).unwrap(), whole.scores.render(Format::Csv).unwrap());
+    assert_eq!((alerts, &summary.drift), (whole.alerts.clone(), &whole.summary.drift));
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 6, 30);
+    score_file(&loaded, &repo("notebooks-data/history.csv"), day, None, small, &streamed).unwrap();
+    assert_eq!(std::fs::read(&streamed).unwrap(), std::fs::read(&prev).unwrap());
+    let none = chrono::NaiveDate::from_ymd_opt(1999, 1, 1);
+    let err = score_file(&loaded, &repo("notebooks-data/history.csv"), none, None, small, &streamed).unwrap_err();
+    assert!(err.to_string().contains("no rows with snapshot date 1999-01-01"), "{err}");
 
     // Bad input: exit 2 and no output file.
     let out = d.path().join("bad.csv");

@@ -26,7 +26,7 @@ use crate::model::logistic::{sigmoid, LogisticParams};
 use crate::model::{FittedModel, Selection, SubModel, Target, TargetModel, SCHEMA_VERSION};
 use crate::registry::{write_atomic, Loaded, Manifest};
 use crate::rules::RulesModel;
-use crate::workflow::score::{score_to_file, ScoreOptions};
+use crate::workflow::score::{score_file, ScoreOptions};
 
 /// One timed step.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -198,29 +198,24 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
     for (kind, model, contributions) in runs {
         let loaded = loaded_with(&spec, &pre, model, &reference, &rules, &defs);
         let out = dir.join(format!("scores-{}.parquet", kind.replace(" --", "-")));
-        let mut parts = vec![];
         let (_, secs) = timed(&mut steps, &format!("score {kind}"), "", || {
-            let t0 = Instant::now();
-            let live = read_table(&parquet, &spec.columns, &defs, Labels::IfPresent)?;
-            parts.push(("read", t0.elapsed().as_secs_f64()));
-            let t0 = Instant::now();
-            score_to_file(
+            score_file(
                 &loaded,
-                &live,
+                &parquet,
+                None,
                 None,
                 ScoreOptions {
                     contributions,
                     ..Default::default()
                 },
                 &out,
-            )?;
-            parts.push(("score, explain, write", t0.elapsed().as_secs_f64()));
-            Ok(())
+            )
         })?;
-        steps.last_mut().expect("pushed").note = format!(
-            "Parquet in → top-5 drivers → Parquet out ({})",
-            parts.iter().map(|(n, t)| format!("{n} {t:.2}s")).collect::<Vec<_>>().join(", ")
-        );
+        steps.last_mut().expect("pushed").note = if contributions {
+            "Parquet in → top-5 drivers + every contribution → Parquet out".into()
+        } else {
+            "Parquet in → top-5 drivers → Parquet out".into()
+        };
         steps.last_mut().expect("pushed").rows_per_second = Some(rows as f64 / secs);
     }
     // TreeSHAP alone on up to 100,000 rows.

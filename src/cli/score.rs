@@ -8,7 +8,7 @@ use crate::cli::{Log, Outcome};
 use crate::data::table::parse_date;
 use crate::data::write::Format;
 use crate::registry::{write_atomic, Registry};
-use crate::workflow::score::{filter_date, read_live, score_to_file, Previous, ScoreOptions};
+use crate::workflow::score::{score_file, Previous, ScoreOptions};
 
 /// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,
 /// the top drivers of each score, a contribution per category, and the
@@ -81,16 +81,16 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let reg = Registry::new(&a.models);
     let version = reg.resolve(a.version.as_deref())?;
     let loaded = reg.load(&version)?;
-    let table = filter_date(read_live(&loaded, &a.input)?, as_of)?;
     let previous = a
         .previous
         .as_deref()
         .map(Previous::read)
         .transpose()
         .context("reading the previous scores")?;
-    let (summary, alerts) = score_to_file(
+    let (summary, alerts) = score_file(
         &loaded,
-        &table,
+        &a.input,
+        as_of,
         previous.as_ref(),
         ScoreOptions {
             top: a.top,
@@ -98,8 +98,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
             ..Default::default()
         },
         &a.output,
-    )
-    .with_context(|| format!("writing {}", a.output.display()))?;
+    )?;
     let s = &summary;
     log.info(format!(
         "scored {} accounts with version {} → {}",

@@ -6,7 +6,6 @@
 //! works on the [`Table`] it returns. Every problem is reported with the file,
 //! the column and the first offending row (1-based, header not counted).
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use chrono::NaiveDate;
@@ -168,9 +167,16 @@ fn is_missing_text(s: &str) -> bool {
 pub struct Frame<'a> {
     pub path: &'a Path,
     pub df: &'a DataFrame,
+    /// Row of the file where the frame starts (0 unless it is a later block).
+    pub first_row: usize,
 }
 
 impl<'a> Frame<'a> {
+    /// A whole file's frame.
+    pub fn new(path: &'a Path, df: &'a DataFrame) -> Frame<'a> {
+        Frame { path, df, first_row: 0 }
+    }
+
     /// Names of all columns.
     pub fn names(&self) -> Vec<String> {
         self.df.get_column_names().iter().map(|s| s.to_string()).collect()
@@ -201,7 +207,7 @@ impl<'a> Frame<'a> {
         Error::BadValue {
             path: self.path.to_path_buf(),
             column: column.to_string(),
-            row: row + 1,
+            row: self.first_row + row + 1,
             message,
         }
     }
@@ -265,6 +271,33 @@ impl<'a> Frame<'a> {
                     ));
                 }
             }
+        }
+        Ok(out)
+    }
+
+    /// A numeric feature column with missing cells as NaN; one pass for a
+    /// column of floats, else as [`Frame::numbers`].
+    pub fn numeric_values(&self, name: &str, role: &str) -> Result<Vec<f64>> {
+        let col = self.column(name, role)?;
+        if col.dtype() != &DataType::Float64 {
+            return Ok(self.numbers(name, role)?.into_iter().map(|v| v.unwrap_or(f64::NAN)).collect());
+        }
+        let ca = col.f64().map_err(|e| self.bad(name, 0, e.to_string()))?;
+        let mut out = Vec::with_capacity(ca.len());
+        for arr in ca.downcast_iter() {
+            if arr.validity().is_none_or(|v| v.unset_bits() == 0) {
+                out.extend_from_slice(arr.values());
+            } else {
+                out.extend(arr.iter().map(|v| v.copied().unwrap_or(f64::NAN)));
+            }
+        }
+        if let Some(i) = out.iter().position(|x| x.is_infinite()) {
+            let x = out[i];
+            return Err(self.bad(
+                name,
+                i,
+                format!("infinite value `{x}`; replace it with a finite number or leave the cell empty"),
+            ));
         }
         Ok(out)
     }
@@ -337,8 +370,26 @@ pub fn read_table_date_optional(path: &Path, columns: &Columns, defs: &[FeatureD
 /// Checks a frame and turns it into a [`Table`]. Feature columns leave the
 /// frame as they are converted, so the frame and the table are not both held
 /// in full.
-pub fn table_from_frame(path: &Path, mut df: DataFrame, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
-    let f = &Frame { path, df: &df };
+pub fn table_from_frame(path: &Path, df: DataFrame, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
+    table_from_block(path, df, 0, columns, defs, labels, &mut Seen::default())
+}
+
+/// Account ids (with their dates) met so far and the row of each, so that a
+/// duplicate is found across blocks too.
+#[derive(Debug, Default)]
+struct Seen(PlHashMap<(Box<str>, Option<NaiveDate>), usize>);
+
+/// As [`table_from_frame`] for the block of the file that starts at row `first_row`.
+fn table_from_block(
+    path: &Path,
+    mut df: DataFrame,
+    first_row: usize,
+    columns: &Columns,
+    defs: &[FeatureDef],
+    labels: Labels,
+    seen: &mut Seen,
+) -> Result<Table> {
+    let f = &Frame { path, df: &df, first_row };
     let ids: Vec<String> = {
         let raw = f.strings(&columns.id, "account id")?;
         raw.into_iter()
@@ -350,7 +401,7 @@ pub fn table_from_frame(path: &Path, mut df: DataFrame, columns: &Columns, defs:
         Some(c) => Some(f.dates(c, "snapshot date")?),
         None => None,
     };
-    check_duplicates(f, &columns.id, &ids, dates.as_deref())?;
+    check_duplicates(f, &columns.id, &ids, dates.as_deref(), seen)?;
     let label = |c: &Option<String>, role: &str| -> Result<Option<Vec<Option<u8>>>> {
         match c {
             Some(c) if labels == Labels::Required || f.has(c) => Ok(Some(f.labels(c, role)?)),
@@ -383,16 +434,15 @@ pub fn table_from_frame(path: &Path, mut df: DataFrame, columns: &Columns, defs:
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-        let f = &Frame { path, df: &single };
+        let f = &Frame {
+            path,
+            df: &single,
+            first_row,
+        };
         let values = if d.categorical {
             FeatureValues::Categorical(f.strings(&d.name, &format!("{} feature", d.category))?)
         } else {
-            FeatureValues::Numeric(
-                f.numbers(&d.name, &format!("{} feature", d.category))?
-                    .into_iter()
-                    .map(|v| v.unwrap_or(f64::NAN))
-                    .collect(),
-            )
+            FeatureValues::Numeric(f.numeric_values(&d.name, &format!("{} feature", d.category))?)
         };
         features.push(RawFeature { def: d.clone(), values });
     }
@@ -408,15 +458,16 @@ pub fn table_from_frame(path: &Path, mut df: DataFrame, columns: &Columns, defs:
     })
 }
 
-fn check_duplicates(f: &Frame<'_>, id_col: &str, ids: &[String], dates: Option<&[NaiveDate]>) -> Result<()> {
-    let mut seen: HashMap<(&str, Option<NaiveDate>), usize> = HashMap::with_capacity(ids.len());
+fn check_duplicates(f: &Frame<'_>, id_col: &str, ids: &[String], dates: Option<&[NaiveDate]>, seen: &mut Seen) -> Result<()> {
+    seen.0.reserve(ids.len());
     for (i, id) in ids.iter().enumerate() {
         let d = dates.map(|d| d[i]);
-        if let Some(first) = seen.insert((id.as_str(), d), i) {
+        let row = f.first_row + i;
+        if let Some(first) = seen.0.insert((id.as_str().into(), d), row) {
             return Err(Error::Duplicate {
                 path: f.path.to_path_buf(),
                 column: id_col.to_string(),
-                row: i + 1,
+                row: row + 1,
                 first: first + 1,
                 id: id.clone(),
                 date: d.map(|d| format!(" on {d}")).unwrap_or_default(),
@@ -424,6 +475,135 @@ fn check_duplicates(f: &Frame<'_>, id_col: &str, ids: &[String], dates: Option<&
         }
     }
     Ok(())
+}
+
+/// Where [`TableBlocks`] reads from.
+enum Source {
+    /// A parsed frame (CSV), converted a slice at a time.
+    Frame(DataFrame),
+    /// A Parquet file, decoded a row range at a time.
+    Parquet(polars::io::parquet::metadata::FileMetadataRef),
+}
+
+/// An account table read and checked block by block, so that memory holds one
+/// block of the table rather than the file.
+///
+/// Parquet blocks are decoded from the file as they are asked for; a CSV file
+/// is parsed once (its column types are inferred over the whole file) and
+/// converted a block at a time. Errors name rows counted from the top of the
+/// file, and duplicate ids are found across blocks.
+///
+/// ```no_run
+/// use healthscore::data::{spec::Spec, table::{Labels, TableBlocks}};
+/// let spec = Spec::load("training/saas.toml".as_ref())?;
+/// let blocks = TableBlocks::open("live.parquet".as_ref(), &spec.columns, &spec.feature_defs(), Labels::IfPresent, 65_536)?;
+/// let mut rows = 0;
+/// for block in blocks {
+///     rows += block?.len();
+/// }
+/// println!("{rows} rows");
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub struct TableBlocks {
+    path: PathBuf,
+    source: Source,
+    columns: Columns,
+    defs: Vec<FeatureDef>,
+    labels: Labels,
+    block_rows: usize,
+    next: usize,
+    rows: usize,
+    seen: Seen,
+}
+
+impl TableBlocks {
+    /// Opens `path` (CSV or Parquet, by extension). A date column the spec
+    /// names and the file lacks is skipped, as in [`read_table_date_optional`].
+    pub fn open(path: &Path, columns: &Columns, defs: &[FeatureDef], labels: Labels, block_rows: usize) -> Result<TableBlocks> {
+        let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+        let mut columns = columns.clone();
+        let (source, rows) = if matches!(ext.as_str(), "parquet" | "pq") && path.exists() {
+            let table_err = |e: PolarsError| Error::Table {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            };
+            let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+            let mut reader = ParquetReader::new(file);
+            let schema = reader.schema().map_err(table_err)?;
+            let metadata = reader.get_metadata().map_err(table_err)?.clone();
+            if columns.date.as_ref().is_some_and(|d| !schema.contains(d)) {
+                columns.date = None;
+            }
+            let rows = metadata.num_rows;
+            (Source::Parquet(metadata), rows)
+        } else {
+            let df = read_frame(path)?;
+            if columns.date.as_ref().is_some_and(|d| df.column(d).is_err()) {
+                columns.date = None;
+            }
+            let rows = df.height();
+            (Source::Frame(df), rows)
+        };
+        if rows == 0 {
+            return Err(Error::EmptyTable { path: path.to_path_buf() });
+        }
+        Ok(TableBlocks {
+            path: path.to_path_buf(),
+            source,
+            columns,
+            defs: defs.to_vec(),
+            labels,
+            block_rows: block_rows.max(1),
+            next: 0,
+            rows,
+            seen: Seen::default(),
+        })
+    }
+
+    /// Rows in the file.
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Whether the blocks carry snapshot dates.
+    pub fn has_dates(&self) -> bool {
+        self.columns.date.is_some()
+    }
+
+    fn read(&mut self, start: usize, len: usize) -> Result<Table> {
+        let df = match &self.source {
+            Source::Frame(df) => df.slice(start as i64, len),
+            Source::Parquet(metadata) => {
+                let file = std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
+                let mut reader = ParquetReader::new(file).with_slice(Some((start, len)));
+                reader.set_metadata(metadata.clone());
+                reader.finish().map_err(|e| Error::Table {
+                    path: self.path.clone(),
+                    message: e.to_string(),
+                })?
+            }
+        };
+        table_from_block(&self.path, df, start, &self.columns, &self.defs, self.labels, &mut self.seen)
+    }
+}
+
+impl Iterator for TableBlocks {
+    type Item = Result<Table>;
+
+    fn next(&mut self) -> Option<Result<Table>> {
+        if self.next >= self.rows {
+            return None;
+        }
+        let start = self.next;
+        let len = self.block_rows.min(self.rows - start);
+        self.next += len;
+        let block = self.read(start, len);
+        if block.is_err() {
+            // Nothing after an error: the caller stops there.
+            self.next = self.rows;
+        }
+        Some(block)
+    }
 }
 
 /// Fails with [`Error::NoLabels`] when a label vector has no 0/1 value.
@@ -436,4 +616,115 @@ pub fn require_labeled(t: &Table, labels: &[Option<u8>], column: &str, model: &s
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::data::spec::Category;
+    use crate::data::write::{OutColumn, OutTable};
+
+    fn defs() -> Vec<FeatureDef> {
+        vec![
+            FeatureDef {
+                name: "x".into(),
+                category: Category::Usage,
+                categorical: false,
+            },
+            FeatureDef {
+                name: "plan".into(),
+                category: Category::Adoption,
+                categorical: true,
+            },
+        ]
+    }
+
+    fn columns() -> Columns {
+        Columns {
+            date: None,
+            upsell_label: None,
+            revenue: None,
+            ..Default::default()
+        }
+    }
+
+    /// A table of `n` rows: ids A0.., x = row, plan alternating, churned = row % 2.
+    fn file(dir: &Path, name: &str, n: usize, edit: impl Fn(usize, &mut (String, String))) -> PathBuf {
+        let mut ids = vec![];
+        let mut xs = vec![];
+        for r in 0..n {
+            let mut cell = (format!("A{r}"), r.to_string());
+            edit(r, &mut cell);
+            ids.push(Some(cell.0));
+            xs.push(Some(cell.1));
+        }
+        let mut t = OutTable::default();
+        t.push("account_id", OutColumn::Text(ids));
+        t.push("x", OutColumn::Text(xs));
+        t.push(
+            "plan",
+            OutColumn::Text((0..n).map(|r| Some(["pro", "basic"][r % 2].to_string())).collect()),
+        );
+        t.push("churned", OutColumn::Int((0..n).map(|r| Some(r as i64 % 2)).collect()));
+        let path = dir.join(name);
+        let format = crate::data::write::Format::from_path(&path).unwrap();
+        std::fs::write(&path, t.render(format).unwrap()).unwrap();
+        path
+    }
+
+    fn blocks(path: &Path, rows: usize) -> Result<Vec<Table>> {
+        TableBlocks::open(path, &columns(), &defs(), Labels::Required, rows)?.collect()
+    }
+
+    #[test]
+    fn blocks_hold_the_same_rows_as_one_read() {
+        let dir = tempfile::tempdir().unwrap();
+        for name in ["t.csv", "t.parquet"] {
+            let path = file(dir.path(), name, 23, |_, _| {});
+            let whole = read_table(&path, &columns(), &defs(), Labels::Required).unwrap();
+            let parts = blocks(&path, 5).unwrap();
+            assert_eq!(parts.iter().map(Table::len).collect::<Vec<_>>(), [5, 5, 5, 5, 3], "{name}");
+            let ids: Vec<String> = parts.iter().flat_map(|t| t.ids.clone()).collect();
+            assert_eq!(ids, whole.ids);
+            let x: Vec<f64> = parts
+                .iter()
+                .flat_map(|t| match &t.features[0].values {
+                    FeatureValues::Numeric(v) => v.clone(),
+                    _ => panic!("numeric"),
+                })
+                .collect();
+            assert_eq!(FeatureValues::Numeric(x), whole.features[0].values);
+            let risk: Vec<Option<u8>> = parts.iter().flat_map(|t| t.risk.clone().unwrap()).collect();
+            assert_eq!(Some(risk), whole.risk);
+        }
+    }
+
+    #[test]
+    fn errors_in_later_blocks_name_the_row_of_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        for ext in ["csv", "parquet"] {
+            // Row 18 repeats the id of row 3: they sit in different blocks.
+            let dup = file(dir.path(), &format!("dup.{ext}"), 20, |r, c| {
+                if r == 17 {
+                    c.0 = "A2".into();
+                }
+            });
+            let msg = blocks(&dup, 4).unwrap_err().to_string();
+            assert!(
+                msg.contains("row 18") && msg.contains("row 3") && msg.contains("A2"),
+                "{ext}: {msg}"
+            );
+            // A text cell on row 15 (the fourth block of 4 rows).
+            let bad = file(dir.path(), &format!("bad.{ext}"), 20, |r, c| {
+                if r == 14 {
+                    c.1 = "abc".into();
+                }
+            });
+            let msg = blocks(&bad, 4).unwrap_err().to_string();
+            assert!(
+                msg.contains("row 15") && msg.contains("`x`") && msg.contains("expected a number"),
+                "{ext}: {msg}"
+            );
+        }
+    }
 }

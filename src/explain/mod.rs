@@ -164,8 +164,16 @@ pub fn by_category(features: &[(String, Category)], contributions: &[f64]) -> [f
 /// Indices of the `k` largest |contributions|, largest first (ties by feature order).
 pub fn top_k(contributions: &[f64], k: usize) -> Vec<usize> {
     let mut idx: Vec<usize> = (0..contributions.len()).filter(|&i| contributions[i] != 0.0).collect();
-    idx.sort_by(|&a, &b| contributions[b].abs().total_cmp(&contributions[a].abs()).then(a.cmp(&b)));
-    idx.truncate(k);
+    let order = |a: &usize, b: &usize| contributions[*b].abs().total_cmp(&contributions[*a].abs()).then(a.cmp(b));
+    // Select the k largest first (linear time), then order only those.
+    if k < idx.len() {
+        if k == 0 {
+            return vec![];
+        }
+        idx.select_nth_unstable_by(k - 1, order);
+        idx.truncate(k);
+    }
+    idx.sort_unstable_by(order);
     idx
 }
 

@@ -73,6 +73,13 @@ fn numeric_shares(edges: &[f64], values: &[f64]) -> Vec<f64> {
     counts.into_iter().map(|c| c as f64 / n).collect()
 }
 
+fn values_len(v: &FeatureValues) -> usize {
+    match v {
+        FeatureValues::Numeric(v) => v.len(),
+        FeatureValues::Categorical(v) => v.len(),
+    }
+}
+
 fn categorical_shares(values: &[Option<String>]) -> BTreeMap<String, f64> {
     let mut m: BTreeMap<String, f64> = BTreeMap::new();
     for v in values {
@@ -145,20 +152,65 @@ pub fn psi(expected: &[f64], actual: &[f64]) -> f64 {
         .sum()
 }
 
+/// Live counts over the bins of a reference, gathered block by block.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LiveCounts {
+    /// Numeric: one count per bin, then the missing bin.
+    bins: Vec<usize>,
+    /// Categorical: count per level (missing as `(missing)`).
+    levels: BTreeMap<String, usize>,
+    rows: usize,
+}
+
 impl FeatureReference {
-    /// PSI of a live column against this reference (`None` if the column is absent or of another kind).
-    pub fn psi(&self, values: &FeatureValues) -> Option<f64> {
+    /// Adds a live column's cells to `counts` (false if the column is of another kind).
+    pub fn count(&self, values: &FeatureValues, counts: &mut LiveCounts) -> bool {
         match (&self.distribution, values) {
-            (Distribution::Numeric { edges, shares, .. }, FeatureValues::Numeric(v)) => Some(psi(shares, &numeric_shares(edges, v))),
-            (Distribution::Categorical { shares }, FeatureValues::Categorical(v)) => {
-                let live = categorical_shares(v);
-                let keys: std::collections::BTreeSet<&String> = shares.keys().chain(live.keys()).collect();
-                let e: Vec<f64> = keys.iter().map(|k| shares.get(*k).copied().unwrap_or(0.0)).collect();
-                let a: Vec<f64> = keys.iter().map(|k| live.get(*k).copied().unwrap_or(0.0)).collect();
-                Some(psi(&e, &a))
+            (Distribution::Numeric { edges, .. }, FeatureValues::Numeric(v)) => {
+                counts.bins.resize(edges.len() + 2, 0);
+                for &x in v {
+                    let b = if x.is_finite() { bin_of(edges, x) } else { edges.len() + 1 };
+                    counts.bins[b] += 1;
+                }
             }
-            _ => None,
+            (Distribution::Categorical { .. }, FeatureValues::Categorical(v)) => {
+                for c in v {
+                    let level = c.as_deref().unwrap_or(MISSING);
+                    match counts.levels.get_mut(level) {
+                        Some(n) => *n += 1,
+                        None => {
+                            counts.levels.insert(level.to_string(), 1);
+                        }
+                    }
+                }
+            }
+            _ => return false,
         }
+        counts.rows += values_len(values);
+        true
+    }
+
+    /// PSI of the live cells gathered in `counts`.
+    pub fn psi_of(&self, counts: &LiveCounts) -> f64 {
+        let n = counts.rows.max(1) as f64;
+        match &self.distribution {
+            Distribution::Numeric { shares, .. } => {
+                let live: Vec<f64> = counts.bins.iter().map(|&c| c as f64 / n).collect();
+                psi(shares, &live)
+            }
+            Distribution::Categorical { shares } => {
+                let keys: std::collections::BTreeSet<&String> = shares.keys().chain(counts.levels.keys()).collect();
+                let e: Vec<f64> = keys.iter().map(|k| shares.get(*k).copied().unwrap_or(0.0)).collect();
+                let a: Vec<f64> = keys.iter().map(|k| counts.levels.get(*k).map_or(0.0, |&c| c as f64 / n)).collect();
+                psi(&e, &a)
+            }
+        }
+    }
+
+    /// PSI of a live column against this reference (`None` if the column is of another kind).
+    pub fn psi(&self, values: &FeatureValues) -> Option<f64> {
+        let mut counts = LiveCounts::default();
+        self.count(values, &mut counts).then(|| self.psi_of(&counts))
     }
 
     /// The percentile (0–100) of a value within the training distribution, by
@@ -177,8 +229,8 @@ impl FeatureReference {
             return Some(100.0);
         }
         let lo = p.partition_point(|x| *x < v);
-        let hi = p.partition_point(|x| *x <= v);
-        if hi > lo {
+        if p[lo] == v {
+            let hi = lo + p[lo..].iter().take_while(|x| **x == v).count();
             // v equals one or more stored percentiles: the middle of that run.
             return Some((lo + hi - 1) as f64 / 2.0);
         }

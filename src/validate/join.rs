@@ -65,8 +65,8 @@ fn index(path: &Path, keys: &[Option<String>]) -> Result<HashMap<String, usize>>
 pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_column: Option<&str>) -> Result<Joined> {
     let sdf = read_frame(scores)?;
     let odf = read_frame(outcomes)?;
-    let s = Frame { path: scores, df: &sdf };
-    let o = Frame { path: outcomes, df: &odf };
+    let s = Frame::new(scores, &sdf);
+    let o = Frame::new(outcomes, &odf);
     let use_date = s.has("snapshot_date") && o.has("snapshot_date");
     let skeys = keys(&s, use_date)?;
     let okeys = keys(&o, use_date)?;
@@ -166,7 +166,7 @@ pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_colu
     }
     if let Some(c) = compare {
         let cdf = read_frame(c)?;
-        let cf = Frame { path: c, df: &cdf };
+        let cf = Frame::new(c, &cdf);
         let cdate = use_date && cf.has("snapshot_date");
         let ck = keys(&cf, cdate)?;
         let cidx = index(c, &ck)?;

@@ -13,10 +13,11 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Band, Category, Spec};
-use crate::data::table::{read_frame, read_table_date_optional, Frame, Labels, Table};
+use crate::data::table::{read_frame, read_table_date_optional, Frame, Labels, Table, TableBlocks};
 use crate::data::write::{OutColumn, OutTable, Sink};
 use crate::error::{Error, Result};
 use crate::explain::{by_category, top_k, Explained};
+use crate::features::reference::LiveCounts;
 use crate::model::Target;
 use crate::registry::Loaded;
 
@@ -121,7 +122,7 @@ impl Previous {
     /// Reads a scores file written by `healthscore score`.
     pub fn read(path: &Path) -> Result<Previous> {
         let df = read_frame(path)?;
-        let f = Frame { path, df: &df };
+        let f = Frame::new(path, &df);
         let ids = f.strings("account_id", "account id of the previous scores")?;
         let band = f.strings("band", "band of the previous scores")?;
         let risk = f.numbers("risk", "risk of the previous scores")?;
@@ -210,7 +211,7 @@ impl Default for ScoreOptions {
         ScoreOptions {
             top: 5,
             contributions: true,
-            block_rows: 65_536,
+            block_rows: 32_768,
         }
     }
 }
@@ -226,7 +227,8 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opt
 /// `output` (CSV, Parquet or JSON lines by extension) through a temporary file
 /// renamed into place at the end: memory holds the input table and one block,
 /// not the whole output. Returns the summary and the alerts (with a previous
-/// run); the rows are the same as [`render`]'s.
+/// run); the rows are the same as [`render`]'s. [`score_file`] streams the
+/// input too.
 ///
 /// ```no_run
 /// use healthscore::{registry::Registry, workflow::score::*};
@@ -244,41 +246,146 @@ pub fn score_to_file(
     opts: ScoreOptions,
     output: &Path,
 ) -> Result<(ScoreSummary, OutTable)> {
-    let mut sink = Sink::create(output)?;
+    let step = opts.block_rows.max(1);
+    let blocks = (0..table.len()).step_by(step).map(|start| {
+        let rows: Vec<usize> = (start..(start + step).min(table.len())).collect();
+        Ok(table.select(&rows))
+    });
+    score_blocks(loaded, blocks, previous, opts, output)
+}
+
+/// Reads the live accounts in `input` block by block (see [`TableBlocks`]),
+/// keeps the rows of snapshot date `as_of` when given, scores them and streams
+/// them to `output` as [`score_to_file`] does: memory holds one block of the
+/// input and of the output, not the files.
+///
+/// ```no_run
+/// use healthscore::{registry::Registry, workflow::score::*};
+/// let reg = Registry::new("models");
+/// let loaded = reg.load(&reg.resolve(None)?)?;
+/// let (summary, _alerts) = score_file(&loaded, "live.parquet".as_ref(), None, None, ScoreOptions::default(), "scores.parquet".as_ref())?;
+/// println!("{} accounts, drift {:?}", summary.rows, summary.drift);
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn score_file(
+    loaded: &Loaded,
+    input: &Path,
+    as_of: Option<chrono::NaiveDate>,
+    previous: Option<&Previous>,
+    opts: ScoreOptions,
+    output: &Path,
+) -> Result<(ScoreSummary, OutTable)> {
+    let spec = &loaded.manifest.spec;
+    let blocks = TableBlocks::open(input, &spec.columns, &loaded.manifest.features, Labels::IfPresent, opts.block_rows)?;
+    let Some(day) = as_of else {
+        return score_blocks(loaded, blocks, previous, opts, output);
+    };
+    if !blocks.has_dates() {
+        return Err(Error::Param(format!("{}: --as-of needs a snapshot date column", input.display())));
+    }
+    let kept = blocks
+        .map(|b| b.map(|t| keep_date(t, day)))
+        .filter(|b| b.as_ref().map_or(true, |t| !t.is_empty()));
+    score_blocks(loaded, kept, previous, opts, output).map_err(|e| match e {
+        Error::Param(m) if m.ends_with(NO_ROWS) => Error::Param(format!("{}: no rows with snapshot date {day}", input.display())),
+        e => e,
+    })
+}
+
+/// The end of the message when no block held a row.
+const NO_ROWS: &str = "no rows to score";
+
+/// The rows of `t` with snapshot date `day`.
+fn keep_date(t: Table, day: chrono::NaiveDate) -> Table {
+    let Some(dates) = &t.dates else { return t };
+    if dates.iter().all(|d| *d == day) {
+        return t;
+    }
+    let rows: Vec<usize> = (0..t.len()).filter(|&r| dates[r] == day).collect();
+    t.select(&rows)
+}
+
+/// Scores and writes each block in turn; the data checks are gathered over all
+/// blocks. Nothing is left at `output` unless every block was written.
+///
+/// Three stages run at once, handing blocks over through one-slot channels:
+/// reading (and the data checks), scoring, and writing — so that reading the
+/// next block and encoding the last one overlap with scoring this one.
+fn score_blocks(
+    loaded: &Loaded,
+    blocks: impl Iterator<Item = Result<Table>> + Send,
+    previous: Option<&Previous>,
+    opts: ScoreOptions,
+    output: &Path,
+) -> Result<(ScoreSummary, OutTable)> {
+    use std::sync::mpsc::sync_channel;
+    let sink = Sink::create(output)?;
     let mut summary = ScoreSummary {
         version: loaded.version.clone(),
         previous_matched: previous.map(|_| 0),
         ..Default::default()
     };
     let mut alerts = OutTable::default();
-    let n = table.len();
-    let mut start = 0;
-    loop {
-        let end = (start + opts.block_rows.max(1)).min(n);
-        let rows: Vec<usize> = (start..end).collect();
-        let scored = score(loaded, table.select(&rows));
-        let part = render_rows(&scored, loaded, previous, opts);
-        sink.write(&part.scores)?;
-        let s = part.summary;
-        summary.rows += s.rows;
-        summary.alerts += s.alerts;
-        for (k, v) in s.bands {
-            *summary.bands.entry(k).or_default() += v;
+    let mut path = None;
+    std::thread::scope(|scope| {
+        let (read_tx, read_rx) = sync_channel::<Result<Table>>(1);
+        let reader = scope.spawn(move || {
+            let mut checks = DataChecks::new(loaded);
+            for block in blocks {
+                if let Ok(t) = &block {
+                    checks.add(t);
+                }
+                let failed = block.is_err();
+                // A closed channel means scoring stopped; so does a failed block.
+                if read_tx.send(block).is_err() || failed {
+                    break;
+                }
+            }
+            checks
+        });
+        let (write_tx, write_rx) = sync_channel::<OutTable>(1);
+        let writer = scope.spawn(move || -> Result<Sink> {
+            let mut sink = sink;
+            for part in write_rx {
+                sink.write(&part)?;
+            }
+            Ok(sink)
+        });
+        for block in read_rx {
+            let block = block?;
+            path.get_or_insert_with(|| block.path.clone());
+            let scored = score(loaded, block);
+            let part = render_rows(&scored, loaded, previous, opts);
+            drop(scored);
+            if write_tx.send(part.scores).is_err() {
+                // The writer failed; its error is collected below.
+                break;
+            }
+            let s = part.summary;
+            summary.rows += s.rows;
+            summary.alerts += s.alerts;
+            for (k, v) in s.bands {
+                *summary.bands.entry(k).or_default() += v;
+            }
+            for (k, v) in s.actions {
+                *summary.actions.entry(k).or_default() += v;
+            }
+            if let (Some(a), Some(b)) = (summary.previous_matched.as_mut(), s.previous_matched) {
+                *a += b;
+            }
+            alerts.append(part.alerts);
         }
-        for (k, v) in s.actions {
-            *summary.actions.entry(k).or_default() += v;
+        drop(write_tx);
+        let sink = writer.join().expect("the writer thread does not panic")?;
+        let checks = reader.join().expect("the reader thread does not panic");
+        if summary.rows == 0 {
+            let what = path.map_or_else(|| "the input".to_string(), |p: std::path::PathBuf| p.display().to_string());
+            return Err(Error::Param(format!("{what}: {NO_ROWS}")));
         }
-        if let (Some(a), Some(b)) = (summary.previous_matched.as_mut(), s.previous_matched) {
-            *a += b;
-        }
-        alerts.append(part.alerts);
-        start = end;
-        if start >= n {
-            break;
-        }
-    }
-    sink.finish()?;
-    data_checks(loaded, table, &mut summary);
+        sink.finish()?;
+        checks.finish(&mut summary);
+        Ok(())
+    })?;
     Ok((summary, alerts))
 }
 
@@ -481,19 +588,6 @@ fn cell_text(values: Option<&crate::data::table::FeatureValues>, r: usize) -> St
     }
 }
 
-/// Keeps only rows of one snapshot date.
-pub fn filter_date(t: Table, as_of: Option<chrono::NaiveDate>) -> Result<Table> {
-    let Some(d) = as_of else { return Ok(t) };
-    let Some(dates) = &t.dates else {
-        return Err(Error::Param(format!("{}: --as-of needs a snapshot date column", t.path.display())));
-    };
-    let rows: Vec<usize> = (0..t.len()).filter(|&r| dates[r] == d).collect();
-    if rows.is_empty() {
-        return Err(Error::Param(format!("{}: no rows with snapshot date {d}", t.path.display())));
-    }
-    Ok(t.select(&rows))
-}
-
 /// The plain-text card of one account (for `healthscore explain`).
 pub fn card(scored: &Scored, r: usize, spec: &Spec) -> String {
     use std::fmt::Write;
@@ -577,36 +671,84 @@ pub fn card(scored: &Scored, r: usize, spec: &Spec) -> String {
 /// Drift and schema checks of the scored table against the training data:
 /// unseen categories, values far out of range, PSI per feature.
 pub fn data_checks(loaded: &Loaded, t: &Table, summary: &mut ScoreSummary) {
-    // Drift and schema checks against the training data.
-    let pooled = loaded
-        .model(Target::Risk)
-        .or(loaded.model(Target::Upsell))
-        .map(|m| &m.pooled.preprocessor);
-    if let Some(pre) = pooled {
-        summary.unseen_categories = pre.unseen_levels(t);
-        summary.out_of_range = pre.out_of_range(t);
+    let mut checks = DataChecks::new(loaded);
+    checks.add(t);
+    checks.finish(summary);
+}
+
+/// The data checks of [`data_checks`], gathered block by block.
+struct DataChecks<'a> {
+    loaded: &'a Loaded,
+    unseen: BTreeMap<String, usize>,
+    out_of_range: BTreeMap<String, usize>,
+    /// Live counts per reference feature (None until a column of its kind is seen).
+    live: Vec<Option<LiveCounts>>,
+}
+
+impl<'a> DataChecks<'a> {
+    fn new(loaded: &'a Loaded) -> DataChecks<'a> {
+        DataChecks {
+            loaded,
+            unseen: BTreeMap::new(),
+            out_of_range: BTreeMap::new(),
+            live: vec![None; loaded.manifest.reference.len()],
+        }
     }
-    let mut drift: Vec<Drift> = loaded
-        .manifest
-        .reference
-        .par_iter()
-        .filter_map(|r| {
-            let v = t.feature(&r.name)?;
-            let psi = r.psi(&v.values)?;
-            let level = if psi > 0.25 {
-                "major"
-            } else if psi >= 0.1 {
-                "moderate"
-            } else {
-                "stable"
-            };
-            Some(Drift {
-                feature: r.name.clone(),
-                psi,
-                level: level.into(),
+
+    fn add(&mut self, t: &Table) {
+        let pooled = self
+            .loaded
+            .model(Target::Risk)
+            .or(self.loaded.model(Target::Upsell))
+            .map(|m| &m.pooled.preprocessor);
+        if let Some(pre) = pooled {
+            for (f, n) in pre.unseen_levels(t) {
+                *self.unseen.entry(f).or_default() += n;
+            }
+            for (f, n) in pre.out_of_range(t) {
+                *self.out_of_range.entry(f).or_default() += n;
+            }
+        }
+        self.loaded
+            .manifest
+            .reference
+            .par_iter()
+            .zip(self.live.par_iter_mut())
+            .for_each(|(r, live)| {
+                let Some(v) = t.feature(&r.name) else { return };
+                let mut counts = live.take().unwrap_or_default();
+                if r.count(&v.values, &mut counts) {
+                    *live = Some(counts);
+                }
+            });
+    }
+
+    fn finish(self, summary: &mut ScoreSummary) {
+        summary.unseen_categories = self.unseen;
+        summary.out_of_range = self.out_of_range;
+        let mut drift: Vec<Drift> = self
+            .loaded
+            .manifest
+            .reference
+            .iter()
+            .zip(&self.live)
+            .filter_map(|(r, live)| {
+                let psi = r.psi_of(live.as_ref()?);
+                let level = if psi > 0.25 {
+                    "major"
+                } else if psi >= 0.1 {
+                    "moderate"
+                } else {
+                    "stable"
+                };
+                Some(Drift {
+                    feature: r.name.clone(),
+                    psi,
+                    level: level.into(),
+                })
             })
-        })
-        .collect();
-    drift.sort_by(|a, b| b.psi.total_cmp(&a.psi));
-    summary.drift = drift;
+            .collect();
+        drift.sort_by(|a, b| b.psi.total_cmp(&a.psi));
+        summary.drift = drift;
+    }
 }
