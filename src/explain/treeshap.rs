@@ -185,6 +185,9 @@ struct PreparedLeaf {
     /// Pattern bits: d for a leaf; for a unit serving a subtree, its upper
     /// features' bits then one bit per split below (set = the row went left).
     bits: u8,
+    /// For a unit: the node at the top of its subtree and its number of splits,
+    /// whose decision bits (contiguous in preorder) end the pattern.
+    subtree: Option<(u32, u8)>,
     /// For each agreement pattern o (bit j = the row agrees with every split on
     /// feature j), the contribution to each feature: `table[o * d + j]`.
     table: Vec<f64>,
@@ -270,12 +273,11 @@ fn unit_of(path: &[(u32, bool, u8)], upper: usize, internal: &[u32], below: &[Pr
             }
         }
     }
-    let mut conditions = path.to_vec();
-    conditions.extend(internal.iter().enumerate().map(|(i, &m)| (m, true, (upper + i) as u8)));
     PreparedLeaf {
-        conditions,
+        conditions: path.to_vec(),
         features,
         bits: bits as u8,
+        subtree: Some((internal[0], internal.len() as u8)),
         table,
     }
 }
@@ -287,6 +289,10 @@ struct LeafHead {
     cond_end: u32,
     feat_start: u32,
     table_start: u32,
+    /// First split (preorder index) of a unit's subtree.
+    sub_start: u32,
+    /// Splits in a unit's subtree (0 for a leaf).
+    sub_len: u8,
     /// Distinct features on the path.
     d: u8,
     /// Pattern bits (see [`PreparedLeaf`]'s `bits`).
@@ -297,8 +303,13 @@ struct LeafHead {
 /// row's pass over the tree reads memory in order.
 #[derive(Debug, Clone)]
 pub struct PreparedTree {
+    /// The splits of the tree (its internal nodes, in node order), as three
+    /// arrays that a row's decisions are computed from without branches.
+    thresholds: Vec<f64>,
+    split_features: Vec<u32>,
+    missing_left: Vec<u8>,
     heads: Vec<LeafHead>,
-    /// Conditions packed as `node << 8 | goes_left << 7 | pattern bit`.
+    /// Conditions packed as `split << 8 | goes_left << 7 | pattern bit`.
     conds: Vec<u32>,
     feats: Vec<u32>,
     table: Vec<f64>,
@@ -361,6 +372,7 @@ impl PreparedTree {
                 conditions,
                 features,
                 bits: d as u8,
+                subtree: None,
                 table,
             });
         }
@@ -368,23 +380,42 @@ impl PreparedTree {
         let mut units = vec![];
         let mut first_leaf = 0;
         collect_units(tree, 0, 0, &leaves, &mut first_leaf, &mut units);
+        // Splits numbered in preorder, so that every subtree's splits are a run.
+        let mut split_of = vec![u32::MAX; tree.nodes.len()];
+        let mut preorder = vec![];
+        subtree(tree, 0, &mut preorder);
+        for (i, &j) in preorder.iter().enumerate() {
+            split_of[j as usize] = i as u32;
+        }
         let mut p = PreparedTree {
+            thresholds: vec![],
+            split_features: vec![],
+            missing_left: vec![],
             heads: Vec::with_capacity(units.len()),
             conds: vec![],
             feats: vec![],
             table: vec![],
             merged: leaves.len() - units.len(),
         };
+        for &j in &preorder {
+            let n = &tree.nodes[j as usize];
+            p.thresholds.push(n.threshold);
+            p.split_features.push(n.feature);
+            p.missing_left.push(n.missing_left as u8);
+        }
         for u in units {
             p.conds.extend(
                 u.conditions
                     .iter()
-                    .map(|&(node, left, k)| node << 8 | (left as u32) << 7 | k as u32),
+                    .map(|&(node, left, k)| split_of[node as usize] << 8 | (left as u32) << 7 | k as u32),
             );
+            let (top, sub_len) = u.subtree.unwrap_or((0, 0));
             p.heads.push(LeafHead {
                 cond_end: p.conds.len() as u32,
                 feat_start: p.feats.len() as u32,
                 table_start: p.table.len() as u32,
+                sub_start: split_of[top as usize],
+                sub_len,
                 d: u.features.len() as u8,
                 bits: u.bits,
             });
@@ -399,30 +430,50 @@ impl PreparedTree {
         self.merged
     }
 
-    /// Adds the SHAP values of the tree for row `x` to `phi`.
-    pub fn shap(&self, tree: &Tree, x: &[f64], phi: &mut [f64]) {
-        let mut decisions = vec![false; tree.nodes.len()];
-        self.shap_with(tree, x, phi, &mut decisions);
+    /// Number of splits (internal nodes).
+    pub fn splits(&self) -> usize {
+        self.thresholds.len()
     }
 
-    /// As [`PreparedTree::shap`], with a scratch buffer of one flag per node.
-    pub fn shap_with(&self, tree: &Tree, x: &[f64], phi: &mut [f64], decisions: &mut [bool]) {
-        // Each split is decided once per row, then read by every leaf below it.
-        for (j, n) in tree.nodes.iter().enumerate() {
-            if !n.is_leaf() {
-                let v = x[n.feature as usize];
-                decisions[j] = if v.is_nan() { n.missing_left } else { v <= n.threshold };
-            }
+    /// Decision flags [`PreparedTree::shap_with`] needs as scratch (the splits
+    /// plus 8, so that a run of 8 flags can be read as one word).
+    pub fn scratch_len(&self) -> usize {
+        self.splits() + 8
+    }
+
+    /// Adds the SHAP values of the tree for row `x` to `phi`.
+    pub fn shap(&self, x: &[f64], phi: &mut [f64]) {
+        let mut decisions = vec![0; self.scratch_len()];
+        self.shap_with(x, phi, &mut decisions);
+    }
+
+    /// As [`PreparedTree::shap`], with a scratch buffer of at least
+    /// [`PreparedTree::scratch_len`] flags.
+    pub fn shap_with(&self, x: &[f64], phi: &mut [f64], decisions: &mut [u8]) {
+        // Each split is decided once per row (1 = the row goes left), then read
+        // by every unit below it. NaN compares false, so a missing value goes
+        // where `missing_left` says.
+        let splits = self.thresholds.iter().zip(&self.split_features).zip(&self.missing_left);
+        for (d, ((t, f), ml)) in decisions.iter_mut().zip(splits) {
+            let v = x[*f as usize];
+            *d = (v <= *t) as u8 | (v.is_nan() as u8 & ml);
         }
         let mut start = 0;
         for h in &self.heads {
-            let mut o = (1usize << h.bits) - 1;
+            let upper = (h.bits - h.sub_len) as usize;
+            let mut o = (1usize << upper) - 1;
             for &c in &self.conds[start..h.cond_end as usize] {
                 // Clear the condition's bit when the row goes the other way (no branch).
                 let disagrees = (decisions[(c >> 8) as usize] as u32 ^ (c >> 7) & 1) as usize;
                 o &= !(disagrees << (c & 0x7f));
             }
             start = h.cond_end as usize;
+            // A unit's subtree splits are a run of flags (preorder): read 8 as one
+            // word and gather their low bits into one byte with a multiplication.
+            let s0 = h.sub_start as usize;
+            let run = u64::from_le_bytes(decisions[s0..s0 + 8].try_into().expect("8 flags"));
+            let packed = (run.wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize;
+            o |= (packed & ((1 << h.sub_len) - 1)) << upper;
             let d = h.d as usize;
             let values = &self.table[h.table_start as usize + o * d..][..d];
             let feats = &self.feats[h.feat_start as usize..][..d];
@@ -445,14 +496,14 @@ impl GbdtModel {
     pub fn shap_block(&self, prepared: &[Option<PreparedTree>], block: &[f64], ncols: usize) -> Vec<f64> {
         let nrows = block.len() / ncols.max(1);
         let mut phi = vec![0.0; block.len()];
-        let mut decisions = vec![false; self.trees.iter().map(|t| t.nodes.len()).max().unwrap_or(0)];
+        let mut decisions = vec![0u8; prepared.iter().flatten().map(PreparedTree::scratch_len).max().unwrap_or(0)];
         let mut buf = vec![];
         for (t, p) in self.trees.iter().zip(prepared) {
             for r in 0..nrows {
                 let x = &block[r * ncols..(r + 1) * ncols];
                 let out = &mut phi[r * ncols..(r + 1) * ncols];
                 match p {
-                    Some(p) => p.shap_with(t, x, out, &mut decisions),
+                    Some(p) => p.shap_with(x, out, &mut decisions),
                     None => {
                         if buf.is_empty() {
                             buf = vec![PathElement::default(); buffer_len(16)];
@@ -471,7 +522,7 @@ impl GbdtModel {
         let mut buf = vec![];
         for (t, p) in self.trees.iter().zip(prepared) {
             match p {
-                Some(p) => p.shap(t, x, &mut phi),
+                Some(p) => p.shap(x, &mut phi),
                 None => {
                     if buf.is_empty() {
                         buf = vec![PathElement::default(); buffer_len(16)];
@@ -601,7 +652,7 @@ mod tests {
             let total = expected_value(&t) + phi.iter().sum::<f64>();
             assert!((total - t.predict(&x)).abs() < 1e-12);
             let mut fast = vec![0.0; 3];
-            PreparedTree::new(&t).unwrap().shap(&t, &x, &mut fast);
+            PreparedTree::new(&t).unwrap().shap(&x, &mut fast);
             for (a, b) in fast.iter().zip(&bf) {
                 assert!((a - b).abs() < 1e-12, "prepared {fast:?} vs {bf:?} at {x:?}");
             }
@@ -610,6 +661,13 @@ mod tests {
 
     #[test]
     fn prepared_equals_recursive_on_a_fitted_ensemble() {
+        // Depth 6: one word of decision bits; depth 8: several.
+        for depth in [6, 8] {
+            prepared_equals_recursive(depth);
+        }
+    }
+
+    fn prepared_equals_recursive(max_depth: usize) {
         use crate::model::gbdt::{fit, GbdtParams};
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(4);
@@ -632,7 +690,7 @@ mod tests {
             &[],
             Some(40),
             GbdtParams {
-                max_depth: 6,
+                max_depth,
                 min_samples_leaf: 5,
                 ..Default::default()
             },
