@@ -293,6 +293,9 @@ struct LeafHead {
     sub_start: u32,
     /// Splits in a unit's subtree (0 for a leaf).
     sub_len: u8,
+    /// Leading conditions it shares with the previous unit, whose partial
+    /// patterns are reused.
+    shared: u8,
     /// Distinct features on the path.
     d: u8,
     /// Pattern bits (see [`PreparedLeaf`]'s `bits`).
@@ -403,7 +406,10 @@ impl PreparedTree {
             p.split_features.push(n.feature);
             p.missing_left.push(n.missing_left as u8);
         }
-        for u in units {
+        let mut previous: &[(u32, bool, u8)] = &[];
+        for u in &units {
+            let shared = previous.iter().zip(&u.conditions).take_while(|(a, b)| a == b).count();
+            previous = &u.conditions;
             p.conds.extend(
                 u.conditions
                     .iter()
@@ -416,6 +422,7 @@ impl PreparedTree {
                 table_start: p.table.len() as u32,
                 sub_start: split_of[top as usize],
                 sub_len,
+                shared: shared as u8,
                 d: u.features.len() as u8,
                 bits: u.bits,
             });
@@ -458,15 +465,22 @@ impl PreparedTree {
             let v = x[*f as usize];
             *d = (v <= *t) as u8 | (v.is_nan() as u8 & ml);
         }
+        // partial[i]: the pattern after the first i conditions of the current
+        // unit's path. Units come in depth-first order, so a unit starts from
+        // the prefix it shares with the previous one: one step per tree edge.
+        let mut partial = [usize::MAX; MAX_PREPARED_DEPTH + 2];
         let mut start = 0;
         for h in &self.heads {
             let upper = (h.bits - h.sub_len) as usize;
-            let mut o = (1usize << upper) - 1;
-            for &c in &self.conds[start..h.cond_end as usize] {
+            let shared = h.shared as usize;
+            let mut o = partial[shared];
+            for (i, &c) in self.conds[start..h.cond_end as usize].iter().enumerate().skip(shared) {
                 // Clear the condition's bit when the row goes the other way (no branch).
                 let disagrees = (decisions[(c >> 8) as usize] as u32 ^ (c >> 7) & 1) as usize;
                 o &= !(disagrees << (c & 0x7f));
+                partial[i + 1] = o;
             }
+            o &= (1usize << upper) - 1;
             start = h.cond_end as usize;
             // A unit's subtree splits are a run of flags (preorder): read 8 as one
             // word and gather their low bits into one byte with a multiplication.
