@@ -6,6 +6,12 @@ use std::process::ExitCode;
 use clap::Parser;
 use healthscore::cli::{Cli, Outcome};
 
+/// mimalloc keeps freed blocks for reuse across threads, where the system
+/// allocator maps and unmaps large blocks (page faults, TLB shootdowns) on
+/// every scoring block.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match healthscore::cli::run(cli) {

@@ -329,28 +329,34 @@ fn score_blocks(
     let mut path = None;
     std::thread::scope(|scope| {
         let (read_tx, read_rx) = sync_channel::<Result<Table>>(1);
-        let reader = scope.spawn(move || {
-            let mut checks = DataChecks::new(loaded);
-            for block in blocks {
-                if let Ok(t) = &block {
-                    checks.add(t);
+        let reader = std::thread::Builder::new()
+            .name("score-reader".into())
+            .spawn_scoped(scope, move || {
+                let mut checks = DataChecks::new(loaded);
+                for block in blocks {
+                    if let Ok(t) = &block {
+                        checks.add(t);
+                    }
+                    let failed = block.is_err();
+                    // A closed channel means scoring stopped; so does a failed block.
+                    if read_tx.send(block).is_err() || failed {
+                        break;
+                    }
                 }
-                let failed = block.is_err();
-                // A closed channel means scoring stopped; so does a failed block.
-                if read_tx.send(block).is_err() || failed {
-                    break;
-                }
-            }
-            checks
-        });
+                checks
+            })
+            .map_err(|e| Error::io(output, e))?;
         let (write_tx, write_rx) = sync_channel::<OutTable>(1);
-        let writer = scope.spawn(move || -> Result<Sink> {
-            let mut sink = sink;
-            for part in write_rx {
-                sink.write(&part)?;
-            }
-            Ok(sink)
-        });
+        let writer = std::thread::Builder::new()
+            .name("score-writer".into())
+            .spawn_scoped(scope, move || -> Result<Sink> {
+                let mut sink = sink;
+                for part in write_rx {
+                    sink.write(&part)?;
+                }
+                Ok(sink)
+            })
+            .map_err(|e| Error::io(output, e))?;
         for block in read_rx {
             let block = block?;
             path.get_or_insert_with(|| block.path.clone());
