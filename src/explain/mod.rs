@@ -67,8 +67,11 @@ impl Attribute for GbdtModel {
         let ncols = x.ncols();
         let nf = pre.features.len();
         let flat: Vec<f64> = x.iter().copied().collect();
-        // Blocks of rows in parallel; within a block, tree by tree (cache-friendly).
-        let block_rows = 256;
+        // Blocks of rows in parallel; within a block, tree by tree, so that a
+        // tree's tables (about 100 KiB at depth 6) are fetched once per 1,024
+        // rows while the block's rows and values stay in L2. 256 rows measured
+        // 7–15% slower on 1M rows, 2,048 about the same as 1,024.
+        let block_rows = 1024;
         let blocks: Vec<Vec<f64>> = flat
             .par_chunks(block_rows * ncols.max(1))
             .map(|block| {
