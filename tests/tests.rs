@@ -534,6 +534,34 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
     let day = chrono::NaiveDate::from_ymd_opt(2026, 6, 30);
     score_file(&loaded, &repo("notebooks-data/history.csv"), day, None, small, &streamed).unwrap();
     assert_eq!(std::fs::read(&streamed).unwrap(), std::fs::read(&prev).unwrap());
+    // A bad cell in a later block: the error names the file's row, and no output is left.
+    let bad_parquet = d.path().join("bad.parquet");
+    {
+        use polars::prelude::*;
+        let text = std::fs::read_to_string(&live).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        // Data row 700 (line 701 of the file): logins_30d (9th column) becomes text.
+        let mut cells: Vec<&str> = lines[700].split(',').collect();
+        cells[8] = "many";
+        lines[700] = cells.join(",");
+        let bad_csv = write(d.path(), "bad_rows.csv", &(lines.join("\n") + "\n"));
+        let mut df = CsvReadOptions::default()
+            .with_infer_schema_length(Some(0))
+            .try_into_reader_with_file_path(Some(bad_csv))
+            .unwrap()
+            .finish()
+            .unwrap();
+        ParquetWriter::new(std::fs::File::create(&bad_parquet).unwrap())
+            .finish(&mut df)
+            .unwrap();
+    }
+    let out = d.path().join("never.parquet");
+    let err = score_file(&loaded, &bad_parquet, None, None, small, &out).unwrap_err().to_string();
+    assert!(
+        err.contains("row 700") && err.contains("logins_30d") && err.contains("`many`"),
+        "{err}"
+    );
+    assert!(!out.exists());
     let none = chrono::NaiveDate::from_ymd_opt(1999, 1, 1);
     let err = score_file(&loaded, &repo("notebooks-data/history.csv"), none, None, small, &streamed).unwrap_err();
     assert!(err.to_string().contains("no rows with snapshot date 1999-01-01"), "{err}");
