@@ -556,7 +556,8 @@ impl TableBlocks {
             block_rows: block_rows.max(1),
             next: 0,
             rows,
-            seen: Seen::default(),
+            // Sized once for the file: growing it block by block rehashes every id again.
+            seen: Seen(PlHashMap::with_capacity(rows)),
         })
     }
 
