@@ -47,6 +47,7 @@ fn kernels(c: &mut Criterion) {
         b.iter(|| model.margins(&small.view()))
     });
 
+    c.bench_function("TreeSHAP tables, 100 trees depth 6", |b| b.iter(|| model.prepare()));
     let prepared = model.prepare();
     let block: Vec<f64> = xs.slice(ndarray::s![0..1_000, ..]).iter().copied().collect();
     c.bench_function("TreeSHAP 1k rows, 100 trees depth 6", |b| {

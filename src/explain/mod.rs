@@ -63,7 +63,7 @@ impl Attribute for GbdtModel {
         use rayon::prelude::*;
         let cols = pre.tree_columns();
         let base = self.expected_margin();
-        let prepared = self.prepare();
+        let prepared = self.prepared();
         let ncols = x.ncols();
         let nf = pre.features.len();
         let flat: Vec<f64> = x.iter().copied().collect();
@@ -75,7 +75,7 @@ impl Attribute for GbdtModel {
         let blocks: Vec<Vec<f64>> = flat
             .par_chunks(block_rows * ncols.max(1))
             .map(|block| {
-                let phi = self.shap_block(&prepared, block, ncols);
+                let phi = self.shap_block(prepared, block, ncols);
                 let n = block.len() / ncols.max(1);
                 let mut out = vec![0.0; n * nf];
                 for r in 0..n {

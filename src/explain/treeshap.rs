@@ -505,6 +505,11 @@ impl GbdtModel {
         self.trees.par_iter().map(PreparedTree::new).collect()
     }
 
+    /// [`GbdtModel::prepare`]'s tables, built once per model and then reused.
+    pub fn prepared(&self) -> &[Option<PreparedTree>] {
+        self.shap_tables.get_or_init(|| self.prepare())
+    }
+
     /// SHAP values of a block of rows (row-major, `ncols` each), tree by tree so
     /// that each tree's tables stay in cache while the block passes through.
     pub fn shap_block(&self, prepared: &[Option<PreparedTree>], block: &[f64], ncols: usize) -> Vec<f64> {

@@ -131,12 +131,23 @@ impl Tree {
 }
 
 /// A fitted boosted model: margin = base + Σ trees.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GbdtModel {
     pub base: f64,
     pub trees: Vec<Tree>,
     pub learning_rate: f64,
     pub max_depth: usize,
+    /// TreeSHAP tables, built on first use and kept for the next blocks
+    /// (about 0.1 s per 300 trees); never persisted.
+    #[serde(skip)]
+    pub(crate) shap_tables: std::sync::OnceLock<Vec<Option<crate::explain::treeshap::PreparedTree>>>,
+}
+
+/// Models are equal when their trees are; the TreeSHAP cache does not count.
+impl PartialEq for GbdtModel {
+    fn eq(&self, other: &GbdtModel) -> bool {
+        (self.base, &self.trees, self.learning_rate, self.max_depth) == (other.base, &other.trees, other.learning_rate, other.max_depth)
+    }
 }
 
 impl GbdtModel {
@@ -202,8 +213,11 @@ impl GbdtModel {
     /// The model with only its first `rounds` trees.
     pub fn truncated(&self, rounds: usize) -> GbdtModel {
         GbdtModel {
+            base: self.base,
             trees: self.trees[..rounds.min(self.trees.len())].to_vec(),
-            ..self.clone()
+            learning_rate: self.learning_rate,
+            max_depth: self.max_depth,
+            shap_tables: Default::default(),
         }
     }
 }
@@ -373,6 +387,7 @@ fn fit_impl(
         trees,
         learning_rate: p.learning_rate,
         max_depth: p.max_depth,
+        shap_tables: Default::default(),
     })
 }
 
