@@ -251,7 +251,8 @@ pub fn score_to_file(
         let rows: Vec<usize> = (start..(start + step).min(table.len())).collect();
         Ok(table.select(&rows))
     });
-    score_blocks(loaded, blocks, previous, opts, output)
+    let no_rows = || Error::Param(format!("{}: no rows to score", table.path.display()));
+    score_blocks(loaded, blocks, previous, opts, output, no_rows)
 }
 
 /// Reads the live accounts in `input` block by block (see [`TableBlocks`]),
@@ -278,7 +279,8 @@ pub fn score_file(
     let spec = &loaded.manifest.spec;
     let blocks = TableBlocks::open(input, &spec.columns, &loaded.manifest.features, Labels::IfPresent, opts.block_rows)?;
     let Some(day) = as_of else {
-        return score_blocks(loaded, blocks, previous, opts, output);
+        let no_rows = || Error::Param(format!("{}: no rows to score", input.display()));
+        return score_blocks(loaded, blocks, previous, opts, output, no_rows);
     };
     if !blocks.has_dates() {
         return Err(Error::Param(format!("{}: --as-of needs a snapshot date column", input.display())));
@@ -286,14 +288,9 @@ pub fn score_file(
     let kept = blocks
         .map(|b| b.map(|t| keep_date(t, day)))
         .filter(|b| b.as_ref().map_or(true, |t| !t.is_empty()));
-    score_blocks(loaded, kept, previous, opts, output).map_err(|e| match e {
-        Error::Param(m) if m.ends_with(NO_ROWS) => Error::Param(format!("{}: no rows with snapshot date {day}", input.display())),
-        e => e,
-    })
+    let no_rows = || Error::Param(format!("{}: no rows with snapshot date {day}", input.display()));
+    score_blocks(loaded, kept, previous, opts, output, no_rows)
 }
-
-/// The end of the message when no block held a row.
-const NO_ROWS: &str = "no rows to score";
 
 /// The rows of `t` with snapshot date `day`.
 fn keep_date(t: Table, day: chrono::NaiveDate) -> Table {
@@ -306,7 +303,8 @@ fn keep_date(t: Table, day: chrono::NaiveDate) -> Table {
 }
 
 /// Scores and writes each block in turn; the data checks are gathered over all
-/// blocks. Nothing is left at `output` unless every block was written.
+/// blocks. Nothing is left at `output` unless every block was written; when
+/// no block holds a row, the error is `no_rows()`.
 ///
 /// Three stages run at once, handing blocks over through one-slot channels:
 /// reading (and the data checks), scoring, and writing — so that reading the
@@ -317,6 +315,7 @@ fn score_blocks(
     previous: Option<&Previous>,
     opts: ScoreOptions,
     output: &Path,
+    no_rows: impl FnOnce() -> Error,
 ) -> Result<(ScoreSummary, OutTable)> {
     use std::sync::mpsc::sync_channel;
     let sink = Sink::create(output)?;
@@ -326,7 +325,6 @@ fn score_blocks(
         ..Default::default()
     };
     let mut alerts = OutTable::default();
-    let mut path = None;
     std::thread::scope(|scope| {
         let (read_tx, read_rx) = sync_channel::<Result<Table>>(1);
         let reader = std::thread::Builder::new()
@@ -359,7 +357,6 @@ fn score_blocks(
             .map_err(|e| Error::io(output, e))?;
         for block in read_rx {
             let block = block?;
-            path.get_or_insert_with(|| block.path.clone());
             let scored = score(loaded, block);
             let part = render_rows(&scored, loaded, previous, opts);
             drop(scored);
@@ -385,8 +382,7 @@ fn score_blocks(
         let sink = writer.join().expect("the writer thread does not panic")?;
         let checks = reader.join().expect("the reader thread does not panic");
         if summary.rows == 0 {
-            let what = path.map_or_else(|| "the input".to_string(), |p: std::path::PathBuf| p.display().to_string());
-            return Err(Error::Param(format!("{what}: {NO_ROWS}")));
+            return Err(no_rows());
         }
         sink.finish()?;
         checks.finish(&mut summary);
