@@ -703,29 +703,24 @@ mod tests {
     #[test]
     fn errors_in_later_blocks_name_the_row_of_the_file() {
         let dir = tempfile::tempdir().unwrap();
-        for ext in ["csv", "parquet"] {
+        // (what changes, on which 0-based row, what the error must say)
+        type Edit = fn(&mut (String, String));
+        let cases: [(&str, usize, Edit, [&str; 3]); 2] = [
             // Row 18 repeats the id of row 3: they sit in different blocks.
-            let dup = file(dir.path(), &format!("dup.{ext}"), 20, |r, c| {
-                if r == 17 {
-                    c.0 = "A2".into();
-                }
-            });
-            let msg = blocks(&dup, 4).unwrap_err().to_string();
-            assert!(
-                msg.contains("row 18") && msg.contains("row 3") && msg.contains("A2"),
-                "{ext}: {msg}"
-            );
+            ("dup", 17, |c| c.0 = "A2".into(), ["row 18", "row 3", "A2"]),
             // A text cell on row 15 (the fourth block of 4 rows).
-            let bad = file(dir.path(), &format!("bad.{ext}"), 20, |r, c| {
-                if r == 14 {
-                    c.1 = "abc".into();
-                }
-            });
-            let msg = blocks(&bad, 4).unwrap_err().to_string();
-            assert!(
-                msg.contains("row 15") && msg.contains("`x`") && msg.contains("expected a number"),
-                "{ext}: {msg}"
-            );
+            ("bad", 14, |c| c.1 = "abc".into(), ["row 15", "`x`", "expected a number"]),
+        ];
+        for ext in ["csv", "parquet"] {
+            for (name, row, edit, expected) in cases {
+                let path = file(dir.path(), &format!("{name}.{ext}"), 20, |r, c| {
+                    if r == row {
+                        edit(c);
+                    }
+                });
+                let msg = blocks(&path, 4).unwrap_err().to_string();
+                assert!(expected.iter().all(|e| msg.contains(e)), "{name}.{ext}: {msg}");
+            }
         }
     }
 }

@@ -76,6 +76,24 @@ impl FeatureTransform {
             FeatureTransform::Numeric { category, .. } | FeatureTransform::Categorical { category, .. } => *category,
         }
     }
+
+    /// Columns it takes in the tree matrix: one for a number, one per level
+    /// (plus `(other)`) for a category.
+    pub fn tree_width(&self) -> usize {
+        match self {
+            FeatureTransform::Numeric { .. } => 1,
+            FeatureTransform::Categorical { levels, other, .. } => levels.len() + *other as usize,
+        }
+    }
+
+    /// Columns it takes in the design matrix: as [`FeatureTransform::tree_width`],
+    /// plus a missing-value indicator where the numeric feature has one.
+    pub fn design_width(&self) -> usize {
+        match self {
+            FeatureTransform::Numeric { missing_indicator, .. } => 1 + *missing_indicator as usize,
+            categorical => categorical.tree_width(),
+        }
+    }
 }
 
 /// One column of the design matrix.
@@ -310,10 +328,7 @@ impl Preprocessor {
                     // its columns stay at 0 (the training mean for numeric features).
                     _ => {}
                 }
-                col += match f {
-                    FeatureTransform::Numeric { missing_indicator, .. } => 1 + *missing_indicator as usize,
-                    FeatureTransform::Categorical { levels, other, .. } => levels.len() + *other as usize,
-                };
+                col += f.design_width();
             }
         })
     }
@@ -322,10 +337,7 @@ impl Preprocessor {
     pub fn tree_columns(&self) -> Vec<usize> {
         let mut out = Vec::new();
         for (i, f) in self.features.iter().enumerate() {
-            match f {
-                FeatureTransform::Numeric { .. } => out.push(i),
-                FeatureTransform::Categorical { levels, other, .. } => out.extend(std::iter::repeat_n(i, levels.len() + *other as usize)),
-            }
+            out.extend(std::iter::repeat_n(i, f.tree_width()));
         }
         out
     }
@@ -346,10 +358,7 @@ impl Preprocessor {
                     }
                     (FeatureTransform::Categorical { .. }, _) => {}
                 }
-                col += match f {
-                    FeatureTransform::Numeric { .. } => 1,
-                    FeatureTransform::Categorical { levels, other, .. } => levels.len() + *other as usize,
-                };
+                col += f.tree_width();
             }
         })
     }
