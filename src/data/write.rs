@@ -23,6 +23,79 @@ pub enum OutColumn {
         levels: Vec<String>,
         codes: Vec<u32>,
     },
+    /// Text of many distinct values (driver values...) in one buffer: no string per row.
+    Cells(TextCells),
+}
+
+/// Text cells kept in one buffer, appended row by row.
+///
+/// ```
+/// use healthscore::data::write::TextCells;
+/// let mut c = TextCells::default();
+/// c.push_with(|s| s.push_str("1.5"));
+/// c.push(None);
+/// c.push(Some("gold"));
+/// assert_eq!((c.get(0), c.get(1), c.get(2), c.len()), (Some("1.5"), None, Some("gold"), 3));
+/// ```
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TextCells {
+    text: String,
+    /// End of each cell in `text`; a cell starts where the one before ends.
+    ends: Vec<usize>,
+    present: Vec<bool>,
+}
+
+impl TextCells {
+    /// Room for `rows` cells of about `bytes` bytes each.
+    pub fn with_capacity(rows: usize, bytes: usize) -> TextCells {
+        TextCells {
+            text: String::with_capacity(rows * bytes),
+            ends: Vec::with_capacity(rows),
+            present: Vec::with_capacity(rows),
+        }
+    }
+
+    /// Appends a cell written by `write` into the buffer.
+    pub fn push_with(&mut self, write: impl FnOnce(&mut String)) {
+        write(&mut self.text);
+        self.ends.push(self.text.len());
+        self.present.push(true);
+    }
+
+    /// Appends a cell (`None` = missing).
+    pub fn push(&mut self, cell: Option<&str>) {
+        match cell {
+            Some(t) => self.push_with(|s| s.push_str(t)),
+            None => {
+                self.ends.push(self.text.len());
+                self.present.push(false);
+            }
+        }
+    }
+
+    /// Cell `r` (`None` when missing).
+    pub fn get(&self, r: usize) -> Option<&str> {
+        let start = if r == 0 { 0 } else { self.ends[r - 1] };
+        self.present[r].then(|| &self.text[start..self.ends[r]])
+    }
+
+    /// Number of cells.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// Whether there is no cell.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Appends the cells of `other`.
+    pub fn extend(&mut self, other: TextCells) {
+        let shift = self.text.len();
+        self.text.push_str(&other.text);
+        self.ends.extend(other.ends.into_iter().map(|e| e + shift));
+        self.present.extend(other.present);
+    }
 }
 
 impl OutColumn {
@@ -36,6 +109,7 @@ impl OutColumn {
             OutColumn::Int(v) => v.len(),
             OutColumn::Num(v) => v.len(),
             OutColumn::Labels { codes, .. } => codes.len(),
+            OutColumn::Cells(c) => c.len(),
         }
     }
 
@@ -165,6 +239,7 @@ impl OutTable {
                     OutColumn::Int(v) => v[r].map(|x| x.to_string()).unwrap_or_default(),
                     OutColumn::Num(v) => Some(v[r]).filter(|x| x.is_finite()).map(fmt_float).unwrap_or_default(),
                     OutColumn::Labels { levels, codes } => OutColumn::label(levels, codes[r]).map(csv_quote).unwrap_or_default(),
+                    OutColumn::Cells(c) => c.get(r).map(csv_quote).unwrap_or_default(),
                 }),
             );
         }
@@ -184,6 +259,7 @@ impl OutTable {
                     OutColumn::Labels { levels, codes } => {
                         OutColumn::label(levels, codes[r]).map(|s| serde_json::Value::String(s.to_string()))
                     }
+                    OutColumn::Cells(c) => c.get(r).map(|s| serde_json::Value::String(s.to_string())),
                 };
                 obj.insert(n.clone(), v.unwrap_or(serde_json::Value::Null));
             }
@@ -221,6 +297,7 @@ impl OutTable {
                     OutColumn::Labels { levels, codes } => {
                         StringChunked::from_iter_options(name, codes.iter().map(|&c| OutColumn::label(levels, c))).into_column()
                     }
+                    OutColumn::Cells(c) => StringChunked::from_iter_options(name, (0..c.len()).map(|r| c.get(r))).into_column(),
                 }
             })
             .collect();
@@ -239,6 +316,7 @@ impl OutTable {
                 (OutColumn::Float(a), OutColumn::Float(b)) => a.extend(b),
                 (OutColumn::Int(a), OutColumn::Int(b)) => a.extend(b),
                 (OutColumn::Num(a), OutColumn::Num(b)) => a.extend(b),
+                (OutColumn::Cells(a), OutColumn::Cells(b)) => a.extend(b),
                 (OutColumn::Labels { levels, codes }, OutColumn::Labels { levels: l2, codes: c2 }) => {
                     let map: Vec<u32> = l2
                         .into_iter()
@@ -353,21 +431,32 @@ impl Sink {
 /// assert_eq!(fmt_float(1e-7), "0.0000001");
 /// ```
 pub fn fmt_float(x: f64) -> String {
+    let mut s = String::new();
+    push_float(&mut s, x);
+    s
+}
+
+/// Appends [`fmt_float`]'s text of `x` to `out`.
+pub fn push_float(out: &mut String, x: f64) {
+    use std::fmt::Write;
     if x == 0.0 {
-        return "0".into();
+        out.push('0');
+        return;
     }
     if x.fract() == 0.0 && x.abs() < 1e15 {
-        return (x as i64).to_string();
+        let _ = write!(out, "{}", x as i64);
+        return;
     }
     if x.is_finite() {
         let mut buf = ryu::Buffer::new();
         let s = buf.format_finite(x);
         // ryu writes `1e16` or `7485383561515295.0` where `Display` writes plain digits.
         if !s.contains('e') && !s.ends_with(".0") {
-            return s.to_string();
+            out.push_str(s);
+            return;
         }
     }
-    x.to_string()
+    let _ = write!(out, "{x}");
 }
 
 fn csv_quote(s: &str) -> String {

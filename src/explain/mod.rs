@@ -164,20 +164,44 @@ pub fn by_category(features: &[(String, Category)], contributions: &[f64]) -> [f
     out
 }
 
-/// Indices of the `k` largest |contributions|, largest first (ties by feature order).
+/// Indices of the `k` largest |contributions|, largest first (ties by feature
+/// order); zero contributions are never drivers.
+///
+/// ```
+/// use healthscore::explain::top_k;
+/// assert_eq!(top_k(&[0.1, -0.5, 0.0, 0.3], 2), vec![1, 3]);
+/// ```
 pub fn top_k(contributions: &[f64], k: usize) -> Vec<usize> {
-    let mut idx: Vec<usize> = (0..contributions.len()).filter(|&i| contributions[i] != 0.0).collect();
-    let order = |a: &usize, b: &usize| contributions[*b].abs().total_cmp(&contributions[*a].abs()).then(a.cmp(b));
-    // Select the k largest first (linear time), then order only those.
-    if k < idx.len() {
-        if k == 0 {
-            return vec![];
-        }
-        idx.select_nth_unstable_by(k - 1, order);
-        idx.truncate(k);
+    let mut out = Vec::with_capacity(k);
+    top_k_into(contributions, k, &mut out);
+    out
+}
+
+/// [`top_k`] into a buffer the caller reuses: one pass that keeps the `k`
+/// best seen so far in order, with no allocation once `out` has room for `k`.
+pub fn top_k_into(contributions: &[f64], k: usize, out: &mut Vec<usize>) {
+    out.clear();
+    if k == 0 {
+        return;
     }
-    idx.sort_unstable_by(order);
-    idx
+    let size = |j: usize| contributions[j].abs();
+    // The size of the k-th best once k are kept; most features fail this one test.
+    let mut worst = f64::NEG_INFINITY;
+    for (i, &c) in contributions.iter().enumerate() {
+        let a = c.abs();
+        // An equal size keeps the earlier feature ahead.
+        if c == 0.0 || a.total_cmp(&worst).is_le() {
+            continue;
+        }
+        let at = out.iter().position(|&j| a.total_cmp(&size(j)).is_gt()).unwrap_or(out.len());
+        if out.len() == k {
+            out.pop();
+        }
+        out.insert(at, i);
+        if out.len() == k {
+            worst = size(out[k - 1]);
+        }
+    }
 }
 
 #[cfg(test)]
@@ -247,5 +271,23 @@ mod tests {
         let cats = by_category(&[("a".into(), Category::Usage), ("b".into(), Category::Journey)], &[1.0, -2.0]);
         assert_eq!(cats[Category::Usage.index()], 1.0);
         assert_eq!(top_k(&[0.1, -0.5, 0.3], 2), vec![1, 2]);
+    }
+
+    /// The one-pass selection agrees with sorting every nonzero contribution,
+    /// including ties (which keep feature order) and rows with fewer than k drivers.
+    #[test]
+    fn top_k_matches_a_full_sort() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        for trial in 0..2_000 {
+            let n = rng.gen_range(0..30);
+            // Few distinct magnitudes, so that ties and zeros are common.
+            let v: Vec<f64> = (0..n).map(|_| rng.gen_range(-3i32..=3) as f64 * 0.5).collect();
+            let mut want: Vec<usize> = (0..n).filter(|&i| v[i] != 0.0).collect();
+            want.sort_by(|&a, &b| v[b].abs().total_cmp(&v[a].abs()).then(a.cmp(&b)));
+            let k = trial % 8;
+            want.truncate(k);
+            assert_eq!(top_k(&v, k), want, "{v:?}, k = {k}");
+        }
     }
 }

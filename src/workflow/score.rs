@@ -13,10 +13,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Band, Category, Spec};
-use crate::data::table::{read_frame, read_table_date_optional, Frame, Labels, Table, TableBlocks};
-use crate::data::write::{OutColumn, OutTable, Sink};
+use crate::data::table::{read_frame, read_table_date_optional, FeatureValues, Frame, Labels, Table, TableBlocks};
+use crate::data::write::{push_float, OutColumn, OutTable, Sink, TextCells};
 use crate::error::{Error, Result};
-use crate::explain::{by_category, top_k, Explained};
+use crate::explain::{by_category, top_k, top_k_into, Explained};
 use crate::features::reference::LiveCounts;
 use crate::model::Target;
 use crate::registry::Loaded;
@@ -444,15 +444,38 @@ fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, op
                 OutColumn::Num(cats.iter().map(|v| v[c.index()]).collect()),
             );
         }
-        let tops: Vec<Vec<usize>> = (0..n)
-            .into_par_iter()
-            .map(|r| top_k(a.contributions.row(r).as_slice().expect("contiguous"), top))
-            .collect();
+        // The drivers of row r are tops[r * top..][..top], NO_DRIVER past the last.
+        const NO_DRIVER: u32 = u32::MAX;
+        let mut tops = vec![NO_DRIVER; n * top];
+        if top > 0 {
+            tops.par_chunks_mut(top).enumerate().for_each_init(
+                || Vec::with_capacity(top),
+                |best, (r, slots)| {
+                    top_k_into(a.contributions.row(r).as_slice().expect("contiguous"), top, best);
+                    for (slot, &j) in slots.iter_mut().zip(best.iter()) {
+                        *slot = j as u32;
+                    }
+                },
+            );
+        }
         // Feature columns resolved once, not per cell.
-        let values: Vec<Option<&crate::data::table::FeatureValues>> =
-            s.explained.features.iter().map(|(f, _)| t.feature(f).map(|x| &x.values)).collect();
+        let values: Vec<Option<&FeatureValues>> = s.explained.features.iter().map(|(f, _)| t.feature(f).map(|x| &x.values)).collect();
+        // The driver values as text, one column per rank, written into one buffer each.
+        let mut value_cells: Vec<TextCells> = (0..top)
+            .into_par_iter()
+            .map(|k| {
+                let mut cells = TextCells::with_capacity(n, 12);
+                for r in 0..n {
+                    match tops[r * top + k] {
+                        NO_DRIVER => cells.push(None),
+                        j => cells.push_with(|s| push_cell(s, values[j as usize], r)),
+                    }
+                }
+                cells
+            })
+            .collect();
         for k in 0..top {
-            let feat = |r: usize| tops[r].get(k).copied();
+            let feat = |r: usize| Some(tops[r * top + k]).filter(|&j| j != NO_DRIVER).map(|j| j as usize);
             out.push(
                 format!("{name}_driver_{}", k + 1),
                 OutColumn::Labels {
@@ -462,7 +485,7 @@ fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, op
             );
             out.push(
                 format!("{name}_driver_{}_value", k + 1),
-                OutColumn::Text((0..n).into_par_iter().map(|r| feat(r).map(|j| cell_text(values[j], r))).collect()),
+                OutColumn::Cells(std::mem::take(&mut value_cells[k])),
             );
             out.push(
                 format!("{name}_driver_{}_contribution", k + 1),
@@ -576,17 +599,19 @@ pub fn value_text(t: &Table, feature: &str, r: usize) -> String {
 }
 
 /// A cell of a feature column as text (`(missing)` for an empty cell).
-fn cell_text(values: Option<&crate::data::table::FeatureValues>, r: usize) -> String {
+fn cell_text(values: Option<&FeatureValues>, r: usize) -> String {
+    let mut s = String::new();
+    push_cell(&mut s, values, r);
+    s
+}
+
+/// Appends [`cell_text`] to `out`.
+fn push_cell(out: &mut String, values: Option<&FeatureValues>, r: usize) {
     match values {
-        Some(crate::data::table::FeatureValues::Numeric(v)) => {
-            if v[r].is_finite() {
-                crate::data::write::fmt_float(v[r])
-            } else {
-                "(missing)".into()
-            }
-        }
-        Some(crate::data::table::FeatureValues::Categorical(v)) => v[r].clone().unwrap_or_else(|| "(missing)".into()),
-        None => String::new(),
+        Some(FeatureValues::Numeric(v)) if v[r].is_finite() => push_float(out, v[r]),
+        Some(FeatureValues::Categorical(v)) if v[r].is_some() => out.push_str(v[r].as_deref().unwrap_or_default()),
+        Some(_) => out.push_str("(missing)"),
+        None => {}
     }
 }
 
