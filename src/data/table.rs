@@ -481,8 +481,30 @@ fn check_duplicates(f: &Frame<'_>, id_col: &str, ids: &[String], dates: Option<&
 enum Source {
     /// A parsed frame (CSV), converted a slice at a time.
     Frame(DataFrame),
-    /// A Parquet file, decoded a row range at a time.
-    Parquet(polars::io::parquet::metadata::FileMetadataRef),
+    /// A Parquet file, decoded a block at a time.
+    Parquet(ParquetSource),
+}
+
+/// A Parquet file, decoded a block at a time.
+struct ParquetSource {
+    metadata: polars::io::parquet::metadata::FileMetadataRef,
+    /// The file's columns that the spec names (others are never decoded).
+    columns: Vec<String>,
+}
+
+impl ParquetSource {
+    /// Rows `start..start + len`.
+    fn rows(&self, path: &Path, start: usize, len: usize) -> Result<DataFrame> {
+        let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let mut reader = ParquetReader::new(file)
+            .with_slice(Some((start, len)))
+            .with_columns(Some(self.columns.clone()));
+        reader.set_metadata(self.metadata.clone());
+        reader.finish().map_err(|e| Error::Table {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })
+    }
 }
 
 /// An account table read and checked block by block, so that memory holds one
@@ -535,7 +557,17 @@ impl TableBlocks {
                 columns.date = None;
             }
             let rows = metadata.num_rows;
-            (Source::Parquet(metadata), rows)
+            let named = [Some(&columns.id), columns.date.as_ref(), columns.risk_label.as_ref()]
+                .into_iter()
+                .chain([columns.upsell_label.as_ref(), columns.revenue.as_ref(), columns.segment.as_ref()])
+                .flatten()
+                .chain(defs.iter().map(|d| &d.name));
+            // Only columns the file has: a missing one is named by the checks of each block.
+            let mut wanted: Vec<String> = named.filter(|c| schema.contains(c)).cloned().collect();
+            wanted.sort();
+            wanted.dedup();
+            let source = ParquetSource { metadata, columns: wanted };
+            (Source::Parquet(source), rows)
         } else {
             let df = read_frame(path)?;
             if columns.date.as_ref().is_some_and(|d| df.column(d).is_err()) {
@@ -574,15 +606,7 @@ impl TableBlocks {
     fn read(&mut self, start: usize, len: usize) -> Result<Table> {
         let df = match &self.source {
             Source::Frame(df) => df.slice(start as i64, len),
-            Source::Parquet(metadata) => {
-                let file = std::fs::File::open(&self.path).map_err(|e| Error::io(&self.path, e))?;
-                let mut reader = ParquetReader::new(file).with_slice(Some((start, len)));
-                reader.set_metadata(metadata.clone());
-                reader.finish().map_err(|e| Error::Table {
-                    path: self.path.clone(),
-                    message: e.to_string(),
-                })?
-            }
+            Source::Parquet(source) => source.rows(&self.path, start, len)?,
         };
         table_from_block(&self.path, df, start, &self.columns, &self.defs, self.labels, &mut self.seen)
     }

@@ -139,9 +139,16 @@ impl TargetModel {
             .iter()
             .map(|f| (f.name().to_string(), f.category()))
             .collect();
+        let mut routes = self.routes(table);
+        if routes.len() == 1 {
+            // One model serves every row, in order: its attributions are the answer.
+            let (seg, rows) = routes.pop().expect("one route");
+            let attributions = self.route(seg.as_deref()).attribute(table, &rows);
+            return Explained { features, attributions };
+        }
         let mut base = vec![0.0; table.len()];
         let mut contributions = Array2::<f64>::zeros((table.len(), features.len()));
-        for (seg, rows) in self.routes(table) {
+        for (seg, rows) in routes {
             let a = self.route(seg.as_deref()).attribute(table, &rows);
             for (k, &r) in rows.iter().enumerate() {
                 base[r] = a.base[k];

@@ -218,7 +218,7 @@ impl Default for ScoreOptions {
 
 /// Renders the scores (and alerts, with a previous run) as tables.
 pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opts: ScoreOptions) -> ScoreOutput {
-    let mut out = render_rows(scored, loaded, previous, opts);
+    let mut out = render_rows(scored, scored.table.ids.clone(), loaded, previous, opts);
     data_checks(loaded, &scored.table, &mut out.summary);
     out
 }
@@ -357,8 +357,9 @@ fn score_blocks(
             .map_err(|e| Error::io(output, e))?;
         for block in read_rx {
             let block = block?;
-            let scored = score(loaded, block);
-            let part = render_rows(&scored, loaded, previous, opts);
+            let mut scored = score(loaded, block);
+            let ids = std::mem::take(&mut scored.table.ids);
+            let part = render_rows(&scored, ids, loaded, previous, opts);
             drop(scored);
             if write_tx.send(part.scores).is_err() {
                 // The writer failed; its error is collected below.
@@ -391,14 +392,17 @@ fn score_blocks(
     Ok((summary, alerts))
 }
 
-/// The rows of [`render`], without the data checks.
-fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opts: ScoreOptions) -> ScoreOutput {
+/// The rows of [`render`], without the data checks. `ids` are the table's
+/// account ids, moved into the output rather than copied.
+fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Option<&Previous>, opts: ScoreOptions) -> ScoreOutput {
     let ScoreOptions { top, contributions, .. } = opts;
     let spec = &loaded.manifest.spec;
     let t = &scored.table;
-    let n = t.len();
+    let n = ids.len();
+    debug_assert_eq!(n, scored.action.len(), "one id per scored row");
     let mut out = OutTable::default();
-    out.push("account_id", OutColumn::Text(t.ids.iter().cloned().map(Some).collect()));
+    // Filled last, when the comparison with a previous run is done with the ids.
+    out.push("account_id", OutColumn::Text(vec![]));
     if let Some(d) = &t.dates {
         out.push("snapshot_date", OutColumn::Text(d.iter().map(|d| Some(d.to_string())).collect()));
     }
@@ -523,7 +527,7 @@ fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, op
         let mut alert_rows = vec![];
         let mut matched = 0;
         for r in 0..n {
-            let p = prev.rows.get(&t.ids[r]);
+            let p = prev.rows.get(&ids[r]);
             matched += p.is_some() as usize;
             pb.push(p.and_then(|p| p.band).map(|b| b.name().to_string()));
             pr.push(p.and_then(|p| p.risk));
@@ -567,7 +571,7 @@ fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, op
         let pick_f = |v: &Vec<Option<f64>>| OutColumn::Float(alert_rows.iter().map(|&r| v[r]).collect());
         alerts.push(
             "account_id",
-            OutColumn::Text(alert_rows.iter().map(|&r| Some(t.ids[r].clone())).collect()),
+            OutColumn::Text(alert_rows.iter().map(|&r| Some(ids[r].clone())).collect()),
         );
         alerts.push("alert", pick_t(&alert));
         alerts.push("previous_band", pick_t(&pb));
@@ -586,6 +590,7 @@ fn render_rows(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, op
             OutColumn::Text(alert_rows.iter().map(|&r| Some(scored.action[r].to_string())).collect()),
         );
     }
+    out.columns[0] = OutColumn::Text(ids.into_iter().map(Some).collect());
     ScoreOutput {
         scores: out,
         alerts,
