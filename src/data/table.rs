@@ -305,6 +305,35 @@ impl<'a> Frame<'a> {
     /// A 0/1 label column: 1, 0 or empty; anything else (2, NaN, "yes") is an error.
     pub fn labels(&self, name: &str, role: &str) -> Result<Vec<Option<u8>>> {
         let col = self.column(name, role)?;
+        let dtype = col.dtype();
+        let bad = |i: usize, other: &dyn std::fmt::Display| self.bad(name, i, format!("label must be 1, 0 or empty, found `{other}`"));
+        // Numbers are read as numbers, not through text.
+        if dtype.is_integer() || dtype.is_bool() {
+            let ints = col.cast(&DataType::Int64).map_err(|e| self.bad(name, 0, e.to_string()))?;
+            let ca = ints.i64().map_err(|e| self.bad(name, 0, e.to_string()))?;
+            return ca
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    None => Ok(None),
+                    Some(v @ (0 | 1)) => Ok(Some(v as u8)),
+                    Some(other) => Err(bad(i, &other)),
+                })
+                .collect();
+        }
+        if dtype.is_float() {
+            let floats = col.cast(&DataType::Float64).map_err(|e| self.bad(name, 0, e.to_string()))?;
+            let ca = floats.f64().map_err(|e| self.bad(name, 0, e.to_string()))?;
+            return ca
+                .iter()
+                .enumerate()
+                .map(|(i, v)| match v {
+                    None => Ok(None),
+                    Some(v) if v == 0.0 || v == 1.0 => Ok(Some(v as u8)),
+                    Some(other) => Err(bad(i, &format!("{other:?}"))),
+                })
+                .collect();
+        }
         let text = col.cast(&DataType::String).map_err(|e| self.bad(name, 0, e.to_string()))?;
         let ca = text.str().map_err(|e| self.bad(name, 0, e.to_string()))?;
         let mut out = Vec::with_capacity(ca.len());
@@ -314,7 +343,7 @@ impl<'a> Frame<'a> {
                 "" => None,
                 "1" | "1.0" | "true" => Some(1),
                 "0" | "0.0" | "false" => Some(0),
-                other => return Err(self.bad(name, i, format!("label must be 1, 0 or empty, found `{other}`"))),
+                other => return Err(bad(i, &other)),
             });
         }
         Ok(out)
@@ -721,6 +750,37 @@ mod tests {
             assert_eq!(FeatureValues::Numeric(x), whole.features[0].values);
             let risk: Vec<Option<u8>> = parts.iter().flat_map(|t| t.risk.clone().unwrap()).collect();
             assert_eq!(Some(risk), whole.risk);
+        }
+    }
+
+    #[test]
+    fn labels_are_read_from_numbers_booleans_and_text() {
+        let path = Path::new("live.parquet");
+        let ok = |c: Column| -> Vec<Option<u8>> {
+            let df = DataFrame::new_infer_height(vec![c]).unwrap();
+            Frame::new(path, &df).labels("y", "risk label").unwrap()
+        };
+        let err = |c: Column| -> String {
+            let df = DataFrame::new_infer_height(vec![c]).unwrap();
+            Frame::new(path, &df).labels("y", "risk label").unwrap_err().to_string()
+        };
+        let want = vec![Some(1), None, Some(0)];
+        assert_eq!(ok(Column::new("y".into(), [Some(1i64), None, Some(0)])), want);
+        assert_eq!(ok(Column::new("y".into(), [Some(1i32), None, Some(0)])), want);
+        assert_eq!(ok(Column::new("y".into(), [Some(1.0f64), None, Some(0.0)])), want);
+        assert_eq!(ok(Column::new("y".into(), [Some(true), None, Some(false)])), want);
+        assert_eq!(ok(Column::new("y".into(), [Some("1"), Some(""), Some("0")])), want);
+        for (c, value) in [
+            (Column::new("y".into(), [1i64, 2]), "`2`"),
+            (Column::new("y".into(), [1.0f64, f64::NAN]), "`NaN`"),
+            (Column::new("y".into(), [0.0f64, 0.5]), "`0.5`"),
+            (Column::new("y".into(), ["1", "yes"]), "`yes`"),
+        ] {
+            let msg = err(c);
+            assert!(
+                msg.contains("row 2") && msg.contains(value) && msg.contains("live.parquet"),
+                "{msg}"
+            );
         }
     }
 

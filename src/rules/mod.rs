@@ -41,6 +41,31 @@ pub enum RuleFeature {
     },
 }
 
+/// The sub-score of one feature's cells.
+enum SubScore<'a> {
+    /// The percentile within the training reference, turned around when `flip`.
+    Percentile {
+        reference: &'a FeatureReference,
+        values: &'a [f64],
+        flip: bool,
+    },
+    /// The score of the cell's level (50 for a level not met in training).
+    Level {
+        level_scores: &'a BTreeMap<String, f64>,
+        values: &'a [Option<String>],
+    },
+}
+
+impl SubScore<'_> {
+    /// The 0–100 sub-score of row `r` (None when the cell is missing).
+    fn score(&self, r: usize) -> Option<f64> {
+        match self {
+            SubScore::Percentile { reference, values, flip } => reference.percentile(values[r]).map(|p| if *flip { 100.0 - p } else { p }),
+            SubScore::Level { level_scores, values } => Some(*level_scores.get(values[r].as_deref().unwrap_or(MISSING)).unwrap_or(&50.0)),
+        }
+    }
+}
+
 /// A fitted hand-built score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RulesModel {
@@ -140,42 +165,30 @@ impl RulesModel {
         }
     }
 
-    /// The 0–100 sub-score of every feature for every row (None when missing).
-    fn sub_scores(&self, table: &Table) -> Vec<(Category, Vec<Option<f64>>)> {
+    /// How to score the cells of each feature the table has, with its category.
+    fn scorers<'a>(&'a self, table: &'a Table) -> Vec<(Category, SubScore<'a>)> {
         self.features
-            .par_iter()
+            .iter()
             .filter_map(|rf| match rf {
                 RuleFeature::Numeric {
                     name, category, direction, ..
                 } => {
                     let reference = self.reference.iter().find(|r| &r.name == name)?;
-                    let FeatureValues::Numeric(v) = &table.feature(name)?.values else {
+                    let FeatureValues::Numeric(values) = &table.feature(name)?.values else {
                         return None;
                     };
-                    let s = v
-                        .iter()
-                        .map(|&x| {
-                            reference.percentile(x).map(|p| match direction {
-                                Direction::HigherIsHealthier => p,
-                                Direction::HigherIsRiskier => 100.0 - p,
-                            })
-                        })
-                        .collect();
-                    Some((*category, s))
+                    let flip = *direction == Direction::HigherIsRiskier;
+                    Some((*category, SubScore::Percentile { reference, values, flip }))
                 }
                 RuleFeature::Categorical {
                     name,
                     category,
                     level_scores,
                 } => {
-                    let FeatureValues::Categorical(v) = &table.feature(name)?.values else {
+                    let FeatureValues::Categorical(values) = &table.feature(name)?.values else {
                         return None;
                     };
-                    let s = v
-                        .iter()
-                        .map(|c| Some(*level_scores.get(c.as_deref().unwrap_or(MISSING)).unwrap_or(&50.0)))
-                        .collect();
-                    Some((*category, s))
+                    Some((*category, SubScore::Level { level_scores, values }))
                 }
             })
             .collect()
@@ -183,21 +196,28 @@ impl RulesModel {
 
     /// The 0–100 score of each category (mean of its features' sub-scores) for every row.
     pub fn category_scores(&self, table: &Table) -> Vec<[Option<f64>; 8]> {
-        let subs = self.sub_scores(table);
-        (0..table.len())
-            .into_par_iter()
-            .map(|r| {
-                // Mean of the sub-scores present, per category.
-                let (mut sum, mut count) = ([0.0; 8], [0usize; 8]);
-                for (c, s) in &subs {
-                    if let Some(v) = s[r] {
-                        sum[c.index()] += v;
-                        count[c.index()] += 1;
+        let scorers = self.scorers(table);
+        let mut out = vec![[None; 8]; table.len()];
+        // Rows in chunks; within a chunk, feature by feature, so that each
+        // feature's column and reference are read in one sweep.
+        const CHUNK: usize = 2_048;
+        out.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
+            let first = k * CHUNK;
+            let (mut sum, mut count) = (vec![[0.0; 8]; out.len()], vec![[0u32; 8]; out.len()]);
+            for (c, scorer) in &scorers {
+                let c = c.index();
+                for (i, (sum, count)) in sum.iter_mut().zip(&mut count).enumerate() {
+                    if let Some(v) = scorer.score(first + i) {
+                        sum[c] += v;
+                        count[c] += 1;
                     }
                 }
-                std::array::from_fn(|i| (count[i] > 0).then(|| sum[i] / count[i] as f64))
-            })
-            .collect()
+            }
+            for ((o, sum), count) in out.iter_mut().zip(&sum).zip(&count) {
+                *o = std::array::from_fn(|i| (count[i] > 0).then(|| sum[i] / count[i] as f64));
+            }
+        });
+        out
     }
 
     /// The hand-built health score (0–100, higher is healthier) of every row:
