@@ -12,7 +12,17 @@ use healthscore::cli::{Cli, Outcome};
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+/// `mi_option_purge_delay`: the bindings leave it unnamed; in mimalloc.h it
+/// comes just before `mi_option_use_numa_nodes` (15 and 16 in v2 and v3).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = libmimalloc_sys::mi_option_use_numa_nodes - 1;
+
 fn main() -> ExitCode {
+    // A command is one batch run: pages freed between scoring blocks are kept
+    // for the next block instead of being handed back to the OS after 10 ms and
+    // faulted in (zeroed) again. On 1M rows: 43,000 page faults down to 15,600,
+    // and the run 3–6% shorter in alternating runs, at about the same peak memory.
+    // SAFETY: sets a mimalloc option; no allocation state is touched.
+    unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     let cli = Cli::parse();
     match healthscore::cli::run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
