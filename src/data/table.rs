@@ -403,10 +403,60 @@ pub fn table_from_frame(path: &Path, df: DataFrame, columns: &Columns, defs: &[F
     table_from_block(path, df, 0, columns, defs, labels, &mut Seen::default())
 }
 
-/// Account ids (with their dates) met so far and the row of each, so that a
-/// duplicate is found across blocks too.
-#[derive(Debug, Default)]
-struct Seen(PlHashMap<(Box<str>, Option<NaiveDate>), usize>);
+/// Account ids (with their dates) met so far, so that a duplicate is found
+/// across blocks too. Entry k is row k of the file. The ids are kept end to
+/// end in one buffer and the hash table holds entry numbers: no allocation per
+/// id, and a table a quarter of the size of one keyed by owned strings.
+#[derive(Default)]
+struct Seen {
+    text: String,
+    /// End of each id in `text`; an id starts where the one before ends.
+    ends: Vec<usize>,
+    dates: Vec<Option<NaiveDate>>,
+    table: hashbrown::HashTable<u32>,
+    hasher: hashbrown::DefaultHashBuilder,
+}
+
+impl Seen {
+    fn with_capacity(rows: usize) -> Seen {
+        Seen {
+            table: hashbrown::HashTable::with_capacity(rows),
+            ends: Vec::with_capacity(rows),
+            dates: Vec::with_capacity(rows),
+            ..Seen::default()
+        }
+    }
+
+    /// Records the next row's id and date; returns the earlier row that has
+    /// them too, if any.
+    fn insert(&mut self, id: &str, date: Option<NaiveDate>) -> Option<usize> {
+        use std::hash::BuildHasher;
+        let Seen {
+            text,
+            ends,
+            dates,
+            table,
+            hasher,
+        } = self;
+        let key = |k: u32| {
+            let k = k as usize;
+            let start = if k == 0 { 0 } else { ends[k - 1] };
+            (&text[start..ends[k]], dates[k])
+        };
+        let hash = hasher.hash_one((id, date));
+        let next = u32::try_from(ends.len()).expect("fewer than 4 billion rows");
+        match table.entry(hash, |&k| key(k) == (id, date), |&k| hasher.hash_one(key(k))) {
+            hashbrown::hash_table::Entry::Occupied(first) => return Some(*first.get() as usize),
+            hashbrown::hash_table::Entry::Vacant(slot) => {
+                slot.insert(next);
+            }
+        }
+        text.push_str(id);
+        ends.push(text.len());
+        dates.push(date);
+        None
+    }
+}
 
 /// As [`table_from_frame`] for the block of the file that starts at row `first_row`.
 fn table_from_block(
@@ -488,11 +538,11 @@ fn table_from_block(
 }
 
 fn check_duplicates(f: &Frame<'_>, id_col: &str, ids: &[String], dates: Option<&[NaiveDate]>, seen: &mut Seen) -> Result<()> {
-    seen.0.reserve(ids.len());
     for (i, id) in ids.iter().enumerate() {
         let d = dates.map(|d| d[i]);
         let row = f.first_row + i;
-        if let Some(first) = seen.0.insert((id.as_str().into(), d), row) {
+        debug_assert_eq!(seen.ends.len(), row, "rows are met in file order");
+        if let Some(first) = seen.insert(id, d) {
             return Err(Error::Duplicate {
                 path: f.path.to_path_buf(),
                 column: id_col.to_string(),
@@ -618,7 +668,7 @@ impl TableBlocks {
             next: 0,
             rows,
             // Sized once for the file: growing it block by block rehashes every id again.
-            seen: Seen(PlHashMap::with_capacity(rows)),
+            seen: Seen::with_capacity(rows),
         })
     }
 
@@ -750,6 +800,30 @@ mod tests {
             assert_eq!(FeatureValues::Numeric(x), whole.features[0].values);
             let risk: Vec<Option<u8>> = parts.iter().flat_map(|t| t.risk.clone().unwrap()).collect();
             assert_eq!(Some(risk), whole.risk);
+        }
+    }
+
+    #[test]
+    fn seen_ids_tell_a_repeat_from_a_near_miss() {
+        let day = |d: u32| NaiveDate::from_ymd_opt(2026, 1, d);
+        // Room for two: the table grows past it.
+        let mut seen = Seen::with_capacity(2);
+        // (id, date, the earlier row it repeats)
+        let rows = [
+            ("A1", day(1), None),
+            ("A12", day(1), None),
+            ("A", day(1), None),
+            ("", None, None),
+            ("A1", day(2), None),
+            ("A12", day(1), Some(1)),
+            ("", None, Some(3)),
+            ("A1", None, None),
+            ("A1", day(2), Some(4)),
+        ];
+        // A repeat is not recorded (the reader stops there), so the repeats
+        // here all point at rows before the first one.
+        for (row, (id, date, repeat)) in rows.into_iter().enumerate() {
+            assert_eq!(seen.insert(id, date), repeat, "row {row}: {id} {date:?}");
         }
     }
 
