@@ -19,10 +19,9 @@ use crate::workflow::score::{score_file, Previous, ScoreOptions};
 /// also written to `<output stem>.alerts.<ext>`. Output format by extension:
 /// .csv, .parquet, .jsonl. Nothing but data goes to stdout.
 ///
-/// Rows are scored and written in blocks of 32,768. A Parquet input is also
-/// decoded block by block, so memory stays near a few blocks plus the models
-/// (a CSV input is parsed whole first). The output file appears only when
-/// every block is written.
+/// Rows are read, scored and written in blocks of 32,768 (CSV or Parquet), so
+/// memory stays near a few blocks plus the models. The output file appears
+/// only when every block is written.
 ///
 /// Example: healthscore score --input notebooks-data/live.csv --output scores.csv
 #[derive(Debug, clap::Args)]

@@ -558,10 +558,134 @@ fn check_duplicates(f: &Frame<'_>, id_col: &str, ids: &[String], dates: Option<&
 
 /// Where [`TableBlocks`] reads from.
 enum Source {
-    /// A parsed frame (CSV), converted a slice at a time.
-    Frame(DataFrame),
+    /// A CSV file, parsed a block of records at a time.
+    Csv(CsvSource),
     /// A Parquet file, decoded a block at a time.
     Parquet(ParquetSource),
+}
+
+/// A CSV file read a block of records at a time: the bytes of whole records
+/// are gathered (a line break inside quotes does not end a record) and parsed
+/// behind the header line. Each block infers its column types as a whole file
+/// would: a text cell in a numeric column makes that block's column text, and
+/// the checks then name the cell's row.
+struct CsvSource {
+    file: std::fs::File,
+    /// The header record, with its line break.
+    header: Vec<u8>,
+    /// Bytes read past the records handed out so far.
+    pending: Vec<u8>,
+    eof: bool,
+    /// Bytes of the records handed out so far.
+    consumed: usize,
+    /// The first block, parsed when the file is opened.
+    first: Option<DataFrame>,
+}
+
+impl CsvSource {
+    /// Bytes read from the file at a time.
+    const READ_BYTES: usize = 8 << 20;
+
+    /// Opens `path` and parses its first block of up to `rows` records; the
+    /// column names come from that block.
+    fn open(path: &Path, rows: usize) -> Result<CsvSource> {
+        if std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len() == 0 {
+            return Err(Error::EmptyTable { path: path.to_path_buf() });
+        }
+        let mut source = CsvSource {
+            file: std::fs::File::open(path).map_err(|e| Error::io(path, e))?,
+            header: vec![],
+            pending: vec![],
+            eof: false,
+            consumed: 0,
+            first: None,
+        };
+        let header = source.records(path, 1)?;
+        source.header = header;
+        if !source.header.ends_with(b"\n") {
+            source.header.push(b'\n');
+        }
+        source.first = source.next_block(path, rows)?;
+        if source.first.is_none() {
+            return Err(Error::EmptyTable { path: path.to_path_buf() });
+        }
+        Ok(source)
+    }
+
+    /// The bytes of the next `n` records (fewer at the end of the file).
+    fn records(&mut self, path: &Path, n: usize) -> Result<Vec<u8>> {
+        use std::io::Read;
+        let (mut scanned, mut count, mut quoted) = (0, 0, false);
+        let cut = loop {
+            let mut cut = None;
+            for at in memchr::memchr2_iter(b'"', b'\n', &self.pending[scanned..]) {
+                let at = scanned + at;
+                if self.pending[at] == b'"' {
+                    quoted = !quoted;
+                } else if !quoted {
+                    count += 1;
+                    if count == n {
+                        cut = Some(at + 1);
+                        break;
+                    }
+                }
+            }
+            if let Some(cut) = cut {
+                break cut;
+            }
+            scanned = self.pending.len();
+            if self.eof {
+                break scanned;
+            }
+            let len = self.pending.len();
+            self.pending.resize(len + Self::READ_BYTES, 0);
+            let got = self.file.read(&mut self.pending[len..]).map_err(|e| Error::io(path, e))?;
+            self.pending.truncate(len + got);
+            self.eof = got == 0;
+        };
+        self.consumed += cut;
+        let rest = self.pending.split_off(cut);
+        Ok(std::mem::replace(&mut self.pending, rest))
+    }
+
+    /// The next block of up to `rows` records, or None at the end of the file.
+    fn next_block(&mut self, path: &Path, rows: usize) -> Result<Option<DataFrame>> {
+        if let Some(first) = self.first.take() {
+            return Ok(Some(first));
+        }
+        loop {
+            let body = self.records(path, rows)?;
+            if body.iter().all(u8::is_ascii_whitespace) {
+                if self.eof && self.pending.is_empty() {
+                    return Ok(None);
+                }
+                continue;
+            }
+            let mut bytes = self.header.clone();
+            bytes.extend_from_slice(&body);
+            drop(body);
+            let df = parse_csv(path, bytes)?;
+            if df.height() > 0 {
+                return Ok(Some(df));
+            }
+        }
+    }
+}
+
+/// Parses CSV text with a header line, inferring column types from the first
+/// 10,000 rows; when a later cell does not fit, every column is read as text.
+fn parse_csv(path: &Path, bytes: Vec<u8>) -> Result<DataFrame> {
+    let read = |infer: Option<usize>| {
+        CsvReadOptions::default()
+            .with_has_header(true)
+            .with_infer_schema_length(infer)
+            .into_reader_with_file_handle(std::io::Cursor::new(bytes.as_slice()))
+            .finish()
+    };
+    read(Some(10_000)).or_else(|_| read(Some(0))).map_err(|e| Error::Table {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })
 }
 
 /// A Parquet file, decoded a block at a time.
@@ -569,11 +693,12 @@ struct ParquetSource {
     metadata: polars::io::parquet::metadata::FileMetadataRef,
     /// The file's columns that the spec names (others are never decoded).
     columns: Vec<String>,
+    rows: usize,
 }
 
 impl ParquetSource {
     /// Rows `start..start + len`.
-    fn rows(&self, path: &Path, start: usize, len: usize) -> Result<DataFrame> {
+    fn read(&self, path: &Path, start: usize, len: usize) -> Result<DataFrame> {
         let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
         let mut reader = ParquetReader::new(file)
             .with_slice(Some((start, len)))
@@ -589,10 +714,11 @@ impl ParquetSource {
 /// An account table read and checked block by block, so that memory holds one
 /// block of the table rather than the file.
 ///
-/// Parquet blocks are decoded from the file as they are asked for; a CSV file
-/// is parsed once (its column types are inferred over the whole file) and
-/// converted a block at a time. Errors name rows counted from the top of the
-/// file, and duplicate ids are found across blocks.
+/// Parquet blocks are decoded from the file as they are asked for, only the
+/// columns the spec names. A CSV file is read a block of records at a time,
+/// each block inferring its own column types (a text cell in a numeric column
+/// is named by row, as in a whole read). Errors name rows counted from the top
+/// of the file, and duplicate ids are found across blocks.
 ///
 /// ```no_run
 /// use healthscore::data::{spec::Spec, table::{Labels, TableBlocks}};
@@ -612,8 +738,9 @@ pub struct TableBlocks {
     defs: Vec<FeatureDef>,
     labels: Labels,
     block_rows: usize,
+    /// Row of the file where the next block starts.
     next: usize,
-    rows: usize,
+    done: bool,
     seen: Seen,
 }
 
@@ -645,19 +772,34 @@ impl TableBlocks {
             let mut wanted: Vec<String> = named.filter(|c| schema.contains(c)).cloned().collect();
             wanted.sort();
             wanted.dedup();
-            let source = ParquetSource { metadata, columns: wanted };
+            if rows == 0 {
+                return Err(Error::EmptyTable { path: path.to_path_buf() });
+            }
+            let source = ParquetSource {
+                metadata,
+                columns: wanted,
+                rows,
+            };
             (Source::Parquet(source), rows)
-        } else {
-            let df = read_frame(path)?;
-            if columns.date.as_ref().is_some_and(|d| df.column(d).is_err()) {
+        } else if matches!(ext.as_str(), "csv" | "txt") && path.exists() {
+            let block_rows = block_rows.max(1);
+            let source = CsvSource::open(path, block_rows)?;
+            let first = source.first.as_ref().expect("the first block of an open file");
+            if columns.date.as_ref().is_some_and(|d| first.column(d).is_err()) {
                 columns.date = None;
             }
-            let rows = df.height();
-            (Source::Frame(df), rows)
+            // Rows of the whole file, estimated from the bytes of the first block.
+            let bytes = std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len() as f64;
+            let per_row = (source.consumed - source.header.len()) as f64 / first.height() as f64;
+            let rows = (bytes / per_row.max(1.0)) as usize;
+            (Source::Csv(source), rows)
+        } else {
+            // An unknown extension or a missing file: the error of a whole read.
+            return Err(read_frame(path).err().unwrap_or_else(|| Error::Table {
+                path: path.to_path_buf(),
+                message: "cannot be read block by block".into(),
+            }));
         };
-        if rows == 0 {
-            return Err(Error::EmptyTable { path: path.to_path_buf() });
-        }
         Ok(TableBlocks {
             path: path.to_path_buf(),
             source,
@@ -666,15 +808,18 @@ impl TableBlocks {
             labels,
             block_rows: block_rows.max(1),
             next: 0,
-            rows,
+            done: false,
             // Sized once for the file: growing it block by block rehashes every id again.
             seen: Seen::with_capacity(rows),
         })
     }
 
-    /// Rows in the file.
-    pub fn rows(&self) -> usize {
-        self.rows
+    /// Rows in the file: known up front for Parquet; for CSV, once every block has been read.
+    pub fn rows(&self) -> Option<usize> {
+        match &self.source {
+            Source::Parquet(p) => Some(p.rows),
+            Source::Csv(_) => self.done.then_some(self.next),
+        }
     }
 
     /// Whether the blocks carry snapshot dates.
@@ -682,12 +827,16 @@ impl TableBlocks {
         self.columns.date.is_some()
     }
 
-    fn read(&mut self, start: usize, len: usize) -> Result<Table> {
-        let df = match &self.source {
-            Source::Frame(df) => df.slice(start as i64, len),
-            Source::Parquet(source) => source.rows(&self.path, start, len)?,
-        };
-        table_from_block(&self.path, df, start, &self.columns, &self.defs, self.labels, &mut self.seen)
+    /// The next block's rows as a frame, or None after the last.
+    fn next_frame(&mut self) -> Result<Option<DataFrame>> {
+        match &mut self.source {
+            Source::Csv(source) => source.next_block(&self.path, self.block_rows),
+            Source::Parquet(source) if self.next < source.rows => {
+                let len = self.block_rows.min(source.rows - self.next);
+                source.read(&self.path, self.next, len).map(Some)
+            }
+            Source::Parquet(_) => Ok(None),
+        }
     }
 }
 
@@ -695,17 +844,23 @@ impl Iterator for TableBlocks {
     type Item = Result<Table>;
 
     fn next(&mut self) -> Option<Result<Table>> {
-        if self.next >= self.rows {
+        if self.done {
             return None;
         }
         let start = self.next;
-        let len = self.block_rows.min(self.rows - start);
-        self.next += len;
-        let block = self.read(start, len);
-        if block.is_err() {
-            // Nothing after an error: the caller stops there.
-            self.next = self.rows;
-        }
+        let block = match self.next_frame() {
+            Ok(None) => {
+                self.done = true;
+                return None;
+            }
+            Ok(Some(df)) => {
+                self.next += df.height();
+                table_from_block(&self.path, df, start, &self.columns, &self.defs, self.labels, &mut self.seen)
+            }
+            Err(e) => Err(e),
+        };
+        // Nothing after an error: the caller stops there.
+        self.done = block.is_err();
         Some(block)
     }
 }
@@ -800,6 +955,66 @@ mod tests {
             assert_eq!(FeatureValues::Numeric(x), whole.features[0].values);
             let risk: Vec<Option<u8>> = parts.iter().flat_map(|t| t.risk.clone().unwrap()).collect();
             assert_eq!(Some(risk), whole.risk);
+        }
+    }
+
+    /// CSV blocks end only at record ends: quoted cells with line breaks,
+    /// commas and quotes, CRLF line ends and a last line without one.
+    #[test]
+    fn csv_blocks_end_between_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("q.csv");
+        let mut text = String::from("account_id,x,plan,churned\r\n");
+        for r in 0..11 {
+            let plan = if r % 3 == 0 { "\"multi\r\nline, \"\"quoted\"\"\"" } else { "basic" };
+            text += &format!("A{r},{r}.5,{plan},{}", r % 2);
+            if r < 10 {
+                text += "\r\n";
+            }
+        }
+        std::fs::write(&path, text).unwrap();
+        let whole = read_table(&path, &columns(), &defs(), Labels::Required).unwrap();
+        assert_eq!(whole.len(), 11);
+        for rows in [1, 2, 4, 100] {
+            let parts = blocks(&path, rows).unwrap();
+            assert_eq!(parts.len(), 11_usize.div_ceil(rows), "blocks of {rows}");
+            let ids: Vec<String> = parts.iter().flat_map(|t| t.ids.clone()).collect();
+            assert_eq!(ids, whole.ids, "blocks of {rows}");
+            for k in 0..2 {
+                let values: Vec<FeatureValues> = parts.iter().map(|t| t.features[k].values.clone()).collect();
+                let joined = match &whole.features[k].values {
+                    FeatureValues::Numeric(_) => FeatureValues::Numeric(
+                        values
+                            .iter()
+                            .flat_map(|v| if let FeatureValues::Numeric(v) = v { v.clone() } else { vec![] })
+                            .collect(),
+                    ),
+                    FeatureValues::Categorical(_) => FeatureValues::Categorical(
+                        values
+                            .iter()
+                            .flat_map(|v| if let FeatureValues::Categorical(v) = v { v.clone() } else { vec![] })
+                            .collect(),
+                    ),
+                };
+                assert_eq!(joined, whole.features[k].values, "feature {k}, blocks of {rows}");
+            }
+        }
+        let FeatureValues::Categorical(plans) = &whole.features[1].values else {
+            panic!("categorical")
+        };
+        assert_eq!(plans[3].as_deref(), Some("multi\r\nline, \"quoted\""));
+    }
+
+    #[test]
+    fn empty_csv_files_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in [("empty.csv", ""), ("header.csv", "account_id,x,plan,churned\n")] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, text).unwrap();
+            let err = TableBlocks::open(&path, &columns(), &defs(), Labels::Required, 4)
+                .err()
+                .expect("an error");
+            assert!(matches!(err, Error::EmptyTable { .. }), "{name}: {err}");
         }
     }
 

@@ -526,8 +526,8 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
         let (mut pb, mut pr, mut change, mut moved, mut alert) = (vec![], vec![], vec![], vec![], vec![]);
         let mut alert_rows = vec![];
         let mut matched = 0;
-        for r in 0..n {
-            let p = prev.rows.get(&ids[r]);
+        for (r, id) in ids.iter().enumerate() {
+            let p = prev.rows.get(id);
             matched += p.is_some() as usize;
             pb.push(p.and_then(|p| p.band).map(|b| b.name().to_string()));
             pr.push(p.and_then(|p| p.risk));
