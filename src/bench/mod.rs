@@ -191,17 +191,21 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
     let reference = reference::fit(&t, &all);
     let rules = RulesModel::fit(&spec, &t, &all, reference.clone());
     drop(t);
-    // (step name, model, every feature's contribution column too?)
+    // (step name, model, every feature's contribution column too?, input)
     let lm = FittedModel::Logistic(lm);
-    let mut runs = vec![("logistic", lm.clone(), true), ("logistic --no-contributions", lm, false)];
-    runs.extend(gm.clone().map(|g| ("gbdt", FittedModel::Gbdt(g), true)));
-    for (kind, model, contributions) in runs {
+    let mut runs = vec![
+        ("logistic", lm.clone(), true, &parquet),
+        ("logistic --no-contributions", lm.clone(), false, &parquet),
+        ("logistic --no-contributions, CSV in", lm, false, &csv),
+    ];
+    runs.extend(gm.clone().map(|g| ("gbdt", FittedModel::Gbdt(g), true, &parquet)));
+    for (kind, model, contributions, input) in runs {
         let loaded = loaded_with(&spec, &pre, model, &reference, &rules, &defs);
-        let out = dir.join(format!("scores-{}.parquet", kind.replace(" --", "-")));
+        let out = dir.join(format!("scores-{}.parquet", kind.replace(" --", "-").replace(", CSV in", "-csv")));
         let (_, secs) = timed(&mut steps, &format!("score {kind}"), "", || {
             score_file(
                 &loaded,
-                &parquet,
+                input,
                 None,
                 None,
                 ScoreOptions {
@@ -211,10 +215,11 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
                 &out,
             )
         })?;
+        let from = if input == &csv { "CSV" } else { "Parquet" };
         steps.last_mut().expect("pushed").note = if contributions {
-            "Parquet in → top-5 drivers + every contribution → Parquet out".into()
+            format!("{from} in → top-5 drivers + every contribution → Parquet out")
         } else {
-            "Parquet in → top-5 drivers → Parquet out".into()
+            format!("{from} in → top-5 drivers → Parquet out")
         };
         steps.last_mut().expect("pushed").rows_per_second = Some(rows as f64 / secs);
     }
