@@ -116,6 +116,29 @@ impl Table {
 /// inferred type further down, the file is read again as text so that the
 /// checks below can name the offending row.
 pub fn read_frame(path: &Path) -> Result<DataFrame> {
+    read_frame_text(path, &[])
+}
+
+/// The columns of a table read as text from CSV whatever they look like: ids
+/// such as `007` keep their zeros, and a segment or category named by
+/// digits stays a label.
+pub fn text_columns<'a>(columns: &'a Columns, defs: &'a [FeatureDef]) -> Vec<&'a str> {
+    [Some(&columns.id), columns.date.as_ref(), columns.segment.as_ref()]
+        .into_iter()
+        .flatten()
+        .chain(defs.iter().filter(|d| d.categorical).map(|d| &d.name))
+        .map(String::as_str)
+        .collect()
+}
+
+/// As [`read_frame`], with the CSV columns `text` read as text (see [`text_columns`]).
+///
+/// ```no_run
+/// use healthscore::data::table::read_frame_text;
+/// let df = read_frame_text("outcomes.csv".as_ref(), &["account_id"])?;
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn read_frame_text(path: &Path, text: &[&str]) -> Result<DataFrame> {
     let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
     if !path.exists() {
         return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
@@ -133,6 +156,7 @@ pub fn read_frame(path: &Path) -> Result<DataFrame> {
                 CsvReadOptions::default()
                     .with_has_header(true)
                     .with_infer_schema_length(infer)
+                    .with_schema_overwrite(text_schema(text))
                     .try_into_reader_with_file_path(Some(path.to_path_buf()))
                     .and_then(|r| r.finish())
             };
@@ -381,14 +405,14 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 /// # Ok::<(), healthscore::Error>(())
 /// ```
 pub fn read_table(path: &Path, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
-    table_from_frame(path, read_frame(path)?, columns, defs, labels)
+    table_from_frame(path, read_frame_text(path, &text_columns(columns, defs))?, columns, defs, labels)
 }
 
 /// As [`read_table`], but a date column the spec names and the file lacks is
 /// skipped instead of being an error: live tables and tables for the hand-built
 /// score often hold one snapshot without a date. The file is read once.
 pub fn read_table_date_optional(path: &Path, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
-    let df = read_frame(path)?;
+    let df = read_frame_text(path, &text_columns(columns, defs))?;
     let mut columns = columns.clone();
     if columns.date.as_ref().is_some_and(|d| df.column(d).is_err()) {
         columns.date = None;
@@ -580,6 +604,8 @@ struct CsvSource {
     consumed: usize,
     /// The first block, parsed when the file is opened.
     first: Option<DataFrame>,
+    /// Columns read as text whatever they look like ([`text_columns`]).
+    text: Vec<String>,
 }
 
 impl CsvSource {
@@ -588,7 +614,7 @@ impl CsvSource {
 
     /// Opens `path` and parses its first block of up to `rows` records; the
     /// column names come from that block.
-    fn open(path: &Path, rows: usize) -> Result<CsvSource> {
+    fn open(path: &Path, rows: usize, text: Vec<String>) -> Result<CsvSource> {
         if std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len() == 0 {
             return Err(Error::EmptyTable { path: path.to_path_buf() });
         }
@@ -599,6 +625,7 @@ impl CsvSource {
             eof: false,
             consumed: 0,
             first: None,
+            text,
         };
         let header = source.records(path, 1)?;
         source.header = header;
@@ -664,7 +691,7 @@ impl CsvSource {
             let mut bytes = self.header.clone();
             bytes.extend_from_slice(&body);
             drop(body);
-            let df = parse_csv(path, bytes)?;
+            let df = parse_csv(path, bytes, &self.text)?;
             if df.height() > 0 {
                 return Ok(Some(df));
             }
@@ -672,13 +699,21 @@ impl CsvSource {
     }
 }
 
+/// The CSV schema overwrite that reads the columns `text` as text.
+fn text_schema(text: &[impl AsRef<str>]) -> Option<SchemaRef> {
+    let fields = text.iter().map(|c| Field::new(c.as_ref().into(), DataType::String));
+    (!text.is_empty()).then(|| Arc::new(Schema::from_iter(fields)))
+}
+
 /// Parses CSV text with a header line, inferring column types from the first
 /// 10,000 rows; when a later cell does not fit, every column is read as text.
-fn parse_csv(path: &Path, bytes: Vec<u8>) -> Result<DataFrame> {
+/// The columns `text` are always text.
+fn parse_csv(path: &Path, bytes: Vec<u8>, text: &[impl AsRef<str>]) -> Result<DataFrame> {
     let read = |infer: Option<usize>| {
         CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(infer)
+            .with_schema_overwrite(text_schema(text))
             .into_reader_with_file_handle(std::io::Cursor::new(bytes.as_slice()))
             .finish()
     };
@@ -783,7 +818,8 @@ impl TableBlocks {
             (Source::Parquet(source), rows)
         } else if matches!(ext.as_str(), "csv" | "txt") && path.exists() {
             let block_rows = block_rows.max(1);
-            let source = CsvSource::open(path, block_rows)?;
+            let text = text_columns(&columns, defs).into_iter().map(String::from).collect();
+            let source = CsvSource::open(path, block_rows, text)?;
             let first = source.first.as_ref().expect("the first block of an open file");
             if columns.date.as_ref().is_some_and(|d| first.column(d).is_err()) {
                 columns.date = None;
@@ -1003,6 +1039,17 @@ mod tests {
             panic!("categorical")
         };
         assert_eq!(plans[3].as_deref(), Some("multi\r\nline, \"quoted\""));
+    }
+
+    #[test]
+    fn zero_padded_ids_keep_their_zeros() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("z.csv");
+        std::fs::write(&path, "account_id,x,plan,churned\n007,1,pro,1\n0420,2,basic,0\n").unwrap();
+        let whole = read_table(&path, &columns(), &defs(), Labels::Required).unwrap();
+        assert_eq!(whole.ids, ["007", "0420"]);
+        let parts = blocks(&path, 1).unwrap();
+        assert_eq!(parts.iter().flat_map(|t| t.ids.clone()).collect::<Vec<_>>(), ["007", "0420"]);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 use std::path::Path;
 
-use crate::data::table::{read_frame, Frame};
+use crate::data::table::{read_frame_text, Frame};
 use crate::error::{Error, Result};
 
 /// Row-aligned joined data. Risk / upsell figures are `None` where missing.
@@ -63,8 +63,11 @@ fn index(path: &Path, keys: &[Option<String>]) -> Result<HashMap<String, usize>>
 
 /// Reads and joins. `segment_column` names the segment column of the scores file.
 pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_column: Option<&str>) -> Result<Joined> {
-    let sdf = read_frame(scores)?;
-    let odf = read_frame(outcomes)?;
+    // Keys are text however they look (`007` stays `007`), in every file.
+    let mut keys_text = vec!["account_id", "snapshot_date"];
+    keys_text.extend(segment_column);
+    let sdf = read_frame_text(scores, &keys_text)?;
+    let odf = read_frame_text(outcomes, &keys_text)?;
     let s = Frame::new(scores, &sdf);
     let o = Frame::new(outcomes, &odf);
     let use_date = s.has("snapshot_date") && o.has("snapshot_date");
@@ -165,7 +168,7 @@ pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_colu
         )));
     }
     if let Some(c) = compare {
-        let cdf = read_frame(c)?;
+        let cdf = read_frame_text(c, &keys_text)?;
         let cf = Frame::new(c, &cdf);
         let cdate = use_date && cf.has("snapshot_date");
         let ck = keys(&cf, cdate)?;
@@ -192,4 +195,32 @@ pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_colu
         );
     }
     Ok(j)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Zero-padded ids join as written: a Parquet scores file holds `007` as
+    /// text, and the CSV outcomes must not read it as the number 7.
+    #[test]
+    fn zero_padded_ids_join_across_formats() {
+        use crate::data::write::{Format, OutColumn, OutTable};
+        let dir = tempfile::tempdir().unwrap();
+        let ids = || OutColumn::Text(["007", "0420"].map(|s| Some(s.to_string())).to_vec());
+        let mut scores = OutTable::default();
+        scores.push("account_id", ids());
+        scores.push("risk", OutColumn::Num(vec![0.2, 0.7]));
+        let mut outcomes = OutTable::default();
+        outcomes.push("account_id", ids());
+        outcomes.push("churned", OutColumn::Int(vec![Some(0), Some(1)]));
+        let s = dir.path().join("scores.parquet");
+        let o = dir.path().join("outcomes.csv");
+        std::fs::write(&s, scores.render(Format::Parquet).unwrap()).unwrap();
+        std::fs::write(&o, outcomes.render(Format::Csv).unwrap()).unwrap();
+        let j = join(&s, &o, None, None).unwrap();
+        assert_eq!(j.ids, ["007", "0420"]);
+        assert_eq!(j.churned, [Some(0), Some(1)]);
+        assert_eq!(j.unmatched_scores, 0);
+    }
 }

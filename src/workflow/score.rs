@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Band, Category, Spec};
-use crate::data::table::{read_frame, read_table_date_optional, FeatureValues, Frame, Labels, Table, TableBlocks};
+use crate::data::table::{read_frame_text, read_table_date_optional, FeatureValues, Frame, Labels, Table, TableBlocks};
 use crate::data::write::{push_float, OutColumn, OutTable, Sink, TextCells};
 use crate::error::{Error, Result};
 use crate::explain::{by_category, top_k, top_k_into, Explained};
@@ -121,7 +121,7 @@ const CONTRIB: &str = "risk_contrib_";
 impl Previous {
     /// Reads a scores file written by `healthscore score`.
     pub fn read(path: &Path) -> Result<Previous> {
-        let df = read_frame(path)?;
+        let df = read_frame_text(path, &["account_id", "band"])?;
         let f = Frame::new(path, &df);
         let ids = f.strings("account_id", "account id of the previous scores")?;
         let band = f.strings("band", "band of the previous scores")?;
