@@ -332,20 +332,7 @@ impl<'a> Frame<'a> {
         let dtype = col.dtype();
         let bad = |i: usize, other: &dyn std::fmt::Display| self.bad(name, i, format!("label must be 1, 0 or empty, found `{other}`"));
         // Numbers are read as numbers, not through text.
-        if dtype.is_integer() || dtype.is_bool() {
-            let ints = col.cast(&DataType::Int64).map_err(|e| self.bad(name, 0, e.to_string()))?;
-            let ca = ints.i64().map_err(|e| self.bad(name, 0, e.to_string()))?;
-            return ca
-                .iter()
-                .enumerate()
-                .map(|(i, v)| match v {
-                    None => Ok(None),
-                    Some(v @ (0 | 1)) => Ok(Some(v as u8)),
-                    Some(other) => Err(bad(i, &other)),
-                })
-                .collect();
-        }
-        if dtype.is_float() {
+        if dtype.is_integer() || dtype.is_float() || dtype.is_bool() {
             let floats = col.cast(&DataType::Float64).map_err(|e| self.bad(name, 0, e.to_string()))?;
             let ca = floats.f64().map_err(|e| self.bad(name, 0, e.to_string()))?;
             return ca
@@ -354,6 +341,7 @@ impl<'a> Frame<'a> {
                 .map(|(i, v)| match v {
                     None => Ok(None),
                     Some(v) if v == 0.0 || v == 1.0 => Ok(Some(v as u8)),
+                    Some(other) if dtype.is_integer() => Err(bad(i, &(other as i64))),
                     Some(other) => Err(bad(i, &format!("{other:?}"))),
                 })
                 .collect();
