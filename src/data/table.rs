@@ -152,18 +152,7 @@ pub fn read_frame_text(path: &Path, text: &[&str]) -> Result<DataFrame> {
             if std::fs::metadata(path).map_err(|e| Error::io(path, e))?.len() == 0 {
                 return Err(Error::EmptyTable { path: path.to_path_buf() });
             }
-            let read = |infer: Option<usize>| {
-                CsvReadOptions::default()
-                    .with_has_header(true)
-                    .with_infer_schema_length(infer)
-                    .with_schema_overwrite(text_schema(text))
-                    .try_into_reader_with_file_path(Some(path.to_path_buf()))
-                    .and_then(|r| r.finish())
-            };
-            match read(Some(10_000)) {
-                Ok(df) => df,
-                Err(_) => read(Some(0)).map_err(table_err)?,
-            }
+            parse_csv(path, || Ok(std::fs::File::open(path)?), text)?
         }
         "parquet" | "pq" => {
             let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
@@ -679,7 +668,7 @@ impl CsvSource {
             let mut bytes = self.header.clone();
             bytes.extend_from_slice(&body);
             drop(body);
-            let df = parse_csv(path, bytes, &self.text)?;
+            let df = parse_csv(path, || Ok(std::io::Cursor::new(bytes.as_slice())), &self.text)?;
             if df.height() > 0 {
                 return Ok(Some(df));
             }
@@ -693,16 +682,21 @@ fn text_schema(text: &[impl AsRef<str>]) -> Option<SchemaRef> {
     (!text.is_empty()).then(|| Arc::new(Schema::from_iter(fields)))
 }
 
-/// Parses CSV text with a header line, inferring column types from the first
-/// 10,000 rows; when a later cell does not fit, every column is read as text.
-/// The columns `text` are always text.
-fn parse_csv(path: &Path, bytes: Vec<u8>, text: &[impl AsRef<str>]) -> Result<DataFrame> {
+/// Parses CSV with a header line from the source `open` gives (a file or
+/// bytes in memory), inferring column types from the first 10,000 rows; when a
+/// later cell does not fit, every column is read as text. The columns `text`
+/// are always text. `path` names the file in errors.
+fn parse_csv<R: polars::io::mmap::MmapBytesReader>(
+    path: &Path,
+    open: impl Fn() -> PolarsResult<R>,
+    text: &[impl AsRef<str>],
+) -> Result<DataFrame> {
     let read = |infer: Option<usize>| {
         CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(infer)
             .with_schema_overwrite(text_schema(text))
-            .into_reader_with_file_handle(std::io::Cursor::new(bytes.as_slice()))
+            .into_reader_with_file_handle(open()?)
             .finish()
     };
     read(Some(10_000)).or_else(|_| read(Some(0))).map_err(|e| Error::Table {
