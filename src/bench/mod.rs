@@ -24,7 +24,7 @@ use crate::features::{reference, PreprocessParams, Preprocessor};
 use crate::model::gbdt::{self, GbdtParams};
 use crate::model::logistic::{sigmoid, LogisticParams};
 use crate::model::{FittedModel, Selection, SubModel, Target, TargetModel, SCHEMA_VERSION};
-use crate::registry::{write_atomic, Loaded, Manifest};
+use crate::registry::{to_json, write_atomic, Loaded, Manifest, Registry};
 use crate::rules::RulesModel;
 use crate::workflow::score::{score_file, ScoreOptions};
 
@@ -140,11 +140,19 @@ pub fn generate(rows: usize, features: usize, seed: u64) -> (OutTable, Spec) {
     (t, spec)
 }
 
-/// Runs the benchmark; data files go to `dir` (kept for `benches/peers.py`).
+/// Runs the benchmark; data files go to `dir` (kept for `benches/peers.py`),
+/// and so do the fitted models, as registries `models-logistic` and `models-gbdt`.
 /// Without `trees`, the gbdt fit, its scoring and TreeSHAP are skipped.
 pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> Result<BenchReport> {
     let mut steps = vec![];
     let (table, spec) = generate(rows, features, seed);
+    // The registries of an earlier run hold other models.
+    for kind in ["logistic", "gbdt"] {
+        let models = dir.join(format!("models-{kind}"));
+        if models.exists() {
+            std::fs::remove_dir_all(&models).map_err(|e| crate::Error::io(&models, e))?;
+        }
+    }
     let parquet = dir.join("bench.parquet");
     let csv = dir.join("bench.csv");
     write_atomic(&parquet, &table.render(Format::Parquet)?)?;
@@ -201,6 +209,13 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
     runs.extend(gm.clone().map(|g| ("gbdt", FittedModel::Gbdt(g), true, &parquet)));
     for (kind, model, contributions, input) in runs {
         let loaded = loaded_with(&spec, &pre, model, &reference, &rules, &defs);
+        // Each model is kept as a registry, so that a scoring step can be rerun alone:
+        // `healthscore score --models <dir>/models-gbdt --input <dir>/bench.parquet ...`.
+        let models = dir.join(format!("models-{}", kind.split(' ').next().unwrap_or(kind)));
+        if !models.join("bench").exists() {
+            let risk = loaded.risk.as_ref().expect("a risk model");
+            Registry::new(&models).write_version("bench", loaded.manifest.clone(), &[("risk.json".into(), to_json(risk))])?;
+        }
         let out = dir.join(format!("scores-{}.parquet", kind.replace(" --", "-").replace(", CSV in", "-csv")));
         let (_, secs) = timed(&mut steps, &format!("score {kind}"), "", || {
             score_file(

@@ -1025,7 +1025,10 @@ mod tests {
         let mut first = 0;
         for n in [7, 9, 4, 1, 12] {
             let mut t = OutTable::default();
-            t.push("account_id", OutColumn::Text((first..first + n).map(|r| Some(format!("A{r}"))).collect()));
+            t.push(
+                "account_id",
+                OutColumn::Text((first..first + n).map(|r| Some(format!("A{r}"))).collect()),
+            );
             t.push("x", OutColumn::Float((first..first + n).map(|r| Some(r as f64)).collect()));
             t.push("plan", OutColumn::Text((0..n).map(|_| Some("pro".to_string())).collect()));
             t.push("churned", OutColumn::Int((0..n).map(|r| Some(r as i64 % 2)).collect()));

@@ -66,28 +66,27 @@ impl Attribute for GbdtModel {
         let prepared = self.prepared();
         let ncols = x.ncols();
         let nf = pre.features.len();
-        let flat: Vec<f64> = x.iter().copied().collect();
+        let x = x.as_standard_layout();
+        let flat = x.as_slice().expect("standard layout is contiguous");
         // Blocks of rows in parallel; within a block, tree by tree, so that a
-        // tree's tables (about 100 KiB at depth 6) are fetched once per 1,024
-        // rows while the block's rows and values stay in L2. 256 rows measured
-        // 7–15% slower on 1M rows, 2,048 about the same as 1,024.
-        let block_rows = 1024;
-        let blocks: Vec<Vec<f64>> = flat
-            .par_chunks(block_rows * ncols.max(1))
-            .map(|block| {
-                let phi = self.shap_block(prepared, block, ncols);
-                let n = block.len() / ncols.max(1);
-                let mut out = vec![0.0; n * nf];
-                for r in 0..n {
-                    for (c, v) in cols.iter().zip(&phi[r * ncols..(r + 1) * ncols]) {
-                        out[r * nf + c] += v;
+        // tree's tables (about 100 KiB at depth 6) are fetched once per block
+        // while the block's columns stay in L2. With 300 trees of depth 6 on
+        // one core, 512 rows measured 7% faster than 1,024 and 20% faster than 256.
+        let block_rows = 512;
+        let mut contributions = Array2::<f64>::zeros((x.nrows(), nf));
+        if nf > 0 && ncols > 0 {
+            let out = contributions.as_slice_mut().expect("a new array is contiguous");
+            out.par_chunks_mut(block_rows * nf)
+                .zip(flat.par_chunks(block_rows * ncols))
+                .for_each(|(out, block)| {
+                    let phi = self.shap_block(prepared, block, ncols);
+                    for (out, phi) in out.chunks_exact_mut(nf).zip(phi.chunks_exact(ncols)) {
+                        for (c, v) in cols.iter().zip(phi) {
+                            out[*c] += v;
+                        }
                     }
-                }
-                out
-            })
-            .collect();
-        let data: Vec<f64> = blocks.into_iter().flatten().collect();
-        let contributions = Array2::from_shape_vec((x.nrows(), nf), data).expect("rows × features");
+                });
+        }
         Attributions {
             base: vec![base; x.nrows()],
             contributions,

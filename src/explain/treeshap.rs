@@ -293,17 +293,14 @@ struct LeafHead {
     sub_start: u32,
     /// Splits in a unit's subtree (0 for a leaf).
     sub_len: u8,
-    /// Leading conditions it shares with the previous unit, whose partial
-    /// patterns are reused.
-    shared: u8,
     /// Distinct features on the path.
     d: u8,
     /// Pattern bits (see [`PreparedLeaf`]'s `bits`).
     bits: u8,
 }
 
-/// A tree with its per-leaf pattern tables, laid out in flat arrays so that a
-/// row's pass over the tree reads memory in order.
+/// A tree with its per-leaf pattern tables, laid out in flat arrays that a
+/// block of rows passes through in order.
 #[derive(Debug, Clone)]
 pub struct PreparedTree {
     /// The splits of the tree (its internal nodes, in node order), as three
@@ -311,10 +308,15 @@ pub struct PreparedTree {
     thresholds: Vec<f64>,
     split_features: Vec<u32>,
     missing_left: Vec<u8>,
+    /// Each split's threshold as its rank among its column's cuts in the
+    /// [`PreparedModel`] (empty until the model sets them).
+    codes: Vec<u8>,
     heads: Vec<LeafHead>,
     /// Conditions packed as `split << 8 | goes_left << 7 | pattern bit`.
     conds: Vec<u32>,
     feats: Vec<u32>,
+    /// Each unit's table, feature by feature: `table[table_start + j * 2^bits + o]`
+    /// is feature j's value for pattern o.
     table: Vec<f64>,
     /// Leaves whose table was folded into a unit's (leaves − tables).
     merged: usize,
@@ -394,6 +396,7 @@ impl PreparedTree {
             thresholds: vec![],
             split_features: vec![],
             missing_left: vec![],
+            codes: vec![],
             heads: Vec::with_capacity(units.len()),
             conds: vec![],
             feats: vec![],
@@ -406,10 +409,7 @@ impl PreparedTree {
             p.split_features.push(n.feature);
             p.missing_left.push(n.missing_left as u8);
         }
-        let mut previous: &[(u32, bool, u8)] = &[];
         for u in &units {
-            let shared = previous.iter().zip(&u.conditions).take_while(|(a, b)| a == b).count();
-            previous = &u.conditions;
             p.conds.extend(
                 u.conditions
                     .iter()
@@ -422,12 +422,13 @@ impl PreparedTree {
                 table_start: p.table.len() as u32,
                 sub_start: split_of[top as usize],
                 sub_len,
-                shared: shared as u8,
                 d: u.features.len() as u8,
                 bits: u.bits,
             });
             p.feats.extend(&u.features);
-            p.table.extend(&u.table);
+            // Stored feature by feature: one column of 2^bits values each.
+            let d = u.features.len();
+            p.table.extend((0..d).flat_map(|j| u.table.iter().skip(j).step_by(d.max(1))));
         }
         Some(p)
     }
@@ -442,115 +443,282 @@ impl PreparedTree {
         self.thresholds.len()
     }
 
-    /// Decision flags [`PreparedTree::shap_with`] needs as scratch (the splits
-    /// plus 8, so that a run of 8 flags can be read as one word).
-    pub fn scratch_len(&self) -> usize {
-        self.splits() + 8
-    }
-
     /// Adds the SHAP values of the tree for row `x` to `phi`.
     pub fn shap(&self, x: &[f64], phi: &mut [f64]) {
-        let mut decisions = vec![0; self.scratch_len()];
-        self.shap_with(x, phi, &mut decisions);
+        // One row is its own column-major block.
+        self.shap_columns(Columns::Values(x), 1, phi, &mut ShapScratch::default());
     }
 
-    /// As [`PreparedTree::shap`], with a scratch buffer of at least
-    /// [`PreparedTree::scratch_len`] flags.
-    pub fn shap_with(&self, x: &[f64], phi: &mut [f64], decisions: &mut [u8]) {
-        // Each split is decided once per row (1 = the row goes left), then read
-        // by every unit below it. NaN compares false, so a missing value goes
-        // where `missing_left` says.
-        let splits = self.thresholds.iter().zip(&self.split_features).zip(&self.missing_left);
-        for (d, ((t, f), ml)) in decisions.iter_mut().zip(splits) {
-            let v = x[*f as usize];
-            *d = (v <= *t) as u8 | (v.is_nan() as u8 & ml);
+    /// Adds the SHAP values of the tree for a block of `rows` rows to `phi`.
+    /// `x` and `phi` are column-major: column c of the block is
+    /// `x[c * rows..(c + 1) * rows]`. Coded columns need the codes set by a
+    /// [`PreparedModel`].
+    ///
+    /// Work goes column by column over the block, so that each step is one
+    /// simple pass over contiguous memory: the split decisions of all rows,
+    /// then for each table its pattern per row and its values added to each
+    /// feature's column. The sums per row are added in the same order as one
+    /// row at a time would (tree by tree, table by table).
+    pub fn shap_columns(&self, x: Columns, rows: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
+        // The same code compiled for wider vectors where the CPU has them
+        // (gathers of table values, byte compares): about 1.6× faster with
+        // AVX-512 and 1.25× with AVX2 than with the baseline SSE2.
+        #[cfg(target_arch = "x86_64")]
+        {
+            use std::arch::is_x86_feature_detected as has;
+            if has!("avx512f") && has!("avx512bw") && has!("avx512vl") {
+                // SAFETY: the CPU has these features, checked just above.
+                return unsafe { self.shap_columns_avx512(x, rows, phi, scratch) };
+            }
+            if has!("avx2") {
+                // SAFETY: as above.
+                return unsafe { self.shap_columns_avx2(x, rows, phi, scratch) };
+            }
         }
-        // partial[i]: the pattern after the first i conditions of the current
-        // unit's path. Units come in depth-first order, so a unit starts from
-        // the prefix it shares with the previous one: one step per tree edge.
-        let mut partial = [usize::MAX; MAX_PREPARED_DEPTH + 2];
+        self.shap_columns_body(x, rows, phi, scratch)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2")]
+    unsafe fn shap_columns_avx512(&self, x: Columns, rows: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
+        self.shap_columns_body(x, rows, phi, scratch)
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[target_feature(enable = "avx2")]
+    unsafe fn shap_columns_avx2(&self, x: Columns, rows: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
+        self.shap_columns_body(x, rows, phi, scratch)
+    }
+
+    /// The body of [`PreparedTree::shap_columns`], inlined into each variant.
+    #[inline(always)]
+    fn shap_columns_body(&self, x: Columns, rows: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
+        let ShapScratch { decisions, patterns } = scratch;
+        // decisions[s * rows + r] = 1 when row r goes left at split s.
+        decisions.clear();
+        decisions.resize(self.thresholds.len() * rows, 0);
+        let splits = self.split_features.iter().zip(&self.missing_left);
+        let per_split = decisions.chunks_exact_mut(rows.max(1)).zip(splits);
+        match x {
+            Columns::Coded(codes) if self.codes.len() == self.thresholds.len() => {
+                // Ranks compare as the values do; a missing value is coded
+                // MISSING_CODE, above every split's code.
+                for ((flags, (&f, &ml)), &t) in per_split.zip(&self.codes) {
+                    let column = &codes[f as usize * rows..][..rows];
+                    for (d, &c) in flags.iter_mut().zip(column) {
+                        *d = (c <= t) as u8 | ((c == MISSING_CODE) as u8 & ml);
+                    }
+                }
+            }
+            Columns::Coded(_) => panic!("the tree's splits are not coded for this model"),
+            Columns::Values(x) => {
+                // NaN compares false, so a missing value goes where `missing_left` says.
+                for ((flags, (&f, &ml)), &t) in per_split.zip(&self.thresholds) {
+                    let column = &x[f as usize * rows..][..rows];
+                    for (d, &v) in flags.iter_mut().zip(column) {
+                        *d = (v <= t) as u8 | (v.is_nan() as u8 & ml);
+                    }
+                }
+            }
+        }
+        patterns.resize(rows, 0);
+        let pattern = &mut patterns[..rows];
         let mut start = 0;
         for h in &self.heads {
-            let upper = (h.bits - h.sub_len) as usize;
-            let shared = h.shared as usize;
-            let mut o = partial[shared];
-            for (i, &c) in self.conds[start..h.cond_end as usize].iter().enumerate().skip(shared) {
-                // Clear the condition's bit when the row goes the other way (no branch).
-                let disagrees = (decisions[(c >> 8) as usize] as u32 ^ (c >> 7) & 1) as usize;
-                o &= !(disagrees << (c & 0x7f));
-                partial[i + 1] = o;
+            // The unit's pattern per row: one agreement bit per upper feature
+            // (cleared where the row goes the other way at one of its splits),
+            // then one bit per split of its subtree (set = the row went left).
+            let upper = h.bits - h.sub_len;
+            pattern.fill((1u16 << upper) - 1);
+            for &c in &self.conds[start..h.cond_end as usize] {
+                let flags = &decisions[(c >> 8) as usize * rows..][..rows];
+                let (left, bit) = (((c >> 7) & 1) as u8, c & 0x7f);
+                for (o, &d) in pattern.iter_mut().zip(flags) {
+                    *o &= !(((d ^ left) as u16) << bit);
+                }
             }
-            o &= (1usize << upper) - 1;
             start = h.cond_end as usize;
-            // A unit's subtree splits are a run of flags (preorder): read 8 as one
-            // word and gather their low bits into one byte with a multiplication.
-            let s0 = h.sub_start as usize;
-            let run = u64::from_le_bytes(decisions[s0..s0 + 8].try_into().expect("8 flags"));
-            let packed = (run.wrapping_mul(0x0102_0408_1020_4080) >> 56) as usize;
-            o |= (packed & ((1 << h.sub_len) - 1)) << upper;
+            for i in 0..h.sub_len {
+                let flags = &decisions[(h.sub_start as usize + i as usize) * rows..][..rows];
+                for (o, &d) in pattern.iter_mut().zip(flags) {
+                    *o |= (d as u16) << (upper + i);
+                }
+            }
+            // Each feature's values, one table column per feature: `n` patterns.
+            let n = 1usize << h.bits;
             let d = h.d as usize;
-            let values = &self.table[h.table_start as usize + o * d..][..d];
-            let feats = &self.feats[h.feat_start as usize..][..d];
-            for (f, c) in feats.iter().zip(values) {
-                phi[*f as usize] += c;
+            let table = &self.table[h.table_start as usize..][..n * d];
+            for (values, &f) in table.chunks_exact(n).zip(&self.feats[h.feat_start as usize..][..d]) {
+                let out = &mut phi[f as usize * rows..][..rows];
+                debug_assert!(pattern.iter().all(|&o| (o as usize) < n));
+                for (p, &o) in out.iter_mut().zip(pattern.iter()) {
+                    // SAFETY: a pattern has `bits` bits, so o < 2^bits = values.len().
+                    *p += unsafe { *values.get_unchecked(o as usize) };
+                }
             }
         }
     }
 }
 
-impl GbdtModel {
-    /// Every tree prepared for fast TreeSHAP (None for trees too deep to prepare).
-    pub fn prepare(&self) -> Vec<Option<PreparedTree>> {
+/// A column-major block of rows as [`PreparedTree::shap_columns`] reads it.
+#[derive(Debug, Clone, Copy)]
+pub enum Columns<'a> {
+    /// The values themselves.
+    Values(&'a [f64]),
+    /// Each value's rank among its column's cuts ([`PreparedModel::code`]).
+    Coded(&'a [u8]),
+}
+
+/// The code of a missing value.
+pub const MISSING_CODE: u8 = u8::MAX;
+
+/// Most distinct thresholds per column for coded blocks: every rank and
+/// [`MISSING_CODE`] fit in a byte. Trees fitted here have at most 254 (255 bins).
+pub const MAX_CUTS: usize = MISSING_CODE as usize - 1;
+
+/// A model's trees prepared for TreeSHAP, and each column's distinct split
+/// thresholds (its cuts) across them.
+///
+/// A block of rows is first coded column by column: a value becomes the
+/// number of cuts below it, so that `v <= t` exactly when `code(v) <= code(t)`.
+/// Every tree then decides its splits on bytes, many rows per instruction,
+/// instead of on floats.
+#[derive(Debug, Clone)]
+pub struct PreparedModel {
+    /// None for a tree too deep to prepare (it is walked recursively).
+    pub trees: Vec<Option<PreparedTree>>,
+    /// Sorted distinct thresholds per column; empty when some column has more
+    /// than [`MAX_CUTS`] (blocks then compare the values themselves).
+    cuts: Vec<Vec<f64>>,
+}
+
+impl PreparedModel {
+    /// Prepares every tree and codes its splits against the columns' cuts.
+    pub fn new(trees: &[Tree]) -> PreparedModel {
         use rayon::prelude::*;
-        self.trees.par_iter().map(PreparedTree::new).collect()
+        let mut trees: Vec<Option<PreparedTree>> = trees.par_iter().map(PreparedTree::new).collect();
+        let columns = trees
+            .iter()
+            .flatten()
+            .flat_map(|t| &t.split_features)
+            .max()
+            .map_or(0, |&f| f as usize + 1);
+        let mut cuts = vec![vec![]; columns];
+        for t in trees.iter().flatten() {
+            for (&f, &v) in t.split_features.iter().zip(&t.thresholds) {
+                cuts[f as usize].push(v);
+            }
+        }
+        for c in &mut cuts {
+            c.sort_by(f64::total_cmp);
+            c.dedup();
+        }
+        if cuts.iter().any(|c| c.len() > MAX_CUTS) {
+            cuts.clear();
+        } else {
+            for t in trees.iter_mut().flatten() {
+                t.codes = t
+                    .split_features
+                    .iter()
+                    .zip(&t.thresholds)
+                    .map(|(&f, v)| cuts[f as usize].partition_point(|c| c < v) as u8)
+                    .collect();
+            }
+        }
+        PreparedModel { trees, cuts }
+    }
+
+    /// Whether blocks are coded (every column has at most [`MAX_CUTS`] cuts).
+    pub fn coded(&self) -> bool {
+        !self.cuts.is_empty()
+    }
+
+    /// The code of a value of column `c`: how many of its cuts are below it
+    /// ([`MISSING_CODE`] for NaN). Only for a [`PreparedModel::coded`] model.
+    pub fn code(&self, c: usize, v: f64) -> u8 {
+        match self.cuts.get(c) {
+            _ if v.is_nan() => MISSING_CODE,
+            Some(cuts) => cuts.partition_point(|t| *t < v) as u8,
+            None => 0,
+        }
+    }
+}
+
+/// Reusable buffers for [`PreparedTree::shap_columns`].
+#[derive(Debug, Clone, Default)]
+pub struct ShapScratch {
+    decisions: Vec<u8>,
+    patterns: Vec<u16>,
+}
+
+impl GbdtModel {
+    /// Every tree prepared for fast TreeSHAP (see [`PreparedModel`]).
+    pub fn prepare(&self) -> PreparedModel {
+        PreparedModel::new(&self.trees)
     }
 
     /// [`GbdtModel::prepare`]'s tables, built once per model and then reused.
-    pub fn prepared(&self) -> &[Option<PreparedTree>] {
+    pub fn prepared(&self) -> &PreparedModel {
         self.shap_tables.get_or_init(|| self.prepare())
     }
 
-    /// SHAP values of a block of rows (row-major, `ncols` each), tree by tree so
-    /// that each tree's tables stay in cache while the block passes through.
-    pub fn shap_block(&self, prepared: &[Option<PreparedTree>], block: &[f64], ncols: usize) -> Vec<f64> {
+    /// SHAP values of a block of rows (row-major, `ncols` each, and so is the
+    /// result), tree by tree so that each tree's tables stay in cache while
+    /// the block passes through. The block is coded column-major for
+    /// [`PreparedTree::shap_columns`], and the result turned back.
+    pub fn shap_block(&self, prepared: &PreparedModel, block: &[f64], ncols: usize) -> Vec<f64> {
         let nrows = block.len() / ncols.max(1);
+        let transpose = |from: &[f64], rows: usize, cols: usize| {
+            let mut to = vec![0.0; from.len()];
+            for (r, row) in from.chunks_exact(cols.max(1)).enumerate() {
+                for (c, &v) in row.iter().enumerate() {
+                    to[c * rows + r] = v;
+                }
+            }
+            to
+        };
+        let x = transpose(block, nrows, ncols);
+        let codes: Vec<u8> = if prepared.coded() {
+            x.chunks_exact(nrows.max(1))
+                .enumerate()
+                .flat_map(|(c, column)| column.iter().map(move |&v| prepared.code(c, v)))
+                .collect()
+        } else {
+            vec![]
+        };
+        let columns = if prepared.coded() {
+            Columns::Coded(&codes)
+        } else {
+            Columns::Values(&x)
+        };
         let mut phi = vec![0.0; block.len()];
-        let mut decisions = vec![0u8; prepared.iter().flatten().map(PreparedTree::scratch_len).max().unwrap_or(0)];
-        let mut buf = vec![];
-        for (t, p) in self.trees.iter().zip(prepared) {
-            for r in 0..nrows {
-                let x = &block[r * ncols..(r + 1) * ncols];
-                let out = &mut phi[r * ncols..(r + 1) * ncols];
-                match p {
-                    Some(p) => p.shap_with(x, out, &mut decisions),
-                    None => {
-                        if buf.is_empty() {
-                            buf = vec![PathElement::default(); buffer_len(16)];
+        let mut scratch = ShapScratch::default();
+        let (mut row, mut out, mut buf) = (vec![0.0; ncols], vec![0.0; ncols], vec![]);
+        for (t, p) in self.trees.iter().zip(&prepared.trees) {
+            match p {
+                Some(p) => p.shap_columns(columns, nrows, &mut phi, &mut scratch),
+                None => {
+                    // Too deep for tables: row by row, recursively.
+                    buf.resize(buffer_len(depth(t)), PathElement::default());
+                    for r in 0..nrows {
+                        for c in 0..ncols {
+                            row[c] = x[c * nrows + r];
+                            out[c] = phi[c * nrows + r];
                         }
-                        tree_shap_with(t, x, out, &mut buf)
+                        tree_shap_with(t, &row, &mut out, &mut buf);
+                        for c in 0..ncols {
+                            phi[c * nrows + r] = out[c];
+                        }
                     }
                 }
             }
         }
-        phi
+        transpose(&phi, ncols, nrows)
     }
 
     /// SHAP values of one row with prepared trees.
-    pub fn shap_row_prepared(&self, prepared: &[Option<PreparedTree>], x: &[f64]) -> Vec<f64> {
-        let mut phi = vec![0.0; x.len()];
-        let mut buf = vec![];
-        for (t, p) in self.trees.iter().zip(prepared) {
-            match p {
-                Some(p) => p.shap(x, &mut phi),
-                None => {
-                    if buf.is_empty() {
-                        buf = vec![PathElement::default(); buffer_len(16)];
-                    }
-                    tree_shap_with(t, x, &mut phi, &mut buf)
-                }
-            }
-        }
-        phi
+    pub fn shap_row_prepared(&self, prepared: &PreparedModel, x: &[f64]) -> Vec<f64> {
+        self.shap_block(prepared, x, x.len())
     }
 
     /// The SHAP base value of the ensemble: base score + Σ trees' expected values.
@@ -717,12 +885,18 @@ mod tests {
         .unwrap();
         let prepared = m.prepare();
         // Subtrees were folded into units somewhere, so the unit tables are exercised too.
-        assert!(prepared.iter().flatten().any(|p| p.merged_leaves() > 0));
+        assert!(prepared.trees.iter().flatten().any(|p| p.merged_leaves() > 0));
+        assert!(prepared.coded());
+        // A block of 200 rows, coded, against each row alone and the recursion.
+        let block: Vec<f64> = x.slice(ndarray::s![0..200, ..]).iter().copied().collect();
+        let phi = m.shap_block(&prepared, &block, 5);
         let mut max_err: f64 = 0.0;
         for r in 0..200 {
             let row: Vec<f64> = x.row(r).to_vec();
             let a = m.shap_row(&row);
             let b = m.shap_row_prepared(&prepared, &row);
+            // Row by row or in a block, the same additions in the same order.
+            assert_eq!(b, phi[r * 5..(r + 1) * 5], "row {r}");
             for (u, v) in a.iter().zip(&b) {
                 max_err = max_err.max((u - v).abs());
             }
@@ -730,5 +904,120 @@ mod tests {
             assert!((total - m.margin_row(&row)).abs() < 1e-9);
         }
         assert!(max_err < 1e-12, "{max_err}");
+    }
+
+    /// Codes order values as the values are ordered against every cut, with
+    /// ties, signed zeros, infinities and NaN.
+    #[test]
+    fn codes_compare_as_the_values_do() {
+        let cuts = [-1.5, 0.0, 0.25, 3.0];
+        let trees: Vec<Tree> = cuts
+            .iter()
+            .map(|&t| Tree {
+                nodes: vec![split(0, t, 1, 2, 10.0), leaf(1.0, 4.0), leaf(-1.0, 6.0)],
+            })
+            .collect();
+        let model = PreparedModel::new(&trees);
+        assert!(model.coded());
+        let values = [
+            f64::NEG_INFINITY,
+            -2.0,
+            -1.5,
+            -1.0,
+            -0.0,
+            0.0,
+            0.1,
+            0.25,
+            2.0,
+            3.0,
+            4.0,
+            f64::INFINITY,
+        ];
+        for v in values {
+            for (t, tree) in cuts.iter().zip(&model.trees) {
+                let code = tree.as_ref().unwrap().codes[0];
+                assert_eq!(model.code(0, v) <= code, v <= *t, "{v} against {t}");
+            }
+            assert_ne!(model.code(0, v), MISSING_CODE);
+        }
+        assert_eq!(model.code(0, f64::NAN), MISSING_CODE);
+    }
+
+    /// A column with more distinct thresholds than a byte can rank: blocks
+    /// compare the values themselves, with the same results.
+    #[test]
+    fn many_thresholds_fall_back_to_values() {
+        let trees: Vec<Tree> = (0..MAX_CUTS + 1)
+            .map(|i| Tree {
+                nodes: vec![
+                    split(0, i as f64 / 10.0, 1, 2, 10.0),
+                    split(1, 0.5, 3, 4, 4.0),
+                    leaf(-0.5, 6.0),
+                    leaf(1.0, 3.0),
+                    leaf(0.2, 1.0),
+                ],
+            })
+            .collect();
+        let m = crate::model::gbdt::GbdtModel {
+            base: 0.1,
+            trees,
+            learning_rate: 0.1,
+            max_depth: 2,
+            shap_tables: Default::default(),
+        };
+        let prepared = m.prepare();
+        assert!(!prepared.coded());
+        let rows: Vec<[f64; 2]> = (0..60)
+            .map(|r| [r as f64 / 2.0 - 1.0, if r % 7 == 0 { f64::NAN } else { (r % 3) as f64 / 2.0 }])
+            .collect();
+        let block: Vec<f64> = rows.iter().flatten().copied().collect();
+        let phi = m.shap_block(&prepared, &block, 2);
+        for (r, row) in rows.iter().enumerate() {
+            let a = m.shap_row(row);
+            for (u, v) in a.iter().zip(&phi[r * 2..(r + 1) * 2]) {
+                assert!((u - v).abs() < 1e-12, "row {r}: {a:?} vs {:?}", &phi[r * 2..(r + 1) * 2]);
+            }
+        }
+    }
+
+    /// The variant compiled for this CPU's vector units adds exactly what the
+    /// baseline code does.
+    #[test]
+    fn vector_variants_match_the_baseline() {
+        use crate::model::gbdt::{fit, GbdtParams};
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let (n, p) = (700, 6);
+        let x = ndarray::Array2::from_shape_fn((n, p), |_| {
+            if rng.gen::<f64>() < 0.05 {
+                f64::NAN
+            } else {
+                rng.gen_range(-1.0..1.0)
+            }
+        });
+        let y: Vec<u8> = (0..n).map(|i| (x[[i, 0]] + x[[i, 1]] * x[[i, 2]] > 0.0) as u8).collect();
+        let rows: Vec<usize> = (0..n).collect();
+        let params = GbdtParams {
+            max_depth: 6,
+            min_samples_leaf: 3,
+            ..Default::default()
+        };
+        let m = fit(&x.view(), &y, &rows, &[], Some(20), params).unwrap();
+        let prepared = m.prepare();
+        // Column-major values and codes.
+        let values: Vec<f64> = x.t().iter().copied().collect();
+        let codes: Vec<u8> = (0..p)
+            .flat_map(|c| x.column(c).iter().map(|&v| prepared.code(c, v)).collect::<Vec<_>>())
+            .collect();
+        for columns in [Columns::Values(&values), Columns::Coded(&codes)] {
+            let (mut fast, mut base) = (vec![0.0; n * p], vec![0.0; n * p]);
+            let mut scratch = ShapScratch::default();
+            for t in prepared.trees.iter().flatten() {
+                t.shap_columns(columns, n, &mut fast, &mut scratch);
+                t.shap_columns_body(columns, n, &mut base, &mut scratch);
+            }
+            assert_eq!(fast, base);
+            assert!(base.iter().any(|v| *v != 0.0));
+        }
     }
 }

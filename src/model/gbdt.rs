@@ -140,7 +140,7 @@ pub struct GbdtModel {
     /// TreeSHAP tables, built on first use and kept for the next blocks
     /// (about 0.1 s per 300 trees); never persisted.
     #[serde(skip)]
-    pub(crate) shap_tables: std::sync::OnceLock<Vec<Option<crate::explain::treeshap::PreparedTree>>>,
+    pub(crate) shap_tables: std::sync::OnceLock<crate::explain::treeshap::PreparedModel>,
 }
 
 /// Models are equal when their trees are; the TreeSHAP cache does not count.
