@@ -206,7 +206,10 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
         ("logistic --no-contributions", lm.clone(), false, &parquet),
         ("logistic --no-contributions, CSV in", lm, false, &csv),
     ];
-    runs.extend(gm.clone().map(|g| ("gbdt", FittedModel::Gbdt(g), true, &parquet)));
+    if let Some(g) = &gm {
+        runs.push(("gbdt", FittedModel::Gbdt(g.clone()), true, &parquet));
+        runs.push(("gbdt --no-contributions", FittedModel::Gbdt(g.clone()), false, &parquet));
+    }
     for (kind, model, contributions, input) in runs {
         let loaded = loaded_with(&spec, &pre, model, &reference, &rules, &defs);
         // Each model is kept as a registry, so that a scoring step can be rerun alone:
@@ -338,5 +341,45 @@ impl BenchReport {
         }
         let _ = writeln!(s, "training AUC: logistic {:.4}, gbdt {:.4}", self.logistic_auc, self.gbdt_auc);
         s
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A small run has every step, and the registries it leaves score the
+    /// bench file to the same scores as the bench's own step.
+    #[test]
+    fn a_small_run_times_every_step_and_keeps_its_models() {
+        let dir = tempfile::tempdir().unwrap();
+        let r = run(3_000, 6, 5, dir.path(), true).unwrap();
+        let names: Vec<&str> = r.steps.iter().map(|s| s.step.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "read Parquet",
+                "read CSV",
+                "fit logistic",
+                "fit gbdt",
+                "score logistic",
+                "score logistic --no-contributions",
+                "score logistic --no-contributions, CSV in",
+                "score gbdt",
+                "score gbdt --no-contributions",
+                "TreeSHAP"
+            ]
+        );
+        assert!(r.steps.iter().all(|s| s.seconds > 0.0));
+        assert!(r.logistic_auc > 0.6 && r.gbdt_auc > r.logistic_auc - 0.05, "{r:?}");
+        let loaded = Registry::new(dir.path().join("models-gbdt")).load("bench").unwrap();
+        let out = dir.path().join("again.parquet");
+        let opts = ScoreOptions {
+            contributions: false,
+            ..Default::default()
+        };
+        score_file(&loaded, &dir.path().join("bench.parquet"), None, None, opts, &out).unwrap();
+        let bench = std::fs::read(dir.path().join("scores-gbdt-no-contributions.parquet")).unwrap();
+        assert_eq!(std::fs::read(&out).unwrap(), bench);
     }
 }
