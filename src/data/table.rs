@@ -720,9 +720,10 @@ struct ParquetSource {
 impl ParquetSource {
     /// Most blocks decoded at once. A page of a column (about a megabyte) is
     /// decompressed whole for any slice of it: one slice per block of 32,768
-    /// rows decompressed each page three to four times; a window of four
-    /// blocks cut the CPU time of reading the 1M-row bench file by about 40%.
-    const WINDOW_BLOCKS: usize = 4;
+    /// rows decompressed each page three to four times. Decoding the 1M-row
+    /// bench file took 0.69 CPU-seconds by blocks, 0.48 by pairs of blocks and
+    /// 0.39 by four; two keep most of the gain for half the extra memory.
+    const WINDOW_BLOCKS: usize = 2;
 
     /// Rows `start..start + len`, cut from a window of up to
     /// [`ParquetSource::WINDOW_BLOCKS`] × `len` rows that ends within the row
