@@ -11,7 +11,9 @@ use crate::registry::{to_json, write_atomic};
 /// CSV, fitting the logistic model and 300 boosted trees of depth 6, scoring
 /// with top-5 drivers into Parquet with each model, TreeSHAP rows per second,
 /// and the peak resident memory of each step. Prints a table; --json writes it.
-/// The data files stay in --dir for `benches/peers.py` (scikit-learn, LightGBM, shap).
+/// The data files stay in --dir for `benches/peers.py` (scikit-learn, LightGBM, shap),
+/// and so do the fitted models, as registries `models-logistic` and `models-gbdt`
+/// (version `bench`), so that a scoring step can be rerun alone with `healthscore score`.
 ///
 /// Example: healthscore bench --rows 1000000 --features 40 --json bench.json
 #[derive(Debug, clap::Args)]

@@ -438,6 +438,16 @@ impl PreparedTree {
         self.merged
     }
 
+    /// Table values added per row (each table's number of features, summed).
+    pub fn values_per_row(&self) -> usize {
+        self.heads.iter().map(|h| h.d as usize).sum()
+    }
+
+    /// Number of tables (one per leaf or folded subtree).
+    pub fn tables(&self) -> usize {
+        self.heads.len()
+    }
+
     /// Number of splits (internal nodes).
     pub fn splits(&self) -> usize {
         self.thresholds.len()
@@ -887,6 +897,14 @@ mod tests {
         // Subtrees were folded into units somewhere, so the unit tables are exercised too.
         assert!(prepared.trees.iter().flatten().any(|p| p.merged_leaves() > 0));
         assert!(prepared.coded());
+        for (t, p) in m.trees.iter().zip(&prepared.trees) {
+            let p = p.as_ref().unwrap();
+            let leaves = t.nodes.iter().filter(|n| n.is_leaf()).count();
+            assert_eq!(p.tables() + p.merged_leaves(), leaves);
+            assert_eq!(p.splits(), t.nodes.len() - leaves);
+            // Each table adds a value for each feature on its paths: at least one, at most the splits below the root.
+            assert!(p.values_per_row() >= p.tables() && p.values_per_row() <= p.tables() * (max_depth + 1));
+        }
         // A block of 200 rows, coded, against each row alone and the recursion.
         let block: Vec<f64> = x.slice(ndarray::s![0..200, ..]).iter().copied().collect();
         let phi = m.shap_block(&prepared, &block, 5);
