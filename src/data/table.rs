@@ -1033,7 +1033,7 @@ mod tests {
             t.push("x", OutColumn::Float((first..first + n).map(|r| Some(r as f64)).collect()));
             t.push("plan", OutColumn::Text((0..n).map(|_| Some("pro".to_string())).collect()));
             t.push("churned", OutColumn::Int((0..n).map(|r| Some(r as i64 % 2)).collect()));
-            sink.write(&t).unwrap();
+            sink.write(t).unwrap();
             first += n;
         }
         sink.finish().unwrap();

@@ -280,28 +280,41 @@ impl OutTable {
     }
 
     fn to_frame(&self) -> Result<DataFrame> {
-        let cols: Vec<Column> = self
+        let cols = self.names.iter().zip(&self.columns).map(|(n, c)| Self::column(n, c)).collect();
+        DataFrame::new_infer_height(cols).map_err(|e| Error::Param(format!("building the output table: {e}")))
+    }
+
+    /// As [`OutTable::to_frame`], moving number columns without missing
+    /// values into the frame instead of copying them.
+    fn into_frame(self) -> Result<DataFrame> {
+        let cols = self
             .names
-            .iter()
-            .zip(&self.columns)
-            .map(|(n, c)| {
-                let name = PlSmallStr::from_str(n);
-                match c {
-                    OutColumn::Text(v) => Column::new(name, v.iter().map(|s| s.as_deref()).collect::<Vec<_>>()),
-                    OutColumn::Float(v) => Column::new(name, v.as_slice()),
-                    OutColumn::Int(v) => Column::new(name, v.as_slice()),
-                    OutColumn::Num(v) if v.iter().all(|x| x.is_finite()) => Float64Chunked::from_slice(name, v).into_column(),
-                    OutColumn::Num(v) => {
-                        Float64Chunked::from_iter_options(name, v.iter().map(|x| x.is_finite().then_some(*x))).into_column()
-                    }
-                    OutColumn::Labels { levels, codes } => {
-                        StringChunked::from_iter_options(name, codes.iter().map(|&c| OutColumn::label(levels, c))).into_column()
-                    }
-                    OutColumn::Cells(c) => StringChunked::from_iter_options(name, (0..c.len()).map(|r| c.get(r))).into_column(),
+            .into_iter()
+            .zip(self.columns)
+            .map(|(n, c)| match c {
+                OutColumn::Num(v) if v.iter().all(|x| x.is_finite()) => {
+                    Float64Chunked::from_vec(PlSmallStr::from_string(n), v).into_column()
                 }
+                c => Self::column(&n, &c),
             })
             .collect();
         DataFrame::new_infer_height(cols).map_err(|e| Error::Param(format!("building the output table: {e}")))
+    }
+
+    /// One column as polars holds it.
+    fn column(name: &str, c: &OutColumn) -> Column {
+        let name = PlSmallStr::from_str(name);
+        match c {
+            OutColumn::Text(v) => Column::new(name, v.iter().map(|s| s.as_deref()).collect::<Vec<_>>()),
+            OutColumn::Float(v) => Column::new(name, v.as_slice()),
+            OutColumn::Int(v) => Column::new(name, v.as_slice()),
+            OutColumn::Num(v) if v.iter().all(|x| x.is_finite()) => Float64Chunked::from_slice(name, v).into_column(),
+            OutColumn::Num(v) => Float64Chunked::from_iter_options(name, v.iter().map(|x| x.is_finite().then_some(*x))).into_column(),
+            OutColumn::Labels { levels, codes } => {
+                StringChunked::from_iter_options(name, codes.iter().map(|&c| OutColumn::label(levels, c))).into_column()
+            }
+            OutColumn::Cells(c) => StringChunked::from_iter_options(name, (0..c.len()).map(|r| c.get(r))).into_column(),
+        }
     }
 
     /// Appends the rows of `other`, which has the same columns.
@@ -347,7 +360,7 @@ impl OutTable {
 /// for part in [[1.0, 2.0], [3.0, 4.0]] {
 ///     let mut t = OutTable::default();
 ///     t.push("x", OutColumn::Num(part.to_vec()));
-///     sink.write(&t)?;
+///     sink.write(t)?;
 /// }
 /// sink.finish()?;
 /// assert_eq!(std::fs::read_to_string(&path)?, "x\n1\n2\n3\n4\n");
@@ -382,14 +395,14 @@ impl Sink {
     }
 
     /// Writes a block of rows (every block has the same columns).
-    pub fn write(&mut self, t: &OutTable) -> Result<()> {
+    pub fn write(&mut self, t: OutTable) -> Result<()> {
         use std::io::Write;
         let io = |e| Error::io(&self.path, e);
         match self.format {
             Format::Csv => self.file.write_all(&t.to_csv_part(self.blocks == 0)).map_err(io)?,
             Format::JsonLines => self.file.write_all(&t.to_jsonl()).map_err(io)?,
             Format::Parquet => {
-                let df = t.to_frame()?;
+                let df = t.into_frame()?;
                 let parquet_err = |e: PolarsError| Error::Param(format!("{}: writing Parquet: {e}", self.path.display()));
                 if self.parquet.is_none() {
                     let f = self.tmp.reopen().map_err(|e| Error::io(&self.path, e))?;
@@ -547,7 +560,7 @@ mod tests {
             for b in 0..blocks {
                 let mut t = OutTable::default();
                 t.push("x", OutColumn::Num(vec![b as f64, b as f64 + 0.5]));
-                sink.write(&t).unwrap();
+                sink.write(t).unwrap();
             }
             assert!(!path.exists(), "{name}");
             sink.finish().unwrap();

@@ -350,7 +350,7 @@ fn score_blocks(
             .spawn_scoped(scope, move || -> Result<Sink> {
                 let mut sink = sink;
                 for part in write_rx {
-                    sink.write(&part)?;
+                    sink.write(part)?;
                 }
                 Ok(sink)
             })
