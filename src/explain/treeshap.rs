@@ -505,8 +505,12 @@ impl PreparedTree {
     fn shap_columns_body(&self, x: Columns, rows: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
         let ShapScratch { decisions, patterns } = scratch;
         // decisions[s * rows + r] = 1 when row r goes left at split s.
-        decisions.clear();
-        decisions.resize(self.thresholds.len() * rows, 0);
+        // Every flag is written below, so the buffer only grows, never cleared.
+        let flags_len = self.thresholds.len() * rows;
+        if decisions.len() < flags_len {
+            decisions.resize(flags_len, 0);
+        }
+        let decisions = &mut decisions[..flags_len];
         let splits = self.split_features.iter().zip(&self.missing_left);
         let per_split = decisions.chunks_exact_mut(rows.max(1)).zip(splits);
         match x {
