@@ -992,6 +992,17 @@ mod tests {
         TableBlocks::open(path, &columns(), &defs(), Labels::Required, rows)?.collect()
     }
 
+    /// The values of the first (numeric) feature across blocks, in order.
+    fn first_feature(parts: &[Table]) -> Vec<f64> {
+        parts
+            .iter()
+            .flat_map(|t| match &t.features[0].values {
+                FeatureValues::Numeric(v) => v.clone(),
+                _ => panic!("numeric"),
+            })
+            .collect()
+    }
+
     #[test]
     fn blocks_hold_the_same_rows_as_one_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -1002,13 +1013,7 @@ mod tests {
             assert_eq!(parts.iter().map(Table::len).collect::<Vec<_>>(), [5, 5, 5, 5, 3], "{name}");
             let ids: Vec<String> = parts.iter().flat_map(|t| t.ids.clone()).collect();
             assert_eq!(ids, whole.ids);
-            let x: Vec<f64> = parts
-                .iter()
-                .flat_map(|t| match &t.features[0].values {
-                    FeatureValues::Numeric(v) => v.clone(),
-                    _ => panic!("numeric"),
-                })
-                .collect();
+            let x = first_feature(&parts);
             assert_eq!(FeatureValues::Numeric(x), whole.features[0].values);
             let risk: Vec<Option<u8>> = parts.iter().flat_map(|t| t.risk.clone().unwrap()).collect();
             assert_eq!(Some(risk), whole.risk);
@@ -1045,13 +1050,7 @@ mod tests {
             assert_eq!(sizes, expected, "blocks of {rows}");
             let ids: Vec<String> = parts.iter().flat_map(|t| t.ids.clone()).collect();
             assert_eq!(ids, (0..33).map(|r| format!("A{r}")).collect::<Vec<_>>(), "blocks of {rows}");
-            let x: Vec<f64> = parts
-                .iter()
-                .flat_map(|t| match &t.features[0].values {
-                    FeatureValues::Numeric(v) => v.clone(),
-                    _ => panic!("numeric"),
-                })
-                .collect();
+            let x = first_feature(&parts);
             assert_eq!(x, (0..33).map(|r| r as f64).collect::<Vec<_>>(), "blocks of {rows}");
         }
     }
