@@ -18,6 +18,14 @@
 //! plus the subtree's splits) share one table holding the sum of their
 //! leaves' contributions, which cuts lookups and additions per row further.
 //! Trees deeper than [`MAX_PREPARED_DEPTH`] use the recursive algorithm.
+//!
+//! Rows are explained a block at a time, column by column
+//! ([`PreparedTree::shap_columns`]): values are coded as byte ranks among each
+//! column's split thresholds ([`PreparedModel`]), each tree's splits are
+//! decided for the whole block with byte compares, and each table's values are
+//! gathered per row and added into each feature's column. The loops are
+//! compiled for AVX-512, AVX2 and the SSE2 baseline and chosen at run time;
+//! every variant adds the same values in the same order as a row at a time.
 
 use crate::model::gbdt::{GbdtModel, Tree};
 
