@@ -936,6 +936,52 @@ mod tests {
         assert!(max_err < 1e-12, "{max_err}");
     }
 
+    /// Trees too deep for tables are walked recursively inside a block, between
+    /// prepared ones, and the block still matches each row's recursion.
+    #[test]
+    fn deep_trees_mix_with_prepared_ones_in_a_block() {
+        // A chain of MAX_PREPARED_DEPTH + 2 splits (alternating features, the
+        // last two levels on feature 2) between two copies of the sample tree.
+        let depth = MAX_PREPARED_DEPTH + 2;
+        let mut nodes = vec![];
+        let mut cover = 1000.0;
+        for k in 0..depth {
+            let next = nodes.len() as u32 + 2;
+            let f = if k + 2 >= depth { 2 } else { (k % 2) as u32 };
+            nodes.push(split(f, -0.9 + 0.15 * k as f64, next - 1, next, cover));
+            nodes.push(leaf(0.1 * (k as f64 - 4.0), cover * 0.3));
+            cover *= 0.7;
+        }
+        nodes.push(leaf(0.8, cover));
+        let chain = Tree { nodes };
+        let m = crate::model::gbdt::GbdtModel {
+            base: -0.2,
+            trees: vec![sample_tree(), chain, sample_tree()],
+            learning_rate: 0.1,
+            max_depth: depth,
+            shap_tables: Default::default(),
+        };
+        let prepared = m.prepare();
+        assert!(prepared.trees[1].is_none(), "the chain is deeper than the tables allow");
+        assert!(prepared.trees[0].is_some() && prepared.coded());
+        let rows: Vec<[f64; 3]> = (0..90)
+            .map(|r| {
+                let v = r as f64 / 45.0 - 1.0;
+                [v, if r % 11 == 0 { f64::NAN } else { -v }, (r % 7) as f64 / 3.0 - 1.0]
+            })
+            .collect();
+        let block: Vec<f64> = rows.iter().flatten().copied().collect();
+        let phi = m.shap_block(&prepared, &block, 3);
+        for (r, row) in rows.iter().enumerate() {
+            let a = m.shap_row(row);
+            let b = &phi[r * 3..(r + 1) * 3];
+            for (u, v) in a.iter().zip(b) {
+                assert!((u - v).abs() < 1e-12, "row {r}: {a:?} vs {b:?}");
+            }
+            assert!((m.expected_margin() + b.iter().sum::<f64>() - m.margin_row(row)).abs() < 1e-9);
+        }
+    }
+
     /// Codes order values as the values are ordered against every cut, with
     /// ties, signed zeros, infinities and NaN.
     #[test]
