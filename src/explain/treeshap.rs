@@ -469,8 +469,12 @@ impl PreparedTree {
 
     /// Adds the SHAP values of the tree for a block of `rows` rows to `phi`.
     /// `x` and `phi` are column-major: column c of the block is
-    /// `x[c * rows..(c + 1) * rows]`. Coded columns need the codes set by a
-    /// [`PreparedModel`].
+    /// `x[c * rows..(c + 1) * rows]`.
+    ///
+    /// # Panics
+    ///
+    /// With [`Columns::Coded`] on a tree whose splits no coded
+    /// [`PreparedModel`] has ranked (one made by [`PreparedTree::new`] alone).
     ///
     /// Work goes column by column over the block, so that each step is one
     /// simple pass over contiguous memory: the split decisions of all rows,
