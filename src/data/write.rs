@@ -2,7 +2,6 @@
 //! JSON lines. Rendering returns bytes; writing them atomically is a separate
 //! step ([`crate::registry::write_atomic`]), so outputs are easy to test.
 
-use std::io::Cursor;
 use std::path::Path;
 
 use polars::prelude::*;
@@ -270,51 +269,10 @@ impl OutTable {
     }
 
     fn to_parquet(&self) -> Result<Vec<u8>> {
-        let mut df = self.to_frame()?;
-        let mut buf = Cursor::new(Vec::new());
-        ParquetWriter::new(&mut buf)
-            .with_compression(ParquetCompression::Lz4Raw)
-            .finish(&mut df)
-            .map_err(|e| Error::Param(format!("writing Parquet: {e}")))?;
-        Ok(buf.into_inner())
-    }
-
-    fn to_frame(&self) -> Result<DataFrame> {
-        let cols = self.names.iter().zip(&self.columns).map(|(n, c)| Self::column(n, c)).collect();
-        DataFrame::new_infer_height(cols).map_err(|e| Error::Param(format!("building the output table: {e}")))
-    }
-
-    /// As [`OutTable::to_frame`], moving number columns without missing
-    /// values into the frame instead of copying them.
-    fn into_frame(self) -> Result<DataFrame> {
-        let cols = self
-            .names
-            .into_iter()
-            .zip(self.columns)
-            .map(|(n, c)| match c {
-                OutColumn::Num(v) if v.iter().all(|x| x.is_finite()) => {
-                    Float64Chunked::from_vec(PlSmallStr::from_string(n), v).into_column()
-                }
-                c => Self::column(&n, &c),
-            })
-            .collect();
-        DataFrame::new_infer_height(cols).map_err(|e| Error::Param(format!("building the output table: {e}")))
-    }
-
-    /// One column as polars holds it.
-    fn column(name: &str, c: &OutColumn) -> Column {
-        let name = PlSmallStr::from_str(name);
-        match c {
-            OutColumn::Text(v) => Column::new(name, v.iter().map(|s| s.as_deref()).collect::<Vec<_>>()),
-            OutColumn::Float(v) => Column::new(name, v.as_slice()),
-            OutColumn::Int(v) => Column::new(name, v.as_slice()),
-            OutColumn::Num(v) if v.iter().all(|x| x.is_finite()) => Float64Chunked::from_slice(name, v).into_column(),
-            OutColumn::Num(v) => Float64Chunked::from_iter_options(name, v.iter().map(|x| x.is_finite().then_some(*x))).into_column(),
-            OutColumn::Labels { levels, codes } => {
-                StringChunked::from_iter_options(name, codes.iter().map(|&c| OutColumn::label(levels, c))).into_column()
-            }
-            OutColumn::Cells(c) => StringChunked::from_iter_options(name, (0..c.len()).map(|r| c.get(r))).into_column(),
-        }
+        let err = |e: PolarsError| Error::Param(format!("writing Parquet: {e}"));
+        let mut w = ParquetOut::new(Vec::new(), self).map_err(err)?;
+        w.write(self.clone()).map_err(err)?;
+        w.finish().map_err(err)
     }
 
     /// Appends the rows of `other`, which has the same columns.
@@ -349,6 +307,152 @@ impl OutTable {
     }
 }
 
+/// A Parquet file written one row group per block with polars' Parquet crate,
+/// each column in the encoding its kind calls for, so that no column pays for
+/// a dictionary it will not use:
+///
+/// - labels become dictionary pages straight from their codes, with no hashing;
+/// - `Num` columns (attributions, odds: nearly every value distinct) and
+///   `Cells` (driver values) are written plain;
+/// - `Text`, `Float` and `Int` columns get a dictionary when polars finds few
+///   distinct values in the block (dates, rounded health scores), as polars'
+///   own writer does for every column.
+///
+/// Readers see text columns as strings either way: the file's Arrow schema
+/// names them strings, and dictionary pages are only how Parquet stores them.
+struct ParquetOut<W: std::io::Write> {
+    writer: polars_parquet::write::FileWriter<W>,
+    /// The Parquet type of each column, in order.
+    types: Vec<polars_parquet::write::ParquetType>,
+    options: polars_parquet::write::WriteOptions,
+}
+
+impl<W: std::io::Write> ParquetOut<W> {
+    /// A writer for tables with the columns of `first`.
+    fn new(out: W, first: &OutTable) -> PolarsResult<ParquetOut<W>> {
+        use polars_arrow::datatypes::{ArrowSchema, Field};
+        use polars_parquet::write::{CompressionOptions, FileWriter, StatisticsOptions, Version, WriteOptions};
+        let schema: ArrowSchema = first
+            .names
+            .iter()
+            .zip(&first.columns)
+            .map(|(name, c)| Field::new(PlSmallStr::from_str(name), c.arrow_type(), true))
+            .collect();
+        if schema.len() != first.names.len() {
+            polars_bail!(Duplicate: "an output table names a column twice: {:?}", first.names);
+        }
+        let options = WriteOptions {
+            statistics: StatisticsOptions::default(),
+            version: Version::V1,
+            compression: CompressionOptions::Lz4Raw,
+            data_page_size: None,
+        };
+        let writer = FileWriter::try_new(out, schema, options)?;
+        let types = writer.parquet_schema().fields().to_vec();
+        Ok(ParquetOut { writer, types, options })
+    }
+
+    /// Writes `t` (same columns as the first table) as one row group.
+    fn write(&mut self, t: OutTable) -> PolarsResult<()> {
+        use polars_parquet::read::ParquetError;
+        use polars_parquet::write::{array_to_columns, Compressor, DynIter, DynStreamingIterator, FallibleStreamingIterator};
+        let rows = t.rows();
+        if rows == 0 {
+            return Ok(());
+        }
+        let options = self.options;
+        let mut columns = Vec::with_capacity(t.columns.len());
+        for (c, type_) in t.columns.into_iter().zip(&self.types) {
+            let (array, encoding) = c.into_arrow();
+            for pages in array_to_columns(array, type_.clone(), options, &[encoding])? {
+                let pages = pages.map(|p| p.map_err(|e| ParquetError::FeatureNotSupported(format!("reraised in polars: {e}"))));
+                let compressed = Compressor::new_from_vec(pages, options.compression, vec![]).map_err(PolarsError::from);
+                columns.push(Ok(DynStreamingIterator::new(compressed)));
+            }
+        }
+        self.writer.write(rows as u64, DynIter::new(columns.into_iter()))
+    }
+
+    /// Writes the footer (with the Arrow schema) and returns the output.
+    fn finish(mut self) -> PolarsResult<W> {
+        self.writer.end(None)?;
+        Ok(self.writer.into_inner())
+    }
+}
+
+impl OutColumn {
+    /// The Arrow type readers see for this column.
+    fn arrow_type(&self) -> polars_arrow::datatypes::ArrowDataType {
+        use polars_arrow::datatypes::ArrowDataType as T;
+        match self {
+            OutColumn::Text(_) | OutColumn::Labels { .. } | OutColumn::Cells(_) => T::Utf8View,
+            OutColumn::Float(_) | OutColumn::Num(_) => T::Float64,
+            OutColumn::Int(_) => T::Int64,
+        }
+    }
+
+    /// The column as an Arrow array, with the Parquet encoding to write it in
+    /// (see [`ParquetOut`]).
+    fn into_arrow(self) -> (Box<dyn polars_arrow::array::Array>, polars_parquet::write::Encoding) {
+        use polars_arrow::array::{DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray};
+        use polars_arrow::bitmap::Bitmap;
+        use polars_arrow::datatypes::{ArrowDataType as T, IntegerType};
+        use polars_parquet::write::Encoding;
+        // A validity bitmap only when something is missing.
+        let validity = |valid: &mut dyn Iterator<Item = bool>| {
+            let b: Bitmap = valid.collect();
+            (b.unset_bits() > 0).then_some(b)
+        };
+        let text = |n: usize, cells: &mut dyn Iterator<Item = Option<&str>>| {
+            let mut a = MutableBinaryViewArray::<str>::with_capacity(n);
+            for c in cells {
+                match c {
+                    Some(s) => a.push_value(s),
+                    None => a.push_null(),
+                }
+            }
+            let a: Utf8ViewArray = a.freeze();
+            a.boxed()
+        };
+        match self {
+            OutColumn::Num(v) => {
+                let valid = validity(&mut v.iter().map(|x| x.is_finite()));
+                (PrimitiveArray::new(T::Float64, v.into(), valid).boxed(), Encoding::Plain)
+            }
+            OutColumn::Float(v) => {
+                let valid = validity(&mut v.iter().map(Option::is_some));
+                let values: Vec<f64> = v.into_iter().map(|x| x.unwrap_or(0.0)).collect();
+                (
+                    PrimitiveArray::new(T::Float64, values.into(), valid).boxed(),
+                    Encoding::RleDictionary,
+                )
+            }
+            OutColumn::Int(v) => {
+                let valid = validity(&mut v.iter().map(Option::is_some));
+                let values: Vec<i64> = v.into_iter().map(|x| x.unwrap_or(0)).collect();
+                (PrimitiveArray::new(T::Int64, values.into(), valid).boxed(), Encoding::RleDictionary)
+            }
+            OutColumn::Text(v) => (text(v.len(), &mut v.iter().map(|s| s.as_deref())), Encoding::RleDictionary),
+            OutColumn::Cells(c) => (text(c.len(), &mut (0..c.len()).map(|r| c.get(r))), Encoding::Plain),
+            OutColumn::Labels { levels, codes } => {
+                let n = codes.len();
+                if levels.is_empty() {
+                    return (Utf8ViewArray::new_null(T::Utf8View, n).boxed(), Encoding::Plain);
+                }
+                // MISSING (or any code past the levels) is a missing cell.
+                let known = |c: u32| (c as usize) < levels.len();
+                let valid = validity(&mut codes.iter().map(|&c| known(c)));
+                let keys: Vec<u32> = codes.into_iter().map(|c| if known(c) { c } else { 0 }).collect();
+                let keys = PrimitiveArray::new(T::UInt32, keys.into(), valid);
+                let values = text(levels.len(), &mut levels.iter().map(|l| Some(l.as_str())));
+                let dtype = T::Dictionary(IntegerType::UInt32, Box::new(T::Utf8View), false);
+                let array = DictionaryArray::try_new(dtype, keys, values).expect("label codes index their levels");
+                (array.boxed(), Encoding::RleDictionary)
+            }
+        }
+    }
+}
+
 /// An output file written block by block into a temporary file beside it,
 /// renamed into place by [`Sink::finish`]: a failed run leaves nothing behind.
 ///
@@ -371,7 +475,7 @@ pub struct Sink {
     format: Format,
     file: std::io::BufWriter<std::fs::File>,
     tmp: tempfile::NamedTempFile,
-    parquet: Option<polars::io::parquet::write::BatchedWriter<std::fs::File>>,
+    parquet: Option<ParquetOut<std::fs::File>>,
     blocks: usize,
 }
 
@@ -402,17 +506,12 @@ impl Sink {
             Format::Csv => self.file.write_all(&t.to_csv_part(self.blocks == 0)).map_err(io)?,
             Format::JsonLines => self.file.write_all(&t.to_jsonl()).map_err(io)?,
             Format::Parquet => {
-                let df = t.into_frame()?;
                 let parquet_err = |e: PolarsError| Error::Param(format!("{}: writing Parquet: {e}", self.path.display()));
                 if self.parquet.is_none() {
                     let f = self.tmp.reopen().map_err(|e| Error::io(&self.path, e))?;
-                    let w = ParquetWriter::new(f)
-                        .with_compression(ParquetCompression::Lz4Raw)
-                        .batched(df.schema())
-                        .map_err(parquet_err)?;
-                    self.parquet = Some(w);
+                    self.parquet = Some(ParquetOut::new(f, &t).map_err(parquet_err)?);
                 }
-                self.parquet.as_mut().expect("opened").write_batch(&df).map_err(parquet_err)?;
+                self.parquet.as_mut().expect("opened").write(t).map_err(parquet_err)?;
             }
         }
         self.blocks += 1;
@@ -427,12 +526,11 @@ impl Sink {
     /// Completes the file and renames it into place.
     pub fn finish(mut self) -> Result<()> {
         use std::io::Write;
-        if let Some(w) = &self.parquet {
+        if let Some(w) = self.parquet.take() {
             w.finish()
                 .map_err(|e| Error::Param(format!("{}: writing Parquet: {e}", self.path.display())))?;
         }
         self.file.flush().map_err(|e| Error::io(&self.path, e))?;
-        drop(self.parquet);
         drop(self.file);
         crate::registry::persist(self.tmp, &self.path)
     }
@@ -491,6 +589,7 @@ fn csv_quote(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Cursor;
 
     #[test]
     fn fast_float_text_reads_back_and_is_as_short_as_display() {
@@ -546,6 +645,87 @@ mod tests {
         assert_eq!(df.column("f").unwrap().f64().unwrap().get(1), Some(2.5));
         assert_eq!(df.column("b").unwrap().str().unwrap().get(0), None);
         assert_eq!(df.column("b").unwrap().str().unwrap().get(1), Some("red"));
+    }
+
+    /// Each column kind keeps every cell through the Parquet sink, across
+    /// blocks whose labels have other levels (or none), and reads back as
+    /// the type it was written as: labels are strings, not categories.
+    #[test]
+    fn parquet_keeps_every_kind_of_column_across_blocks() {
+        let block = |levels: &[&str], codes: Vec<u32>, cells: [Option<&str>; 3], k: f64| {
+            let mut t = OutTable::default();
+            t.push(
+                "label",
+                OutColumn::Labels {
+                    levels: levels.iter().map(|s| s.to_string()).collect(),
+                    codes,
+                },
+            );
+            let mut c = TextCells::default();
+            cells.iter().for_each(|s| c.push(*s));
+            t.push("cells", OutColumn::Cells(c));
+            t.push("text", OutColumn::Text(cells.iter().rev().map(|s| s.map(String::from)).collect()));
+            t.push("float", OutColumn::Float(vec![Some(k), None, Some(-k)]));
+            t.push("int", OutColumn::Int(vec![None, Some(k as i64), Some(7)]));
+            t.push("num", OutColumn::Num(vec![k, f64::NAN, f64::INFINITY]));
+            t
+        };
+        let m = OutColumn::MISSING;
+        let blocks = [
+            block(&["red", "green"], vec![1, m, 0], [Some("1.5"), None, Some("gold")], 1.0),
+            block(&[], vec![m, m, m], [None, None, None], 2.0),
+            block(&["a", "b", "c"], vec![2, 9, 0], [Some(""), Some("x y"), Some("é")], 3.0),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.parquet");
+        let mut sink = Sink::create(&path).unwrap();
+        for b in blocks.iter().cloned() {
+            sink.write(b).unwrap();
+        }
+        sink.finish().unwrap();
+        let df = crate::data::table::read_frame(&path).unwrap();
+        let text = |c: &str| -> Vec<Option<String>> {
+            let col = df.column(c).unwrap();
+            assert_eq!(col.dtype(), &DataType::String, "{c}");
+            let ca = col.str().unwrap();
+            (0..ca.len()).map(|i| ca.get(i).map(String::from)).collect()
+        };
+        let s = |v: &[Option<&str>]| -> Vec<Option<String>> { v.iter().map(|s| s.map(String::from)).collect() };
+        assert_eq!(
+            text("label"),
+            s(&[Some("green"), None, Some("red"), None, None, None, Some("c"), None, Some("a")])
+        );
+        let cells = [Some("1.5"), None, Some("gold"), None, None, None, Some(""), Some("x y"), Some("é")];
+        assert_eq!(text("cells"), s(&cells));
+        let reversed: Vec<Option<&str>> = cells.chunks(3).flat_map(|c| c.iter().rev().copied()).collect();
+        assert_eq!(text("text"), s(&reversed));
+        let f64s = |c: &str| {
+            let ca = df.column(c).unwrap().f64().unwrap();
+            (0..ca.len()).map(|i| ca.get(i)).collect::<Vec<_>>()
+        };
+        let floats = f64s("float");
+        assert_eq!(
+            floats,
+            [1.0, 2.0, 3.0].iter().flat_map(|&k| [Some(k), None, Some(-k)]).collect::<Vec<_>>()
+        );
+        let ca = df.column("int").unwrap().i64().unwrap();
+        let ints: Vec<Option<i64>> = (0..ca.len()).map(|i| ca.get(i)).collect();
+        assert_eq!(ints, [1, 2, 3].iter().flat_map(|&k| [None, Some(k), Some(7)]).collect::<Vec<_>>());
+        let nums = f64s("num");
+        assert_eq!(
+            nums,
+            [1.0, 2.0, 3.0].iter().flat_map(|&k| [Some(k), None, None]).collect::<Vec<_>>()
+        );
+    }
+
+    /// Two columns of one name cannot make a file.
+    #[test]
+    fn parquet_refuses_a_column_named_twice() {
+        let mut t = OutTable::default();
+        t.push("x", OutColumn::Num(vec![1.0]));
+        t.push("x", OutColumn::Num(vec![2.0]));
+        let e = t.render(Format::Parquet).unwrap_err().to_string();
+        assert!(e.contains("twice"), "{e}");
     }
 
     /// Blocks past the periodic data syncs are all in the finished file, in
