@@ -7,6 +7,7 @@
 //! `/proc/self/status`) is reset before each step by writing 5 to
 //! `/proc/self/clear_refs` (Linux); elsewhere it reads as unknown.
 
+use rayon::prelude::*;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
@@ -171,11 +172,10 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
     let pp = PreprocessParams { min_category_rows: 10 };
     let ((pre, lm), _) = timed(&mut steps, "fit logistic", "preprocessing + Newton, C = 1", || {
         let pre = Preprocessor::fit(&t, &all, Some(&labels), pp)?;
-        let x = pre.transform(&t);
-        let m = LogisticParams::default().fit(&x.view(), &y)?;
+        let m = LogisticParams::default().fit_rows(&pre.design(&t, &all), &y)?;
         Ok((pre, m))
     })?;
-    let logistic_auc = crate::metrics::roc_auc(&y, &lm.margins(&pre.transform(&t).view()));
+    let logistic_auc = crate::metrics::roc_auc(&y, &lm.margins_rows(&pre.design(&t, &all)));
     let params = GbdtParams {
         max_depth: 6,
         learning_rate: 0.1,
@@ -186,15 +186,18 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
     };
     let gm = if trees {
         let (gm, _) = timed(&mut steps, "fit gbdt", "300 trees, depth 6, learning rate 0.1", || {
-            let x = pre.transform_tree(&t, &all);
-            gbdt::fit(&x.view(), &y, &all, &[], Some(300), params)
+            gbdt::fit(&pre.tree_design(&t, &all), &y, &all, &[], Some(300), params)
         })?;
         Some(gm)
     } else {
         None
     };
     let gbdt_auc = gm.as_ref().map_or(f64::NAN, |gm| {
-        crate::metrics::roc_auc(&y, &gm.margins(&pre.transform_tree(&t, &all).view()))
+        let parts: Vec<Vec<f64>> = all
+            .par_chunks(4096)
+            .map(|c| gm.margins(&pre.transform_tree(&t, c).view()))
+            .collect();
+        crate::metrics::roc_auc(&y, &parts.concat())
     });
     let reference = reference::fit(&t, &all);
     let rules = RulesModel::fit(&spec, &t, &all, reference.clone());

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::spec::{Category, FeatureDef};
 use crate::data::table::{FeatureValues, Table};
 use crate::error::{Error, Result};
+use crate::model::DesignRows;
 
 /// The name of the bucket for rare and unseen category levels.
 pub const OTHER: &str = "(other)";
@@ -255,9 +256,18 @@ impl Preprocessor {
             .into_iter()
             .map(|(name, feature)| DesignColumn { name, feature, mean: 0.0 })
             .collect();
-        let x = pre.transform_rows(table, rows);
-        for (j, c) in pre.columns.iter_mut().enumerate() {
-            c.mean = x.column(j).mean().unwrap_or(0.0);
+        // Column means, summed a chunk of rows at a time in a fixed order:
+        // the design matrix is never held whole.
+        let mut sums = vec![0.0; pre.columns.len()];
+        let design = pre.design(table, rows);
+        for start in (0..rows.len()).step_by(DESIGN_CHUNK) {
+            let xc = design.rows(start..(start + DESIGN_CHUNK).min(rows.len()));
+            for (s, col) in sums.iter_mut().zip(xc.columns()) {
+                *s += col.sum();
+            }
+        }
+        for (c, s) in pre.columns.iter_mut().zip(sums) {
+            c.mean = s / rows.len() as f64;
         }
         Ok(pre)
     }
@@ -285,6 +295,44 @@ impl Preprocessor {
             }
         }
         out
+    }
+
+    /// The design matrix of the given rows of `table`, computed a chunk of
+    /// rows at a time as a fit asks for it: the same values as
+    /// [`Preprocessor::transform_rows`] without holding them all.
+    ///
+    /// ```no_run
+    /// # use healthscore::{data::{spec::Spec, table::*}, features::*, model::logistic::LogisticParams};
+    /// # let spec = Spec::load("training/saas.toml".as_ref())?;
+    /// # let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
+    /// let labels = t.risk.clone().expect("labels");
+    /// let rows: Vec<usize> = (0..t.len()).collect();
+    /// let y: Vec<u8> = labels.iter().map(|v| v.expect("labeled")).collect();
+    /// let pre = Preprocessor::fit(&t, &rows, Some(&labels), PreprocessParams { min_category_rows: 10 })?;
+    /// let model = LogisticParams::default().fit_rows(&pre.design(&t, &rows), &y)?;
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn design<'a>(&'a self, table: &'a Table, rows: &'a [usize]) -> TableDesign<'a> {
+        TableDesign {
+            pre: self,
+            table,
+            rows,
+            ncols: self.columns.len(),
+            tree: false,
+        }
+    }
+
+    /// As [`Preprocessor::design`] for the matrix trees see
+    /// ([`Preprocessor::transform_tree`]); the trees' fit reads it a column
+    /// at a time.
+    pub fn tree_design<'a>(&'a self, table: &'a Table, rows: &'a [usize]) -> TableDesign<'a> {
+        TableDesign {
+            pre: self,
+            table,
+            rows,
+            ncols: self.tree_columns().len(),
+            tree: true,
+        }
     }
 
     /// The design matrix of every row of `table`.
@@ -432,6 +480,69 @@ fn one_hot(out: &mut [f64], levels: &[String], other: bool, cell: &Option<String
     }
 }
 
+/// Rows per chunk when the design matrix is summed chunk by chunk.
+const DESIGN_CHUNK: usize = 4096;
+
+/// Design rows of a table computed chunk by chunk: the logistic model's
+/// ([`Preprocessor::design`]) or the trees' ([`Preprocessor::tree_design`]).
+pub struct TableDesign<'a> {
+    pre: &'a Preprocessor,
+    table: &'a Table,
+    rows: &'a [usize],
+    ncols: usize,
+    tree: bool,
+}
+
+impl DesignRows for TableDesign<'_> {
+    fn nrows(&self) -> usize {
+        self.rows.len()
+    }
+    fn ncols(&self) -> usize {
+        self.ncols
+    }
+    fn rows(&self, rows: std::ops::Range<usize>) -> ndarray::CowArray<'_, f64, ndarray::Ix2> {
+        let rows = &self.rows[rows];
+        ndarray::CowArray::from(if self.tree {
+            self.pre.transform_tree(self.table, rows)
+        } else {
+            self.pre.transform_rows(self.table, rows)
+        })
+    }
+
+    /// A column of the trees' design straight from its table column (the
+    /// logistic design's gathered from chunks).
+    fn column(&self, j: usize) -> Vec<f64> {
+        if !self.tree {
+            let n = self.rows.len();
+            let mut out = Vec::with_capacity(n);
+            for start in (0..n).step_by(DESIGN_CHUNK) {
+                out.extend(self.rows(start..(start + DESIGN_CHUNK).min(n)).column(j));
+            }
+            return out;
+        }
+        let columns = self.pre.tree_columns();
+        let i = columns[j];
+        let k = j - columns.iter().position(|&c| c == i).expect("the feature has a column");
+        let f = &self.pre.features[i];
+        match (f, self.table.feature(f.name()).map(|r| &r.values)) {
+            (FeatureTransform::Numeric { .. }, Some(FeatureValues::Numeric(v))) => self.rows.iter().map(|&r| v[r]).collect(),
+            (FeatureTransform::Numeric { .. }, _) => vec![f64::NAN; self.rows.len()],
+            (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
+                let mut cell = vec![0.0; levels.len() + *other as usize];
+                self.rows
+                    .iter()
+                    .map(|&r| {
+                        cell.iter_mut().for_each(|c| *c = 0.0);
+                        one_hot(&mut cell, levels, *other, &v[r]);
+                        cell[k]
+                    })
+                    .collect()
+            }
+            (FeatureTransform::Categorical { .. }, _) => vec![0.0; self.rows.len()],
+        }
+    }
+}
+
 /// A row-major matrix with one row per entry of `rows`, filled in parallel by
 /// `fill(row_slice, table_row)` (the slice starts zeroed).
 fn fill_rows(rows: &[usize], ncols: usize, fill: impl Fn(&mut [f64], usize) + Sync) -> Array2<f64> {
@@ -512,6 +623,104 @@ mod tests {
         // Standardised column has mean 0 on training rows.
         assert!(pre.columns[0].mean.abs() < 1e-12);
         assert!((pre.columns[2].mean - 2.0 / 6.0).abs() < 1e-12);
+    }
+
+    /// A table of `n` rows: a numeric feature with missing cells and a
+    /// categorical one with a rare level and missing cells.
+    fn wide_table(n: usize) -> Table {
+        let mut t = table();
+        t.ids = (0..n).map(|i| i.to_string()).collect();
+        t.risk = Some((0..n).map(|i| Some(((i * 7 + i / 3) % 5 < 2) as u8)).collect());
+        let x: Vec<f64> = (0..n)
+            .map(|i| if i % 9 == 4 { f64::NAN } else { ((i * 37) % 101) as f64 / 7.0 })
+            .collect();
+        let plan: Vec<Option<String>> = (0..n)
+            .map(|i| match i % 11 {
+                0 => None,
+                5 if i < 40 => Some("rare".into()),
+                k => Some(["a", "b", "c"][k % 3].into()),
+            })
+            .collect();
+        t.features[0].values = FeatureValues::Numeric(x);
+        t.features[1].values = FeatureValues::Categorical(plan);
+        t
+    }
+
+    /// The chunked designs give the matrices' bits, row by row and column by
+    /// column, for rows in any order, and so the same fitted models.
+    #[test]
+    fn table_designs_match_the_matrices() {
+        let n = 9_000;
+        let t = wide_table(n);
+        let labels = t.risk.clone().unwrap();
+        // Every third row, backwards: not the table's order, more than two chunks.
+        let rows: Vec<usize> = (0..n).rev().step_by(3).chain((1..n).step_by(3)).collect();
+        let pre = Preprocessor::fit(&t, &rows, Some(&labels), PreprocessParams { min_category_rows: 20 }).unwrap();
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        let x = pre.transform_rows(&t, &rows);
+        let xt = pre.transform_tree(&t, &rows);
+        let (d, dt) = (pre.design(&t, &rows), pre.tree_design(&t, &rows));
+        assert_eq!((d.nrows(), d.ncols(), dt.ncols()), (rows.len(), x.ncols(), xt.ncols()));
+        assert_eq!(
+            pre.columns.iter().filter(|c| c.name.starts_with("plan=")).count(),
+            5,
+            "a, b, c, missing and other"
+        );
+        for (a, b) in [(0, 1), (17, 4113), (4096, rows.len())] {
+            assert_eq!(d.rows(a..b), x.slice(ndarray::s![a..b, ..]));
+            let chunk = dt.rows(a..b);
+            assert_eq!(
+                bits(chunk.as_slice().unwrap()),
+                bits(xt.slice(ndarray::s![a..b, ..]).to_owned().as_slice().unwrap())
+            );
+        }
+        for j in 0..x.ncols() {
+            assert_eq!(d.column(j), x.column(j).to_vec(), "design column {j}");
+        }
+        for j in 0..xt.ncols() {
+            assert_eq!(bits(&dt.column(j)), bits(&xt.column(j).to_vec()), "tree column {j}");
+        }
+        let y: Vec<u8> = rows.iter().map(|&r| labels[r].unwrap()).collect();
+        let lp = crate::model::logistic::LogisticParams::default();
+        let m = lp.fit_rows(&d, &y).unwrap();
+        assert_eq!(m, lp.fit(&x.view(), &y).unwrap());
+        assert_eq!(m.margins_rows(&d), m.margins(&x.view()));
+        let gp = crate::model::gbdt::GbdtParams {
+            max_depth: 3,
+            min_samples_leaf: 5,
+            ..Default::default()
+        };
+        let all: Vec<usize> = (0..rows.len()).collect();
+        let (train, valid) = all.split_at(6_000);
+        let g1 = crate::model::gbdt::fit(&dt, &y, train, valid, None, gp).unwrap();
+        let g2 = crate::model::gbdt::fit(&xt.view(), &y, train, valid, None, gp).unwrap();
+        assert!(g1.trees.len() > 1);
+        assert_eq!(serde_json::to_string(&g1).unwrap(), serde_json::to_string(&g2).unwrap());
+    }
+
+    /// The column means come from chunks of rows, and are the means.
+    #[test]
+    fn column_means_from_chunks_are_the_means() {
+        let t = wide_table(10_000);
+        let rows: Vec<usize> = (0..10_000).collect();
+        let pre = Preprocessor::fit(&t, &rows, None, PreprocessParams { min_category_rows: 20 }).unwrap();
+        let x = pre.transform(&t);
+        for (j, c) in pre.columns.iter().enumerate() {
+            let mean = x.column(j).sum() / rows.len() as f64;
+            assert!(
+                (c.mean - mean).abs() <= 1e-12 * (1.0 + mean.abs()),
+                "{}: {} vs {mean}",
+                c.name,
+                c.mean
+            );
+        }
+        // Shares of the one-hot columns: c is every level k % 11 in 3, 6 and 9 (not 5 under 40).
+        let c = pre.columns.iter().find(|c| c.name == "plan=c").unwrap();
+        let share = (0..10_000)
+            .filter(|i| matches!(i % 11, 2 | 5 | 8) && !(i % 11 == 5 && *i < 40))
+            .count() as f64
+            / 1e4;
+        assert!((c.mean - share).abs() < 1e-12, "{} vs {share}", c.mean);
     }
 
     #[test]

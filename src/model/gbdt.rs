@@ -22,6 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::logistic::sigmoid;
+use crate::model::DesignRows;
 
 /// Unchecked hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -285,7 +286,7 @@ struct Split {
 
 /// Fits boosted trees with early stopping on `valid` (rows of `x`), or a fixed number of rounds when `valid` is empty.
 /// Returns the model truncated to the best round.
-pub fn fit(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], rounds: Option<usize>, p: GbdtParams) -> Result<GbdtModel> {
+pub fn fit(x: &impl DesignRows, y: &[u8], train: &[usize], valid: &[usize], rounds: Option<usize>, p: GbdtParams) -> Result<GbdtModel> {
     fit_impl(x, y, train, valid, rounds, p, true)
 }
 
@@ -293,12 +294,12 @@ pub fn fit(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], roun
 /// the best round (up to `patience` more): cross-validation reads the loss of
 /// every round on each fold (see [`GbdtModel::staged_log_loss`]) and picks the
 /// number of rounds on the pooled curve.
-pub fn fit_path(x: &ArrayView2<f64>, y: &[u8], train: &[usize], valid: &[usize], p: GbdtParams) -> Result<GbdtModel> {
+pub fn fit_path(x: &impl DesignRows, y: &[u8], train: &[usize], valid: &[usize], p: GbdtParams) -> Result<GbdtModel> {
     fit_impl(x, y, train, valid, None, p, false)
 }
 
 fn fit_impl(
-    x: &ArrayView2<f64>,
+    x: &impl DesignRows,
     y: &[u8],
     train: &[usize],
     valid: &[usize],
@@ -311,21 +312,27 @@ fn fit_impl(
         return Err(Error::Fit("no training rows".into()));
     }
     let ncols = x.ncols();
-    let bins: Vec<Bins> = (0..ncols)
+    // A column at a time: the bins from its training rows, then the bin
+    // code of every row. The design is never held whole as numbers.
+    let (bins, column_codes): (Vec<Bins>, Vec<Vec<u8>>) = (0..ncols)
         .into_par_iter()
         .map(|j| {
-            let col: Vec<f64> = train.iter().map(|&r| x[[r, j]]).collect();
-            Bins::fit(&col, p.max_bins)
+            let col = x.column(j);
+            let train_values: Vec<f64> = train.iter().map(|&r| col[r]).collect();
+            let b = Bins::fit(&train_values, p.max_bins);
+            let codes = col.iter().map(|&v| b.bin(v)).collect();
+            (b, codes)
         })
-        .collect();
+        .unzip();
     // Row-major bin codes of every row (train and valid share them).
     let n = x.nrows();
     let mut data = vec![0u8; n * ncols];
     data.par_chunks_mut(ncols.max(1)).enumerate().for_each(|(r, row)| {
-        for (j, c) in row.iter_mut().enumerate() {
-            *c = bins[j].bin(x[[r, j]]);
+        for (c, codes) in row.iter_mut().zip(&column_codes) {
+            *c = codes[r];
         }
     });
+    drop(column_codes);
     let codes = Codes { ncols, data };
     let rate = train.iter().map(|&r| y[r] as f64).sum::<f64>() / train.len() as f64;
     if rate <= 0.0 || rate >= 1.0 {

@@ -23,6 +23,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
+pub use crate::model::DesignRows;
+
 /// Which optimiser fits the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Solver {
@@ -83,11 +85,33 @@ impl LogisticParams {
     pub fn fit(self, x: &ArrayView2<f64>, y: &[u8]) -> Result<LogisticModel> {
         self.check()?.fit(x, y)
     }
+
+    /// As [`LogisticParams::fit`], on design rows handed out chunk by chunk:
+    /// the same model, without the whole matrix in memory.
+    ///
+    /// ```
+    /// use healthscore::model::logistic::LogisticParams;
+    /// use ndarray::array;
+    /// let x = array![[0.0], [1.0], [2.0], [3.0], [0.5], [2.5]];
+    /// let y = [0, 0, 1, 1, 1, 0];
+    /// let a = LogisticParams::default().fit(&x.view(), &y)?;
+    /// let b = LogisticParams::default().fit_rows(&x.view(), &y)?;
+    /// assert_eq!(a, b);
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn fit_rows(self, x: &impl DesignRows, y: &[u8]) -> Result<LogisticModel> {
+        self.check()?.fit_rows(x, y)
+    }
 }
 
 impl ValidLogisticParams {
     /// Fits the model.
     pub fn fit(&self, x: &ArrayView2<f64>, y: &[u8]) -> Result<LogisticModel> {
+        self.fit_rows(x, y)
+    }
+
+    /// Fits the model on design rows handed out chunk by chunk.
+    pub fn fit_rows(&self, x: &impl DesignRows, y: &[u8]) -> Result<LogisticModel> {
         let p = self.0;
         if x.nrows() != y.len() || y.is_empty() {
             return Err(Error::Fit(format!("{} rows of features but {} labels", x.nrows(), y.len())));
@@ -99,7 +123,7 @@ impl ValidLogisticParams {
         if p.solver == Solver::Newton {
             return newton(x, y, p);
         }
-        let data = Dataset::new(x.to_owned(), targets);
+        let data = Dataset::new(x.rows(0..x.nrows()).into_owned(), targets);
         let fitted = LogisticRegression::default()
             .alpha(1.0 / p.c)
             .max_iterations(p.max_iterations)
@@ -122,8 +146,8 @@ impl ValidLogisticParams {
 /// Rows go in fixed chunks; each chunk's Hessian is the Gram matrix of its rows
 /// scaled by √(p(1 − p)) (a blocked, vectorised matrix product), and the chunks
 /// are summed in order, so the result does not depend on threading.
-fn loss_grad_hess(x: &ArrayView2<f64>, y: &[u8], theta: &[f64], lambda: f64) -> (f64, Vec<f64>, Vec<f64>) {
-    use ndarray::{linalg::general_mat_mul, s, Array2};
+fn loss_grad_hess(x: &impl DesignRows, y: &[u8], theta: &[f64], lambda: f64) -> (f64, Vec<f64>, Vec<f64>) {
+    use ndarray::{linalg::general_mat_mul, Array2};
     use rayon::prelude::*;
     let k = theta.len();
     let chunk = 4096;
@@ -132,7 +156,7 @@ fn loss_grad_hess(x: &ArrayView2<f64>, y: &[u8], theta: &[f64], lambda: f64) -> 
         .into_par_iter()
         .map(|c| {
             let rows = c * chunk..((c + 1) * chunk).min(x.nrows());
-            let xc = x.slice(s![rows.clone(), ..]);
+            let xc = x.rows(rows.clone());
             let z = xc.dot(&w_coef);
             let mut loss = 0.0;
             let mut r = vec![0.0; xc.nrows()];
@@ -216,7 +240,7 @@ fn cholesky_solve(h: &[f64], g: &[f64]) -> Option<Vec<f64>> {
 
 /// Damped Newton: full steps, halved until the objective decreases; stops when
 /// the largest gradient component falls below the tolerance (scaled by n).
-fn newton(x: &ArrayView2<f64>, y: &[u8], p: LogisticParams) -> Result<LogisticModel> {
+fn newton(x: &impl DesignRows, y: &[u8], p: LogisticParams) -> Result<LogisticModel> {
     let k = x.ncols() + 1;
     let lambda = 1.0 / p.c;
     let mean = y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64;
@@ -275,6 +299,19 @@ impl LogisticModel {
     /// Log-odds of every row.
     pub fn margins(&self, x: &ArrayView2<f64>) -> Vec<f64> {
         x.rows().into_iter().map(|r| self.margin_row(r)).collect()
+    }
+
+    /// Log-odds of every row of design rows handed out chunk by chunk (the
+    /// same values as [`LogisticModel::margins`] on the whole matrix).
+    pub fn margins_rows(&self, x: &impl DesignRows) -> Vec<f64> {
+        use rayon::prelude::*;
+        const CHUNK: usize = 4096;
+        let n = x.nrows();
+        let parts: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
+            .into_par_iter()
+            .map(|c| self.margins(&x.rows(c * CHUNK..((c + 1) * CHUNK).min(n)).view()))
+            .collect();
+        parts.concat()
     }
 }
 

@@ -13,7 +13,7 @@ pub mod train;
 
 use std::collections::BTreeMap;
 
-use ndarray::ArrayView2;
+use ndarray::{ArrayView2, CowArray, Ix2};
 use serde::{Deserialize, Serialize};
 
 use crate::data::table::Table;
@@ -80,6 +80,45 @@ impl FittedModel {
     }
 }
 
+/// The rows of a design matrix, handed out a chunk at a time: a matrix held in
+/// memory, or rows computed from the table chunk by chunk
+/// ([`crate::features::TableDesign`]), so that fitting never holds the whole
+/// design matrix. Both give the same bits, so the same model.
+pub trait DesignRows: Sync {
+    /// Number of rows.
+    fn nrows(&self) -> usize;
+    /// Number of columns.
+    fn ncols(&self) -> usize;
+    /// Rows `rows` of the matrix.
+    fn rows(&self, rows: std::ops::Range<usize>) -> CowArray<'_, f64, Ix2>;
+
+    /// Column `j` of every row. By default gathered from chunks of rows;
+    /// designs that can compute a column directly do so.
+    fn column(&self, j: usize) -> Vec<f64> {
+        let n = self.nrows();
+        let mut out = Vec::with_capacity(n);
+        for start in (0..n).step_by(4096) {
+            out.extend(self.rows(start..(start + 4096).min(n)).column(j));
+        }
+        out
+    }
+}
+
+impl DesignRows for ArrayView2<'_, f64> {
+    fn nrows(&self) -> usize {
+        ArrayView2::nrows(self)
+    }
+    fn ncols(&self) -> usize {
+        ArrayView2::ncols(self)
+    }
+    fn rows(&self, rows: std::ops::Range<usize>) -> CowArray<'_, f64, Ix2> {
+        CowArray::from(self.slice(ndarray::s![rows, ..]))
+    }
+    fn column(&self, j: usize) -> Vec<f64> {
+        ndarray::ArrayBase::column(self, j).to_vec()
+    }
+}
+
 /// Preprocessing plus classifier: everything needed to score rows.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SubModel {
@@ -92,10 +131,15 @@ pub struct SubModel {
 }
 
 impl SubModel {
-    /// Log-odds of the given rows of a table.
+    /// Log-odds of the given rows of a table, a chunk of rows at a time:
+    /// the design matrix of all the rows is never held.
     pub fn margins(&self, table: &Table, rows: &[usize]) -> Vec<f64> {
-        let x = self.model.design(&self.preprocessor, table, rows);
-        self.model.margins(&x.view())
+        use rayon::prelude::*;
+        let parts: Vec<Vec<f64>> = rows
+            .par_chunks(4096)
+            .map(|chunk| self.model.margins(&self.model.design(&self.preprocessor, table, chunk).view()))
+            .collect();
+        parts.concat()
     }
 }
 

@@ -5,7 +5,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use ndarray::Axis;
 use rand::seq::SliceRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
@@ -463,7 +462,8 @@ fn fit_gbdt_rows(
     params: GbdtParams,
     rounds: Option<usize>,
 ) -> Result<GbdtModel> {
-    let x = pre.transform_tree(table, rows);
+    // The trees' fit reads the design a column at a time from the table.
+    let x = pre.tree_design(table, rows);
     let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
     let rounds = match rounds {
         Some(n) => n,
@@ -473,12 +473,12 @@ fn fit_gbdt_rows(
             if fit_idx.is_empty() || stop_idx.is_empty() || single(&fit_idx) || single(&stop_idx) {
                 200
             } else {
-                gbdt::fit(&x.view(), &y, &fit_idx, &stop_idx, None, params)?.trees.len()
+                gbdt::fit(&x, &y, &fit_idx, &stop_idx, None, params)?.trees.len()
             }
         }
     };
     let all: Vec<usize> = (0..rows.len()).collect();
-    gbdt::fit(&x.view(), &y, &all, &[], Some(rounds), params)
+    gbdt::fit(&x, &y, &all, &[], Some(rounds), params)
 }
 
 /// One fold's trees at one depth: the model grown a little past its best round
@@ -504,12 +504,12 @@ fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>]
         .map(|f| {
             let pre = Preprocessor::fit(table, &f.train, Some(labels), pp)?;
             let both: Vec<usize> = f.train.iter().chain(&f.valid).copied().collect();
-            let x = pre.transform_tree(table, &both);
+            let x = pre.tree_design(table, &both);
             let y: Vec<u8> = both.iter().map(|&r| labels[r].expect("labeled")).collect();
             let ti: Vec<usize> = (0..f.train.len()).collect();
             let vi: Vec<usize> = (f.train.len()..both.len()).collect();
             let yv = y[f.train.len()..].to_vec();
-            let xv = x.slice(ndarray::s![f.train.len().., ..]).to_owned();
+            let xv = pre.transform_tree(table, &f.valid);
             let single = ti.iter().all(|&i| y[i] == y[0]);
             let paths = depths
                 .iter()
@@ -520,7 +520,7 @@ fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>]
                             curve: vec![],
                         });
                     }
-                    let m = gbdt::fit_path(&x.view(), &y, &ti, &vi, gbdt_params(spec, d))?;
+                    let m = gbdt::fit_path(&x, &y, &ti, &vi, gbdt_params(spec, d))?;
                     let curve = m.staged_log_loss(&xv.view(), &yv);
                     Ok(FoldPath { model: Some(m), curve })
                 })
@@ -573,9 +573,8 @@ fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>]
 
 fn fit_sub(table: &Table, rows: &[usize], labels: &[Option<u8>], pp: PreprocessParams, c: f64) -> Result<SubModel> {
     let pre = Preprocessor::fit(table, rows, Some(labels), pp)?;
-    let x = pre.transform_rows(table, rows);
     let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
-    let m = LogisticParams { c, ..Default::default() }.fit(&x.view(), &y)?;
+    let m = LogisticParams { c, ..Default::default() }.fit_rows(&pre.design(table, rows), &y)?;
     Ok(SubModel {
         preprocessor: pre,
         model: FittedModel::Logistic(m),
@@ -621,8 +620,8 @@ fn select_logistic(
         .par_iter()
         .map(|f| {
             let pre = Preprocessor::fit(table, &f.train, Some(labels), pp)?;
-            let xt = pre.transform_rows(table, &f.train);
-            let xv = pre.transform_rows(table, &f.valid);
+            // Design rows computed chunk by chunk: no fold holds its matrix.
+            let (xt, xv) = (pre.design(table, &f.train), pre.design(table, &f.valid));
             let yt: Vec<u8> = f.train.iter().map(|&r| labels[r].expect("labeled")).collect();
             let yv: Vec<u8> = f.valid.iter().map(|&r| labels[r].expect("labeled")).collect();
             let single_class = yt.iter().all(|&v| v == yt[0]);
@@ -631,8 +630,8 @@ fn select_logistic(
                     let p = if single_class {
                         vec![yt[0] as f64; yv.len()]
                     } else {
-                        let m = LogisticParams { c, ..Default::default() }.fit(&xt.view(), &yt)?;
-                        xv.axis_iter(Axis(0)).map(|r| sigmoid(m.margin_row(r))).collect()
+                        let m = LogisticParams { c, ..Default::default() }.fit_rows(&xt, &yt)?;
+                        m.margins_rows(&xv).into_iter().map(sigmoid).collect()
                     };
                     Ok((yv.clone(), p))
                 })
