@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::spec::{Category, FeatureDef};
 use crate::data::table::{FeatureValues, Table};
 use crate::error::{Error, Result};
-use crate::model::DesignRows;
+use crate::model::{gather_column, DesignRows, DESIGN_CHUNK};
 
 /// The name of the bucket for rare and unseen category levels.
 pub const OTHER: &str = "(other)";
@@ -480,9 +480,6 @@ fn one_hot(out: &mut [f64], levels: &[String], other: bool, cell: &Option<String
     }
 }
 
-/// Rows per chunk when the design matrix is summed chunk by chunk.
-const DESIGN_CHUNK: usize = 4096;
-
 /// Design rows of a table computed chunk by chunk: the logistic model's
 /// ([`Preprocessor::design`]) or the trees' ([`Preprocessor::tree_design`]).
 pub struct TableDesign<'a> {
@@ -513,12 +510,7 @@ impl DesignRows for TableDesign<'_> {
     /// logistic design's gathered from chunks).
     fn column(&self, j: usize) -> Vec<f64> {
         if !self.tree {
-            let n = self.rows.len();
-            let mut out = Vec::with_capacity(n);
-            for start in (0..n).step_by(DESIGN_CHUNK) {
-                out.extend(self.rows(start..(start + DESIGN_CHUNK).min(n)).column(j));
-            }
-            return out;
+            return gather_column(self, j);
         }
         let columns = self.pre.tree_columns();
         let i = columns[j];

@@ -95,13 +95,21 @@ pub trait DesignRows: Sync {
     /// Column `j` of every row. By default gathered from chunks of rows;
     /// designs that can compute a column directly do so.
     fn column(&self, j: usize) -> Vec<f64> {
-        let n = self.nrows();
-        let mut out = Vec::with_capacity(n);
-        for start in (0..n).step_by(4096) {
-            out.extend(self.rows(start..(start + 4096).min(n)).column(j));
-        }
-        out
+        gather_column(self, j)
     }
+}
+
+/// Rows per chunk when design rows are computed chunk by chunk.
+pub const DESIGN_CHUNK: usize = 4096;
+
+/// Column `j` of a design, gathered from chunks of [`DESIGN_CHUNK`] rows.
+pub fn gather_column(x: &(impl DesignRows + ?Sized), j: usize) -> Vec<f64> {
+    let n = x.nrows();
+    let mut out = Vec::with_capacity(n);
+    for start in (0..n).step_by(DESIGN_CHUNK) {
+        out.extend(x.rows(start..(start + DESIGN_CHUNK).min(n)).column(j));
+    }
+    out
 }
 
 impl DesignRows for ArrayView2<'_, f64> {
@@ -136,7 +144,7 @@ impl SubModel {
     pub fn margins(&self, table: &Table, rows: &[usize]) -> Vec<f64> {
         use rayon::prelude::*;
         let parts: Vec<Vec<f64>> = rows
-            .par_chunks(4096)
+            .par_chunks(DESIGN_CHUNK)
             .map(|chunk| self.model.margins(&self.model.design(&self.preprocessor, table, chunk).view()))
             .collect();
         parts.concat()
