@@ -25,7 +25,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, FeatureDef};
-use crate::data::table::{FeatureValues, Table};
+use crate::data::table::{Categories, FeatureValues, Table};
 use crate::error::{Error, Result};
 use crate::model::{gather_column, DesignRows, DESIGN_CHUNK};
 
@@ -160,8 +160,8 @@ fn mean_sd(v: &[f64]) -> (f64, f64) {
 }
 
 /// Category level of a cell after mapping rare/unseen levels to [`OTHER`].
-fn level_of(cell: &Option<String>) -> &str {
-    cell.as_deref().unwrap_or(MISSING)
+fn level_of(cell: Option<&str>) -> &str {
+    cell.unwrap_or(MISSING)
 }
 
 impl Preprocessor {
@@ -227,9 +227,16 @@ impl Preprocessor {
                         }
                     }
                     FeatureValues::Categorical(v) => {
-                        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                        let mut per_slot = v.map_levels(|_| 0usize);
                         for &r in rows {
-                            *counts.entry(level_of(&v[r])).or_default() += 1;
+                            per_slot[v.slot(r)] += 1;
+                        }
+                        // A label spelled like the missing level counts with the missing cells.
+                        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+                        for (l, n) in v.map_levels(level_of).into_iter().zip(per_slot) {
+                            if n > 0 {
+                                *counts.entry(l).or_default() += n;
+                            }
                         }
                         let levels: Vec<String> = counts
                             .iter()
@@ -347,7 +354,7 @@ impl Preprocessor {
     /// scoring path checks that when it reads the table.
     pub fn transform_rows(&self, table: &Table, rows: &[usize]) -> Array2<f64> {
         let ncols = self.column_names().len();
-        let raws: Vec<Option<&FeatureValues>> = self.features.iter().map(|f| table.feature(f.name()).map(|r| &r.values)).collect();
+        let raws = self.raws(table);
         fill_rows(rows, ncols, |out, r| {
             let mut col = 0;
             for (f, raw) in self.features.iter().zip(&raws) {
@@ -361,7 +368,7 @@ impl Preprocessor {
                             missing_indicator,
                             ..
                         },
-                        Some(FeatureValues::Numeric(v)),
+                        Raw::Numeric(v),
                     ) => {
                         let present = v[r].is_finite();
                         out[col] = (apply(if present { v[r] } else { *median }, *log1p) - mean) / sd;
@@ -369,8 +376,10 @@ impl Preprocessor {
                             out[col + 1] = (!present) as u8 as f64;
                         }
                     }
-                    (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
-                        one_hot(&mut out[col..], levels, *other, &v[r]);
+                    (FeatureTransform::Categorical { .. }, Raw::Slots(v, slots)) => {
+                        if let Some(k) = slots[v.slot(r)] {
+                            out[col + k] = 1.0;
+                        }
                     }
                     // A missing or mistyped column is caught when the table is read;
                     // its columns stay at 0 (the training mean for numeric features).
@@ -394,15 +403,17 @@ impl Preprocessor {
     /// where missing values go), categorical features one-hot as for the linear model.
     pub fn transform_tree(&self, table: &Table, rows: &[usize]) -> Array2<f64> {
         let ncols = self.tree_columns().len();
-        let raws: Vec<Option<&FeatureValues>> = self.features.iter().map(|f| table.feature(f.name()).map(|r| &r.values)).collect();
+        let raws = self.raws(table);
         fill_rows(rows, ncols, |out, r| {
             let mut col = 0;
             for (f, raw) in self.features.iter().zip(&raws) {
                 match (f, raw) {
-                    (FeatureTransform::Numeric { .. }, Some(FeatureValues::Numeric(v))) => out[col] = v[r],
+                    (FeatureTransform::Numeric { .. }, Raw::Numeric(v)) => out[col] = v[r],
                     (FeatureTransform::Numeric { .. }, _) => out[col] = f64::NAN,
-                    (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
-                        one_hot(&mut out[col..], levels, *other, &v[r]);
+                    (FeatureTransform::Categorical { .. }, Raw::Slots(v, slots)) => {
+                        if let Some(k) = slots[v.slot(r)] {
+                            out[col + k] = 1.0;
+                        }
                     }
                     (FeatureTransform::Categorical { .. }, _) => {}
                 }
@@ -418,7 +429,8 @@ impl Preprocessor {
             if let (FeatureTransform::Categorical { name, levels, .. }, Some(FeatureValues::Categorical(v))) =
                 (f, table.feature(f.name()).map(|r| &r.values))
             {
-                let n = v.iter().filter(|c| !levels.iter().any(|l| l == level_of(c))).count();
+                let unseen = v.map_levels(|c| !levels.iter().any(|l| l == level_of(c)));
+                let n = (0..v.len()).filter(|&r| unseen[v.slot(r)]).count();
                 if n > 0 {
                     out.insert(name.clone(), n);
                 }
@@ -471,12 +483,38 @@ fn univariate_log_likelihood(x: &[f64], y: &[u8]) -> f64 {
 
 /// Writes the one-hot columns of a categorical cell at the start of `out`: one
 /// per known level, then the `(other)` bucket when it exists.
-fn one_hot(out: &mut [f64], levels: &[String], other: bool, cell: &Option<String>) {
+/// The one-hot column (among a categorical feature's) a cell sets, if any.
+fn one_hot_slot(levels: &[String], other: bool, cell: Option<&str>) -> Option<usize> {
     let l = level_of(cell);
     match levels.iter().position(|x| x == l) {
-        Some(k) => out[k] = 1.0,
-        None if other => out[levels.len()] = 1.0,
-        None => {}
+        Some(k) => Some(k),
+        None if other => Some(levels.len()),
+        None => None,
+    }
+}
+
+/// A feature's column of a table, as the transforms read it: categorical
+/// labels with each level's one-hot column worked out once.
+enum Raw<'a> {
+    Numeric(&'a [f64]),
+    Slots(&'a Categories, Vec<Option<usize>>),
+    /// Absent from the table, or of the other kind.
+    Absent,
+}
+
+impl Preprocessor {
+    fn raw<'a>(&self, f: &FeatureTransform, table: &'a Table) -> Raw<'a> {
+        match (f, table.feature(f.name()).map(|r| &r.values)) {
+            (FeatureTransform::Numeric { .. }, Some(FeatureValues::Numeric(v))) => Raw::Numeric(v),
+            (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
+                Raw::Slots(v, v.map_levels(|c| one_hot_slot(levels, *other, c)))
+            }
+            _ => Raw::Absent,
+        }
+    }
+
+    fn raws<'a>(&self, table: &'a Table) -> Vec<Raw<'a>> {
+        self.features.iter().map(|f| self.raw(f, table)).collect()
     }
 }
 
@@ -516,21 +554,11 @@ impl DesignRows for TableDesign<'_> {
         let i = columns[j];
         let k = j - columns.iter().position(|&c| c == i).expect("the feature has a column");
         let f = &self.pre.features[i];
-        match (f, self.table.feature(f.name()).map(|r| &r.values)) {
-            (FeatureTransform::Numeric { .. }, Some(FeatureValues::Numeric(v))) => self.rows.iter().map(|&r| v[r]).collect(),
+        match (f, self.pre.raw(f, self.table)) {
+            (_, Raw::Numeric(v)) => self.rows.iter().map(|&r| v[r]).collect(),
             (FeatureTransform::Numeric { .. }, _) => vec![f64::NAN; self.rows.len()],
-            (FeatureTransform::Categorical { levels, other, .. }, Some(FeatureValues::Categorical(v))) => {
-                let mut cell = vec![0.0; levels.len() + *other as usize];
-                self.rows
-                    .iter()
-                    .map(|&r| {
-                        cell.iter_mut().for_each(|c| *c = 0.0);
-                        one_hot(&mut cell, levels, *other, &v[r]);
-                        cell[k]
-                    })
-                    .collect()
-            }
-            (FeatureTransform::Categorical { .. }, _) => vec![0.0; self.rows.len()],
+            (_, Raw::Slots(v, slots)) => self.rows.iter().map(|&r| (slots[v.slot(r)] == Some(k)) as u8 as f64).collect(),
+            (FeatureTransform::Categorical { .. }, Raw::Absent) => vec![0.0; self.rows.len()],
         }
     }
 }
@@ -584,14 +612,14 @@ mod tests {
                 },
                 RawFeature {
                     def: def("plan", true),
-                    values: FeatureValues::Categorical(vec![
-                        Some("a".into()),
-                        Some("a".into()),
-                        Some("b".into()),
-                        Some("b".into()),
-                        Some("c".into()),
+                    values: FeatureValues::Categorical(Categories::from_labels([
+                        Some("a"),
+                        Some("a"),
+                        Some("b"),
+                        Some("b"),
+                        Some("c"),
                         None,
-                    ]),
+                    ])),
                 },
             ],
         }
@@ -634,7 +662,7 @@ mod tests {
             })
             .collect();
         t.features[0].values = FeatureValues::Numeric(x);
-        t.features[1].values = FeatureValues::Categorical(plan);
+        t.features[1].values = FeatureValues::Categorical(plan.into_iter().collect());
         t
     }
 

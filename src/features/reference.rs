@@ -13,7 +13,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::Category;
-use crate::data::table::{FeatureValues, Table};
+use crate::data::table::{Categories, FeatureValues, Table};
 use crate::features::MISSING;
 
 /// The training distribution of one feature.
@@ -81,14 +81,29 @@ fn values_len(v: &FeatureValues) -> usize {
     }
 }
 
-fn categorical_shares(values: &[Option<String>]) -> BTreeMap<String, f64> {
-    let mut m: BTreeMap<String, f64> = BTreeMap::new();
-    for v in values {
-        *m.entry(v.clone().unwrap_or_else(|| MISSING.into())).or_default() += 1.0;
+/// Cells per level among the rows `rows` (all rows when `None`), missing
+/// cells under `(missing)`; levels without a cell are left out.
+fn level_counts(values: &Categories, rows: Option<&[usize]>) -> BTreeMap<String, usize> {
+    let mut per_slot = values.map_levels(|_| 0usize);
+    match rows {
+        Some(rows) => rows.iter().for_each(|&r| per_slot[values.slot(r)] += 1),
+        None => (0..values.len()).for_each(|r| per_slot[values.slot(r)] += 1),
     }
-    let n = values.len().max(1) as f64;
-    m.values_mut().for_each(|x| *x /= n);
+    let mut m = BTreeMap::new();
+    for (level, n) in values.map_levels(|l| l.unwrap_or(MISSING).to_string()).into_iter().zip(per_slot) {
+        if n > 0 {
+            *m.entry(level).or_default() += n;
+        }
+    }
     m
+}
+
+fn categorical_shares(values: &Categories, rows: &[usize]) -> BTreeMap<String, f64> {
+    let n = rows.len().max(1) as f64;
+    level_counts(values, Some(rows))
+        .into_iter()
+        .map(|(l, c)| (l, c as f64 / n))
+        .collect()
 }
 
 /// Fits the reference of every feature on the rows `rows`.
@@ -119,12 +134,9 @@ pub fn fit(table: &Table, rows: &[usize]) -> Vec<FeatureReference> {
                         shares,
                     }
                 }
-                FeatureValues::Categorical(v) => {
-                    let vals: Vec<Option<String>> = rows.iter().map(|&r| v[r].clone()).collect();
-                    Distribution::Categorical {
-                        shares: categorical_shares(&vals),
-                    }
-                }
+                FeatureValues::Categorical(v) => Distribution::Categorical {
+                    shares: categorical_shares(v, rows),
+                },
             };
             FeatureReference {
                 name: f.def.name.clone(),
@@ -175,14 +187,8 @@ impl FeatureReference {
                 }
             }
             (Distribution::Categorical { .. }, FeatureValues::Categorical(v)) => {
-                for c in v {
-                    let level = c.as_deref().unwrap_or(MISSING);
-                    match counts.levels.get_mut(level) {
-                        Some(n) => *n += 1,
-                        None => {
-                            counts.levels.insert(level.to_string(), 1);
-                        }
-                    }
+                for (level, n) in level_counts(v, None) {
+                    *counts.levels.entry(level).or_default() += n;
                 }
             }
             _ => return false,

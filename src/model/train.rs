@@ -685,13 +685,11 @@ pub fn leakage_probe(table: &Table, train: &[usize], hold: &[usize], labels: &[O
             FeatureValues::Categorical(v) => {
                 let mut rate: BTreeMap<Option<&str>, (f64, f64)> = BTreeMap::new();
                 for &r in train {
-                    let e = rate.entry(v[r].as_deref()).or_default();
+                    let e = rate.entry(v.get(r)).or_default();
                     e.0 += labels[r].expect("labeled") as f64;
                     e.1 += 1.0;
                 }
-                hold.iter()
-                    .map(|&r| rate.get(&v[r].as_deref()).map_or(0.0, |(s, n)| s / n))
-                    .collect()
+                hold.iter().map(|&r| rate.get(&v.get(r)).map_or(0.0, |(s, n)| s / n)).collect()
             }
         };
         let auc = metrics::roc_auc(&y, &score);

@@ -17,7 +17,7 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, Direction, Spec};
-use crate::data::table::{FeatureValues, Table};
+use crate::data::table::{Categories, FeatureValues, Table};
 use crate::features::reference::FeatureReference;
 use crate::features::MISSING;
 use crate::metrics;
@@ -51,8 +51,9 @@ enum SubScore<'a> {
     },
     /// The score of the cell's level (50 for a level not met in training).
     Level {
-        level_scores: &'a BTreeMap<String, f64>,
-        values: &'a [Option<String>],
+        /// The score of each level of `values`, then of a missing cell.
+        scores: Vec<f64>,
+        values: &'a Categories,
     },
 }
 
@@ -61,7 +62,7 @@ impl SubScore<'_> {
     fn score(&self, r: usize) -> Option<f64> {
         match self {
             SubScore::Percentile { reference, values, flip } => reference.percentile(values[r]).map(|p| if *flip { 100.0 - p } else { p }),
-            SubScore::Level { level_scores, values } => Some(*level_scores.get(values[r].as_deref().unwrap_or(MISSING)).unwrap_or(&50.0)),
+            SubScore::Level { scores, values } => Some(scores[values.slot(r)]),
         }
     }
 }
@@ -134,7 +135,7 @@ impl RulesModel {
                 FeatureValues::Categorical(v) => {
                     let mut stats: BTreeMap<String, (f64, f64)> = BTreeMap::new();
                     for (&r, &yy) in labeled.iter().zip(&y) {
-                        let e = stats.entry(v[r].clone().unwrap_or_else(|| MISSING.into())).or_default();
+                        let e = stats.entry(v.get(r).unwrap_or(MISSING).to_string()).or_default();
                         e.0 += yy;
                         e.1 += 1.0;
                     }
@@ -188,7 +189,8 @@ impl RulesModel {
                     let FeatureValues::Categorical(values) = &table.feature(name)?.values else {
                         return None;
                     };
-                    Some((*category, SubScore::Level { level_scores, values }))
+                    let scores = values.map_levels(|l| *level_scores.get(l.unwrap_or(MISSING)).unwrap_or(&50.0));
+                    Some((*category, SubScore::Level { scores, values }))
                 }
             })
             .collect()

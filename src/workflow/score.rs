@@ -614,7 +614,7 @@ fn cell_text(values: Option<&FeatureValues>, r: usize) -> String {
 fn push_cell(out: &mut String, values: Option<&FeatureValues>, r: usize) {
     match values {
         Some(FeatureValues::Numeric(v)) if v[r].is_finite() => push_float(out, v[r]),
-        Some(FeatureValues::Categorical(v)) if v[r].is_some() => out.push_str(v[r].as_deref().unwrap_or_default()),
+        Some(FeatureValues::Categorical(v)) if v.get(r).is_some() => out.push_str(v.get(r).unwrap_or_default()),
         Some(_) => out.push_str("(missing)"),
         None => {}
     }
