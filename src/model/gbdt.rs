@@ -229,15 +229,25 @@ struct Bins {
 }
 
 impl Bins {
-    fn fit(values: &[f64], max_bins: usize) -> Bins {
-        let mut v: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
-        v.sort_by(f64::total_cmp);
-        v.dedup();
-        if v.len() <= max_bins {
-            return Bins { upper: v };
-        }
-        let mut all: Vec<f64> = values.iter().copied().filter(|x| !x.is_nan()).collect();
+    /// Every distinct value when there are at most `max_bins`, else
+    /// `max_bins` quantiles; missing values (NaN) are left out.
+    fn fit(values: impl Iterator<Item = f64>, max_bins: usize) -> Bins {
+        let mut all: Vec<f64> = values.filter(|x| !x.is_nan()).collect();
         all.sort_by(f64::total_cmp);
+        let mut distinct = 0;
+        for (i, x) in all.iter().enumerate() {
+            if i == 0 || x.total_cmp(&all[i - 1]).is_ne() {
+                distinct += 1;
+                if distinct > max_bins {
+                    break;
+                }
+            }
+        }
+        if distinct <= max_bins {
+            all.dedup();
+            all.shrink_to_fit();
+            return Bins { upper: all };
+        }
         let mut upper: Vec<f64> = (1..=max_bins).map(|b| all[(b * (all.len() - 1)) / max_bins]).collect();
         upper.dedup();
         Bins { upper }
@@ -312,27 +322,32 @@ fn fit_impl(
         return Err(Error::Fit("no training rows".into()));
     }
     let ncols = x.ncols();
-    // A column at a time: the bins from its training rows, then the bin
-    // code of every row. The design is never held whole as numbers.
-    let (bins, column_codes): (Vec<Bins>, Vec<Vec<u8>>) = (0..ncols)
-        .into_par_iter()
-        .map(|j| {
-            let col = x.column(j);
-            let train_values: Vec<f64> = train.iter().map(|&r| col[r]).collect();
-            let b = Bins::fit(&train_values, p.max_bins);
-            let codes = col.iter().map(|&v| b.bin(v)).collect();
-            (b, codes)
-        })
-        .unzip();
-    // Row-major bin codes of every row (train and valid share them).
     let n = x.nrows();
+    // Row-major bin codes of every row (train and valid share them), filled a
+    // few columns at a time: each column's bins come from its training rows.
+    // The design is never held whole as numbers, nor its codes twice.
     let mut data = vec![0u8; n * ncols];
-    data.par_chunks_mut(ncols.max(1)).enumerate().for_each(|(r, row)| {
-        for (c, codes) in row.iter_mut().zip(&column_codes) {
-            *c = codes[r];
-        }
-    });
-    drop(column_codes);
+    let mut bins = Vec::with_capacity(ncols);
+    let group = 2 * rayon::current_num_threads().max(1);
+    for first in (0..ncols).step_by(group) {
+        let (group_bins, group_codes): (Vec<Bins>, Vec<Vec<u8>>) = (first..(first + group).min(ncols))
+            .into_par_iter()
+            .map(|j| {
+                let col = x.column(j);
+                let b = Bins::fit(train.iter().map(|&r| col[r]), p.max_bins);
+                let codes = col.iter().map(|&v| b.bin(v)).collect();
+                (b, codes)
+            })
+            .unzip();
+        data.par_chunks_mut(ncols * 4096).enumerate().for_each(|(k, rows)| {
+            for (i, row) in rows.chunks_mut(ncols).enumerate() {
+                for (c, codes) in row[first..].iter_mut().zip(&group_codes) {
+                    *c = codes[k * 4096 + i];
+                }
+            }
+        });
+        bins.extend(group_bins);
+    }
     let codes = Codes { ncols, data };
     let rate = train.iter().map(|&r| y[r] as f64).sum::<f64>() / train.len() as f64;
     if rate <= 0.0 || rate >= 1.0 {
@@ -450,17 +465,26 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[usize]) -> Hist {
         return fill(rows);
     }
     // Fixed chunks summed in order: the same sums whatever the threading.
-    let parts: Vec<Hist> = rows.par_chunks(chunk).map(fill).collect();
-    let mut parts = parts.into_iter();
-    let mut total = parts.next().expect("at least one chunk");
-    for b in parts {
-        for (x, y) in total.iter_mut().zip(&b) {
-            x.g += y.g;
-            x.h += y.h;
-            x.n += y.n;
+    // A window of chunks is filled in parallel at a time, so that a few
+    // partial histograms are held, not one per chunk.
+    let window = 4 * rayon::current_num_threads().max(1);
+    let mut total: Option<Hist> = None;
+    for rows in rows.chunks(chunk * window) {
+        let parts: Vec<Hist> = rows.par_chunks(chunk).map(fill).collect();
+        for b in parts {
+            match &mut total {
+                None => total = Some(b),
+                Some(total) => {
+                    for (x, y) in total.iter_mut().zip(&b) {
+                        x.g += y.g;
+                        x.h += y.h;
+                        x.n += y.n;
+                    }
+                }
+            }
         }
     }
-    total
+    total.expect("at least one chunk")
 }
 
 /// Grows one tree depth-first on the sampled rows.
@@ -507,7 +531,9 @@ fn build(
     };
     // Large nodes are split in parallel; both sides keep the rows' order.
     let (left, right): (Vec<usize>, Vec<usize>) = if rows.len() > 65_536 {
-        rows.par_iter().partition(|r| goes_left(r))
+        let parts = rows.par_iter().partition(|r| goes_left(r));
+        drop(rows);
+        parts
     } else {
         rows.into_iter().partition(goes_left)
     };
@@ -658,5 +684,46 @@ mod tests {
         // Deterministic for a seed.
         let m2 = fit(&x.view(), &y, &train, &valid, None, GbdtParams::default()).unwrap();
         assert_eq!(m, m2);
+    }
+
+    /// A large node's histogram, filled by windows of chunks in parallel,
+    /// holds the bits of the chunks summed one after another, on any number
+    /// of threads; bins hold every distinct value or the quantiles.
+    #[test]
+    fn histograms_sum_chunks_in_order_on_any_thread_count() {
+        let mut rng = ChaCha8Rng::seed_from_u64(3);
+        let (n, ncols) = (300_000, 3);
+        let data: Vec<u8> = (0..n * ncols)
+            .map(|_| if rng.gen::<f64>() < 0.1 { u8::MAX } else { rng.gen_range(0..40) })
+            .collect();
+        let codes = Codes { ncols, data };
+        let grad: Vec<(f64, f64)> = (0..n).map(|_| (rng.gen::<f64>() - 0.3, rng.gen::<f64>() * 0.25)).collect();
+        let rows: Vec<usize> = (0..n).filter(|r| r % 7 != 3).collect();
+        let mut want = vec![Stat::default(); ncols * 256];
+        for part in rows.chunks(16384) {
+            let mut h = vec![Stat::default(); ncols * 256];
+            for &r in part {
+                for j in 0..ncols {
+                    h[j * 256 + codes.get(r, j) as usize].add(grad[r].0, grad[r].1);
+                }
+            }
+            for (w, x) in want.iter_mut().zip(&h) {
+                (w.g, w.h, w.n) = (w.g + x.g, w.h + x.h, w.n + x.n);
+            }
+        }
+        let bits = |h: &Hist| {
+            h.iter()
+                .flat_map(|s| [s.g.to_bits(), s.h.to_bits(), s.n.to_bits()])
+                .collect::<Vec<_>>()
+        };
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let got = pool.install(|| histogram(&codes, &grad, &rows));
+            assert_eq!(bits(&got), bits(&want), "{threads} threads");
+        }
+        let few = Bins::fit([3.0, f64::NAN, 1.0, 3.0, 2.0].into_iter(), 4);
+        assert_eq!(few.upper, [1.0, 2.0, 3.0]);
+        let many = Bins::fit((0..100).map(|i| (99 - i) as f64), 4);
+        assert_eq!(many.upper, [24.0, 49.0, 74.0, 99.0]);
     }
 }
