@@ -143,10 +143,32 @@ impl OutColumn {
         OutColumn::Labels { levels, codes }
     }
 
+    /// The rows `range` as a column of their own.
+    fn slice(&self, range: std::ops::Range<usize>) -> OutColumn {
+        match self {
+            OutColumn::Text(v) => OutColumn::Text(v[range].to_vec()),
+            OutColumn::Float(v) => OutColumn::Float(v[range].to_vec()),
+            OutColumn::Int(v) => OutColumn::Int(v[range].to_vec()),
+            OutColumn::Num(v) => OutColumn::Num(v[range].to_vec()),
+            OutColumn::Labels { levels, codes } => OutColumn::Labels {
+                levels: levels.clone(),
+                codes: codes[range].to_vec(),
+            },
+            OutColumn::Cells(c) => {
+                let mut out = TextCells::default();
+                range.for_each(|r| out.push(c.get(r)));
+                OutColumn::Cells(out)
+            }
+        }
+    }
+
     fn label(levels: &[String], code: u32) -> Option<&str> {
         levels.get(code as usize).map(String::as_str)
     }
 }
+
+/// Rows per row group when a whole table is rendered as Parquet.
+pub const PARQUET_GROUP_ROWS: usize = 65_536;
 
 /// A table to write: named columns of equal length.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -268,10 +290,20 @@ impl OutTable {
         out
     }
 
+    /// Row groups of [`PARQUET_GROUP_ROWS`], each copied out of the table
+    /// only while it is written.
     fn to_parquet(&self) -> Result<Vec<u8>> {
         let err = |e: PolarsError| Error::Param(format!("writing Parquet: {e}"));
         let mut w = ParquetOut::new(Vec::new(), self).map_err(err)?;
-        w.write(self.clone()).map_err(err)?;
+        let rows = self.rows();
+        for start in (0..rows).step_by(PARQUET_GROUP_ROWS) {
+            let range = start..(start + PARQUET_GROUP_ROWS).min(rows);
+            let group = OutTable {
+                names: self.names.clone(),
+                columns: self.columns.iter().map(|c| c.slice(range.clone())).collect(),
+            };
+            w.write(group).map_err(err)?;
+        }
         w.finish().map_err(err)
     }
 
@@ -716,6 +748,41 @@ mod tests {
             nums,
             [1.0, 2.0, 3.0].iter().flat_map(|&k| [Some(k), None, None]).collect::<Vec<_>>()
         );
+    }
+
+    /// A table rendered whole is written in row groups; every row reads back
+    /// across the group boundaries, for every kind of column.
+    #[test]
+    fn rendered_parquet_spans_row_groups() {
+        let n = 2 * PARQUET_GROUP_ROWS + 7;
+        let mut t = OutTable::default();
+        let ids: Vec<Option<String>> = (0..n).map(|i| Some(format!("A{i}"))).collect();
+        t.push("id", OutColumn::Text(ids.clone()));
+        t.push("band", OutColumn::labels((0..n).map(|i| [Some("red"), None, Some("green")][i % 3])));
+        let mut cells = TextCells::default();
+        (0..n).for_each(|i| cells.push((i % 5 != 0).then(|| if i % 2 == 0 { "even" } else { "odd" })));
+        t.push("cells", OutColumn::Cells(cells));
+        t.push("x", OutColumn::Num((0..n).map(|i| i as f64 / 4.0).collect()));
+        t.push("k", OutColumn::Int((0..n).map(|i| (i % 4 != 1).then_some(i as i64)).collect()));
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("whole.parquet");
+        std::fs::write(&path, t.render(Format::Parquet).unwrap()).unwrap();
+        let df = crate::data::table::read_frame(&path).unwrap();
+        assert_eq!(df.height(), n);
+        let text = |c: &str| -> Vec<Option<String>> { df.column(c).unwrap().str().unwrap().iter().map(|v| v.map(String::from)).collect() };
+        assert_eq!(text("id"), ids);
+        let band: Vec<Option<String>> = (0..n)
+            .map(|i| [Some("red"), None, Some("green")][i % 3].map(String::from))
+            .collect();
+        assert_eq!(text("band"), band);
+        let cells: Vec<Option<String>> = (0..n)
+            .map(|i| (i % 5 != 0).then(|| if i % 2 == 0 { "even" } else { "odd" }.to_string()))
+            .collect();
+        assert_eq!(text("cells"), cells);
+        let x: Vec<Option<f64>> = df.column("x").unwrap().f64().unwrap().iter().collect();
+        assert_eq!(x, (0..n).map(|i| Some(i as f64 / 4.0)).collect::<Vec<_>>());
+        let k: Vec<Option<i64>> = df.column("k").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(k, (0..n).map(|i| (i % 4 != 1).then_some(i as i64)).collect::<Vec<_>>());
     }
 
     /// Two columns of one name cannot make a file.
