@@ -760,7 +760,7 @@ mod tests {
         t.push("id", OutColumn::Text(ids.clone()));
         t.push("band", OutColumn::labels((0..n).map(|i| [Some("red"), None, Some("green")][i % 3])));
         let mut cells = TextCells::default();
-        (0..n).for_each(|i| cells.push((i % 5 != 0).then(|| if i % 2 == 0 { "even" } else { "odd" })));
+        (0..n).for_each(|i| cells.push((i % 5 != 0).then_some(if i % 2 == 0 { "even" } else { "odd" })));
         t.push("cells", OutColumn::Cells(cells));
         t.push("x", OutColumn::Num((0..n).map(|i| i as f64 / 4.0).collect()));
         t.push("k", OutColumn::Int((0..n).map(|i| (i % 4 != 1).then_some(i as i64)).collect()));
