@@ -118,6 +118,32 @@ impl Categories {
         out
     }
 
+    /// Appends the cells of `other`, renumbering its levels into these.
+    pub fn append(&mut self, other: &Categories) {
+        let index: hashbrown::HashMap<&str, u32> = self.levels.iter().enumerate().map(|(k, l)| (l.as_str(), k as u32)).collect();
+        let mut added = vec![];
+        let map: Vec<u32> = other
+            .levels
+            .iter()
+            .map(|l| match index.get(l.as_str()) {
+                Some(&k) => k,
+                None => {
+                    added.push(l.clone());
+                    (self.levels.len() + added.len() - 1) as u32
+                }
+            })
+            .collect();
+        drop(index);
+        self.levels.extend(added);
+        self.codes
+            .extend(other.codes.iter().map(|&c| if c == MISSING_CODE { c } else { map[c as usize] }));
+    }
+
+    /// Room for `more` cells without growing.
+    fn reserve_exact(&mut self, more: usize) {
+        self.codes.reserve_exact(more);
+    }
+
     /// The cells of the rows `rows`, in that order (the levels are kept).
     pub fn select(&self, rows: &[usize]) -> Categories {
         Categories {
@@ -211,6 +237,52 @@ impl Table {
                     },
                 })
                 .collect(),
+        }
+    }
+
+    /// Room for `more` rows in every column without growing.
+    fn reserve_exact(&mut self, more: usize) {
+        self.ids.reserve_exact(more);
+        if let Some(v) = &mut self.dates {
+            v.reserve_exact(more);
+        }
+        for v in [&mut self.risk, &mut self.upsell].into_iter().flatten() {
+            v.reserve_exact(more);
+        }
+        if let Some(v) = &mut self.revenue {
+            v.reserve_exact(more);
+        }
+        if let Some(v) = &mut self.segment {
+            v.reserve_exact(more);
+        }
+        for f in &mut self.features {
+            match &mut f.values {
+                FeatureValues::Numeric(v) => v.reserve_exact(more),
+                FeatureValues::Categorical(v) => v.reserve_exact(more),
+            }
+        }
+    }
+
+    /// Appends the rows of `other`, a later block of the same file (same
+    /// columns, same features in the same order).
+    fn append(&mut self, other: Table) {
+        fn extend<T>(a: &mut Option<Vec<T>>, b: Option<Vec<T>>) {
+            if let (Some(a), Some(b)) = (a, b) {
+                a.extend(b);
+            }
+        }
+        self.ids.extend(other.ids);
+        extend(&mut self.dates, other.dates);
+        extend(&mut self.risk, other.risk);
+        extend(&mut self.upsell, other.upsell);
+        extend(&mut self.revenue, other.revenue);
+        extend(&mut self.segment, other.segment);
+        for (a, b) in self.features.iter_mut().zip(other.features) {
+            match (&mut a.values, b.values) {
+                (FeatureValues::Numeric(a), FeatureValues::Numeric(b)) => a.extend(b),
+                (FeatureValues::Categorical(a), FeatureValues::Categorical(b)) => a.append(&b),
+                _ => unreachable!("blocks of one file read each feature as its spec kind"),
+            }
         }
     }
 
@@ -512,19 +584,24 @@ pub fn parse_date(s: &str) -> Option<NaiveDate> {
 /// # Ok::<(), healthscore::Error>(())
 /// ```
 pub fn read_table(path: &Path, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
-    table_from_frame(path, read_frame_text(path, &text_columns(columns, defs))?, columns, defs, labels)
+    let blocks = TableBlocks::open(path, columns, defs, labels, READ_BLOCK_ROWS)?;
+    if columns.date.is_some() && !blocks.has_dates() {
+        // The whole read names the missing date column.
+        return table_from_frame(path, read_frame_text(path, &text_columns(columns, defs))?, columns, defs, labels);
+    }
+    blocks.collect_table()
 }
+
+/// Rows per block when a whole table is read ([`read_table`]): the file is
+/// decoded a block at a time into the table's columns, so that the decoded
+/// file and the table are never both held.
+pub const READ_BLOCK_ROWS: usize = 65_536;
 
 /// As [`read_table`], but a date column the spec names and the file lacks is
 /// skipped instead of being an error: live tables and tables for the hand-built
 /// score often hold one snapshot without a date. The file is read once.
 pub fn read_table_date_optional(path: &Path, columns: &Columns, defs: &[FeatureDef], labels: Labels) -> Result<Table> {
-    let df = read_frame_text(path, &text_columns(columns, defs))?;
-    let mut columns = columns.clone();
-    if columns.date.as_ref().is_some_and(|d| df.column(d).is_err()) {
-        columns.date = None;
-    }
-    table_from_frame(path, df, &columns, defs, labels)
+    TableBlocks::open(path, columns, defs, labels, READ_BLOCK_ROWS)?.collect_table()
 }
 
 /// Checks a frame and turns it into a [`Table`]. Feature columns leave the
@@ -693,6 +770,20 @@ enum Source {
     Csv(CsvSource),
     /// A Parquet file, decoded a block at a time.
     Parquet(ParquetSource),
+}
+
+impl Source {
+    /// The block of up to `rows` rows that starts at row `next` as a frame, or None after the last.
+    fn next_frame(&mut self, path: &Path, rows: usize, next: usize) -> Result<Option<DataFrame>> {
+        match self {
+            Source::Csv(source) => source.next_block(path, rows),
+            Source::Parquet(source) if next < source.rows => {
+                let len = rows.min(source.rows - next);
+                source.read(path, next, len).map(Some)
+            }
+            Source::Parquet(_) => Ok(None),
+        }
+    }
 }
 
 /// A CSV file read a block of records at a time: the bytes of whole records
@@ -916,6 +1007,8 @@ pub struct TableBlocks {
     next: usize,
     done: bool,
     seen: Seen,
+    /// Rows in the file: exact for Parquet, estimated for CSV.
+    rows_hint: usize,
 }
 
 impl TableBlocks {
@@ -998,6 +1091,7 @@ impl TableBlocks {
             done: false,
             // Sized once for the file: growing it block by block rehashes every id again.
             seen: Seen::with_capacity(rows),
+            rows_hint: rows,
         })
     }
 
@@ -1009,6 +1103,67 @@ impl TableBlocks {
         }
     }
 
+    /// Reads every block into one table, its columns sized once from the
+    /// file's row count (for CSV, an estimate from the first block's bytes).
+    /// A thread decodes the next block while this one converts and checks
+    /// the last.
+    pub fn collect_table(self) -> Result<Table> {
+        let TableBlocks {
+            path,
+            mut source,
+            columns,
+            defs,
+            labels,
+            block_rows,
+            mut next,
+            mut seen,
+            rows_hint,
+            ..
+        } = self;
+        let hint = match source {
+            Source::Parquet(_) => rows_hint,
+            // Room for an estimate a little short.
+            Source::Csv(_) => rows_hint + rows_hint / 16,
+        };
+        std::thread::scope(|scope| {
+            let (tx, rx) = std::sync::mpsc::sync_channel::<Result<DataFrame>>(1);
+            let path = path.as_path();
+            scope.spawn(move || loop {
+                match source.next_frame(path, block_rows, next) {
+                    Ok(Some(df)) => {
+                        next += df.height();
+                        // A closed channel: the converter stopped at an error.
+                        if tx.send(Ok(df)).is_err() {
+                            break;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        let _ = tx.send(Err(e));
+                        break;
+                    }
+                }
+            });
+            let mut table: Option<Table> = None;
+            let mut start = 0;
+            for frame in rx {
+                let frame = frame?;
+                let rows = frame.height();
+                let block = table_from_block(path, frame, start, &columns, &defs, labels, &mut seen)?;
+                start += rows;
+                match &mut table {
+                    Some(t) => t.append(block),
+                    None => {
+                        let mut t = block;
+                        t.reserve_exact(hint.saturating_sub(t.len()));
+                        table = Some(t);
+                    }
+                }
+            }
+            table.ok_or_else(|| Error::EmptyTable { path: path.to_path_buf() })
+        })
+    }
+
     /// Whether the blocks carry snapshot dates.
     pub fn has_dates(&self) -> bool {
         self.columns.date.is_some()
@@ -1016,14 +1171,7 @@ impl TableBlocks {
 
     /// The next block's rows as a frame, or None after the last.
     fn next_frame(&mut self) -> Result<Option<DataFrame>> {
-        match &mut self.source {
-            Source::Csv(source) => source.next_block(&self.path, self.block_rows),
-            Source::Parquet(source) if self.next < source.rows => {
-                let len = self.block_rows.min(source.rows - self.next);
-                source.read(&self.path, self.next, len).map(Some)
-            }
-            Source::Parquet(_) => Ok(None),
-        }
+        self.source.next_frame(&self.path, self.block_rows, self.next)
     }
 }
 
@@ -1147,6 +1295,46 @@ mod tests {
             assert_eq!(FeatureValues::Numeric(x), whole.features[0].values);
             let risk: Vec<Option<u8>> = parts.iter().flat_map(|t| t.risk.clone().unwrap()).collect();
             assert_eq!(Some(risk), whole.risk);
+        }
+    }
+
+    /// A whole read joins blocks: labels first met in a later block, missing
+    /// cells and every column come out as from one frame of the file.
+    #[test]
+    fn whole_reads_join_blocks_with_levels_met_late() {
+        let dir = tempfile::tempdir().unwrap();
+        let n = 2 * READ_BLOCK_ROWS + 10;
+        let mut t = OutTable::default();
+        t.push("account_id", OutColumn::Text((0..n).map(|r| Some(format!("A{r}"))).collect()));
+        t.push(
+            "x",
+            OutColumn::Float((0..n).map(|r| (r % 13 != 0).then_some(r as f64 / 8.0)).collect()),
+        );
+        let plan = |r: usize| match r {
+            _ if r % 17 == 0 => None,
+            _ if r > READ_BLOCK_ROWS + 5 && r % 3 == 0 => Some("enterprise".to_string()),
+            _ => Some(["pro", "basic"][r % 2].to_string()),
+        };
+        t.push("plan", OutColumn::Text((0..n).map(plan).collect()));
+        t.push("churned", OutColumn::Int((0..n).map(|r| Some(r as i64 % 2)).collect()));
+        for name in ["late.csv", "late.parquet"] {
+            let path = dir.path().join(name);
+            std::fs::write(&path, t.render(crate::data::write::Format::from_path(&path).unwrap()).unwrap()).unwrap();
+            let read = read_table(&path, &columns(), &defs(), Labels::Required).unwrap();
+            let frame = read_frame_text(&path, &text_columns(&columns(), &defs())).unwrap();
+            let one = table_from_frame(&path, frame, &columns(), &defs(), Labels::Required).unwrap();
+            assert_eq!(read.len(), n, "{name}");
+            assert!(read.ids == one.ids && read.risk == one.risk, "{name}");
+            let (FeatureValues::Numeric(a), FeatureValues::Numeric(b)) = (&read.features[0].values, &one.features[0].values) else {
+                panic!("numeric")
+            };
+            assert!(a.iter().map(|x| x.to_bits()).eq(b.iter().map(|x| x.to_bits())), "{name}: x");
+            assert!(read.features[1] == one.features[1], "{name}: plan");
+            let FeatureValues::Categorical(c) = &read.features[1].values else {
+                panic!("categorical")
+            };
+            assert!(c.iter().map(|l| l.map(String::from)).eq((0..n).map(plan)), "{name}: plan");
+            assert_eq!(c.levels().len(), 3, "{name}: each label once");
         }
     }
 
