@@ -804,6 +804,9 @@ struct CsvSource {
     first: Option<DataFrame>,
     /// Columns read as text whatever they look like ([`text_columns`]).
     text: Vec<String>,
+    /// The column types of the last block, tried first on the next one: a
+    /// block that parses with them needs no type inference.
+    schema: Option<SchemaRef>,
 }
 
 impl CsvSource {
@@ -824,6 +827,7 @@ impl CsvSource {
             consumed: 0,
             first: None,
             text,
+            schema: None,
         };
         let header = source.records(path, 1)?;
         source.header = header;
@@ -889,12 +893,29 @@ impl CsvSource {
             let mut bytes = self.header.clone();
             bytes.extend_from_slice(&body);
             drop(body);
-            let df = parse_csv(path, || Ok(std::io::Cursor::new(bytes.as_slice())), &self.text)?;
+            let open = || Ok(std::io::Cursor::new(bytes.as_slice()));
+            // The last block's types, else inferred as for a whole file
+            // (a cell that does not parse as the last block's type).
+            let df = match self.schema.take() {
+                Some(schema) => parse_csv_as(open, schema).or_else(|_| parse_csv(path, open, &self.text))?,
+                None => parse_csv(path, open, &self.text)?,
+            };
+            self.schema = Some(df.schema().clone());
             if df.height() > 0 {
                 return Ok(Some(df));
             }
         }
     }
+}
+
+/// Parses CSV with a header line as the column types `schema`, without
+/// inference; fails on a cell that does not parse as its column's type.
+fn parse_csv_as<R: polars::io::mmap::MmapBytesReader>(open: impl Fn() -> PolarsResult<R>, schema: SchemaRef) -> PolarsResult<DataFrame> {
+    CsvReadOptions::default()
+        .with_has_header(true)
+        .with_schema(Some(schema))
+        .into_reader_with_file_handle(open()?)
+        .finish()
 }
 
 /// The CSV schema overwrite that reads the columns `text` as text.
@@ -1527,6 +1548,38 @@ mod tests {
                 "{msg}"
             );
         }
+    }
+
+    /// A CSV block is parsed with the types of the block before; when a cell
+    /// does not fit them (a fraction in a column of integers so far, a word),
+    /// that block's types are inferred again: no value is lost or changed.
+    #[test]
+    fn csv_blocks_read_cells_that_change_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = file(dir.path(), "types.csv", 20, |r, c| match r {
+            13 => c.1 = "2.5".into(),
+            17 => c.1 = String::new(),
+            18 => c.1 = "NA".into(),
+            _ => {}
+        });
+        let parts = blocks(&path, 4).unwrap();
+        let want: Vec<u64> = (0..20)
+            .map(|r| match r {
+                13 => 2.5,
+                17 | 18 => f64::NAN,
+                _ => r as f64,
+            })
+            .map(f64::to_bits)
+            .collect();
+        let got: Vec<u64> = first_feature(&parts).into_iter().map(f64::to_bits).collect();
+        assert_eq!(got, want);
+        let FeatureValues::Numeric(whole) = read_table(&path, &columns(), &defs(), Labels::Required).unwrap().features[0]
+            .values
+            .clone()
+        else {
+            panic!("numeric")
+        };
+        assert_eq!(whole.into_iter().map(f64::to_bits).collect::<Vec<_>>(), want);
     }
 
     #[test]
