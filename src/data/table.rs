@@ -788,9 +788,10 @@ impl Source {
 
 /// A CSV file read a block of records at a time: the bytes of whole records
 /// are gathered (a line break inside quotes does not end a record) and parsed
-/// behind the header line. Each block infers its column types as a whole file
-/// would: a text cell in a numeric column makes that block's column text, and
-/// the checks then name the cell's row.
+/// behind the header line. Each block is parsed with the column types of the
+/// block before; when a cell does not fit them, the block infers its types as
+/// a whole file would: a text cell in a numeric column makes that block's
+/// column text, and the checks then name the cell's row.
 struct CsvSource {
     file: std::fs::File,
     /// The header record, with its line break.
@@ -1002,8 +1003,9 @@ impl ParquetSource {
 ///
 /// Parquet blocks are decoded from the file as they are asked for, only the
 /// columns the spec names. A CSV file is read a block of records at a time,
-/// each block inferring its own column types (a text cell in a numeric column
-/// is named by row, as in a whole read). Errors name rows counted from the top
+/// each block with the column types of the one before, inferred again when a
+/// cell does not fit them (a text cell in a numeric column is named by row, as
+/// in a whole read). Errors name rows counted from the top
 /// of the file, and duplicate ids are found across blocks.
 ///
 /// ```no_run
