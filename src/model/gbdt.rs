@@ -323,6 +323,9 @@ fn fit_impl(
     }
     let ncols = x.ncols();
     let n = x.nrows();
+    if u32::try_from(n).is_err() {
+        return Err(Error::Fit(format!("{n} rows: the trees take at most {} rows", u32::MAX)));
+    }
     // Row-major bin codes of every row (train and valid share them), filled a
     // few columns at a time: each column's bins come from its training rows.
     // The design is never held whole as numbers, nor its codes twice.
@@ -360,10 +363,11 @@ fn fit_impl(
     let max_rounds = rounds.unwrap_or(p.max_rounds);
     let (mut best_loss, mut best_round) = (f64::INFINITY, 0usize);
     for round in 0..max_rounds {
-        let sample: Vec<usize> = if p.subsample < 1.0 {
-            train.iter().copied().filter(|_| rng.gen::<f64>() < p.subsample).collect()
+        // Row numbers as u32: half the memory of the node's row lists.
+        let sample: Vec<u32> = if p.subsample < 1.0 {
+            train.iter().filter(|_| rng.gen::<f64>() < p.subsample).map(|&r| r as u32).collect()
         } else {
-            train.to_vec()
+            train.iter().map(|&r| r as u32).collect()
         };
         let grad: Vec<(f64, f64)> = (0..n)
             .into_par_iter()
@@ -447,11 +451,12 @@ impl Codes {
 /// Per column, 256 slots: bins 0..=254 and the missing bin 255.
 type Hist = Vec<Stat>;
 
-fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[usize]) -> Hist {
+fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
     let f = codes.ncols;
-    let fill = |part: &[usize]| {
+    let fill = |part: &[u32]| {
         let mut h = vec![Stat::default(); f * 256];
         for &r in part {
+            let r = r as usize;
             let (g, hh) = grad[r];
             let row = &codes.data[r * f..(r + 1) * f];
             for (j, &c) in row.iter().enumerate() {
@@ -488,7 +493,7 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[usize]) -> Hist {
 }
 
 /// Grows one tree depth-first on the sampled rows.
-fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<usize>, p: &GbdtParams) -> Tree {
+fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<u32>, p: &GbdtParams) -> Tree {
     let mut nodes = vec![];
     let hist = histogram(codes, grad, &rows);
     build(codes, bins, grad, rows, hist, 0, p, &mut nodes);
@@ -500,7 +505,7 @@ fn build(
     codes: &Codes,
     bins: &[Bins],
     grad: &[(f64, f64)],
-    rows: Vec<usize>,
+    rows: Vec<u32>,
     hist: Hist,
     depth: usize,
     p: &GbdtParams,
@@ -521,8 +526,8 @@ fn build(
         return id as u32;
     };
     let f = split.feature;
-    let goes_left = |r: &usize| {
-        let c = codes.get(*r, f);
+    let goes_left = |r: &u32| {
+        let c = codes.get(*r as usize, f);
         if c == u8::MAX {
             split.missing_left
         } else {
@@ -530,7 +535,7 @@ fn build(
         }
     };
     // Large nodes are split in parallel; both sides keep the rows' order.
-    let (left, right): (Vec<usize>, Vec<usize>) = if rows.len() > 65_536 {
+    let (left, right): (Vec<u32>, Vec<u32>) = if rows.len() > 65_536 {
         let parts = rows.par_iter().partition(|r| goes_left(r));
         drop(rows);
         parts
@@ -568,7 +573,7 @@ fn build_child(
     codes: &Codes,
     bins: &[Bins],
     grad: &[(f64, f64)],
-    rows: Vec<usize>,
+    rows: Vec<u32>,
     hist: Hist,
     depth: usize,
     p: &GbdtParams,
@@ -579,8 +584,8 @@ fn build_child(
     }
     let (mut g, mut h) = (0.0, 0.0);
     for &r in &rows {
-        g += grad[r].0;
-        h += grad[r].1;
+        g += grad[r as usize].0;
+        h += grad[r as usize].1;
     }
     push_leaf(nodes, g, h, rows.len(), p)
 }
@@ -698,7 +703,7 @@ mod tests {
             .collect();
         let codes = Codes { ncols, data };
         let grad: Vec<(f64, f64)> = (0..n).map(|_| (rng.gen::<f64>() - 0.3, rng.gen::<f64>() * 0.25)).collect();
-        let rows: Vec<usize> = (0..n).filter(|r| r % 7 != 3).collect();
+        let rows: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).collect();
         let mut want = vec![Stat::default(); ncols * 256];
         for part in rows.chunks(16384) {
             let mut h = vec![Stat::default(); ncols * 256];
