@@ -708,6 +708,7 @@ mod tests {
         for part in rows.chunks(16384) {
             let mut h = vec![Stat::default(); ncols * 256];
             for &r in part {
+                let r = r as usize;
                 for j in 0..ncols {
                     h[j * 256 + codes.get(r, j) as usize].add(grad[r].0, grad[r].1);
                 }
