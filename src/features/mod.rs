@@ -716,6 +716,9 @@ mod tests {
         let g2 = crate::model::gbdt::fit(&xt.view(), &y, train, valid, None, gp).unwrap();
         assert!(g1.trees.len() > 1);
         assert_eq!(serde_json::to_string(&g1).unwrap(), serde_json::to_string(&g2).unwrap());
+        // Loss curves and margins of the trees, by chunks of the table or on the matrix.
+        assert_eq!(bits(&g1.staged_log_loss(&dt, &y)), bits(&g1.staged_log_loss(&xt.view(), &y)));
+        assert_eq!(bits(&g1.margins_rows(&dt)), bits(&g1.margins(&xt.view())));
     }
 
     /// The column means come from chunks of rows, and are the means.

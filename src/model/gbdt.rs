@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::logistic::sigmoid;
-use crate::model::DesignRows;
+use crate::model::{DesignRows, DESIGN_CHUNK};
 
 /// Unchecked hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -157,6 +157,29 @@ impl GbdtModel {
         self.base + self.trees.iter().map(|t| t.predict(x)).sum::<f64>()
     }
 
+    /// Margins of every row of a design held or computed by chunks (see
+    /// [`DesignRows`]): the same values as [`GbdtModel::margins`].
+    pub fn margins_rows(&self, x: &impl DesignRows) -> Vec<f64> {
+        let n = x.nrows();
+        let starts: Vec<usize> = (0..n).step_by(DESIGN_CHUNK).collect();
+        let parts: Vec<Vec<f64>> = starts
+            .par_iter()
+            .map(|&s| {
+                let chunk = x.rows(s..(s + DESIGN_CHUNK).min(n));
+                let mut row = vec![0.0; chunk.ncols()];
+                chunk
+                    .rows()
+                    .into_iter()
+                    .map(|r| {
+                        row.iter_mut().zip(r).for_each(|(a, &b)| *a = b);
+                        self.margin_row(&row)
+                    })
+                    .collect()
+            })
+            .collect();
+        parts.concat()
+    }
+
     /// Margins of every row.
     pub fn margins(&self, x: &ArrayView2<f64>) -> Vec<f64> {
         x.rows()
@@ -184,16 +207,20 @@ impl GbdtModel {
     /// assert!(curve[19] < curve[0]);
     /// # Ok::<(), healthscore::Error>(())
     /// ```
-    pub fn staged_log_loss(&self, x: &ArrayView2<f64>, y: &[u8]) -> Vec<f64> {
-        // Fixed chunks summed in order keep the result independent of threading.
-        let rows: Vec<usize> = (0..x.nrows()).collect();
-        let partial: Vec<Vec<f64>> = rows
-            .par_chunks(1024)
-            .map(|chunk| {
+    pub fn staged_log_loss(&self, x: &impl DesignRows, y: &[u8]) -> Vec<f64> {
+        // Fixed chunks summed in order keep the result independent of threading;
+        // the design's rows are computed a chunk at a time, never held whole.
+        let n = x.nrows();
+        let starts: Vec<usize> = (0..n).step_by(1024).collect();
+        let partial: Vec<Vec<f64>> = starts
+            .par_iter()
+            .map(|&start| {
+                let chunk = x.rows(start..(start + 1024).min(n));
                 let mut acc = vec![0.0; self.trees.len()];
                 let mut row = vec![0.0; x.ncols()];
-                for &r in chunk {
-                    row.iter_mut().zip(x.row(r)).for_each(|(a, &b)| *a = b);
+                for (i, xr) in chunk.rows().into_iter().enumerate() {
+                    let r = start + i;
+                    row.iter_mut().zip(xr).for_each(|(a, &b)| *a = b);
                     let mut m = self.base;
                     for (a, t) in acc.iter_mut().zip(&self.trees) {
                         m += t.predict(&row);

@@ -493,9 +493,12 @@ struct FoldPath {
 /// (as `lgb.cv` / `xgb.cv` do), so the choice does not rest on one small fold.
 fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>], pp: PreprocessParams) -> Result<Vec<Candidate>> {
     let depths = &spec.model.depth_grid;
-    struct FoldData {
+    // The validation rows' design is computed by chunks from the table when
+    // it is read (loss curves, out-of-fold margins), never held as a matrix.
+    struct FoldData<'a> {
         yv: Vec<u8>,
-        xv: ndarray::Array2<f64>,
+        pre: Preprocessor,
+        valid: &'a [usize],
         paths: Vec<FoldPath>,
         train_rate: f64,
     }
@@ -509,7 +512,7 @@ fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>]
             let ti: Vec<usize> = (0..f.train.len()).collect();
             let vi: Vec<usize> = (f.train.len()..both.len()).collect();
             let yv = y[f.train.len()..].to_vec();
-            let xv = pre.transform_tree(table, &f.valid);
+            let xv = pre.tree_design(table, &f.valid);
             let single = ti.iter().all(|&i| y[i] == y[0]);
             let paths = depths
                 .iter()
@@ -521,12 +524,18 @@ fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>]
                         });
                     }
                     let m = gbdt::fit_path(&x, &y, &ti, &vi, gbdt_params(spec, d))?;
-                    let curve = m.staged_log_loss(&xv.view(), &yv);
+                    let curve = m.staged_log_loss(&xv, &yv);
                     Ok(FoldPath { model: Some(m), curve })
                 })
                 .collect::<Result<Vec<_>>>()?;
             let train_rate = ti.iter().map(|&i| y[i] as f64).sum::<f64>() / ti.len().max(1) as f64;
-            Ok(FoldData { yv, xv, paths, train_rate })
+            Ok(FoldData {
+                yv,
+                pre,
+                valid: &f.valid,
+                paths,
+                train_rate,
+            })
         })
         .collect();
     let per_fold: Vec<FoldData> = per_fold.into_iter().collect::<Result<_>>()?;
@@ -548,7 +557,10 @@ fn cv_gbdt(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>]
         for f in &per_fold {
             y.extend_from_slice(&f.yv);
             match (&f.paths[di].model, best) {
-                (Some(m), Some(k)) => p.extend(m.truncated(k).margins(&f.xv.view()).into_iter().map(sigmoid)),
+                (Some(m), Some(k)) => {
+                    let xv = f.pre.tree_design(table, f.valid);
+                    p.extend(m.truncated(k).margins_rows(&xv).into_iter().map(sigmoid))
+                }
                 // A fold whose training rows hold one class predicts that class.
                 _ => p.extend(std::iter::repeat_n(f.train_rate, f.yv.len())),
             }
