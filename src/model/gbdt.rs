@@ -22,7 +22,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::model::logistic::sigmoid;
-use crate::model::{DesignRows, DESIGN_CHUNK};
+use crate::model::DesignRows;
 
 /// Unchecked hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -160,24 +160,7 @@ impl GbdtModel {
     /// Margins of every row of a design held or computed by chunks (see
     /// [`DesignRows`]): the same values as [`GbdtModel::margins`].
     pub fn margins_rows(&self, x: &impl DesignRows) -> Vec<f64> {
-        let n = x.nrows();
-        let starts: Vec<usize> = (0..n).step_by(DESIGN_CHUNK).collect();
-        let parts: Vec<Vec<f64>> = starts
-            .par_iter()
-            .map(|&s| {
-                let chunk = x.rows(s..(s + DESIGN_CHUNK).min(n));
-                let mut row = vec![0.0; chunk.ncols()];
-                chunk
-                    .rows()
-                    .into_iter()
-                    .map(|r| {
-                        row.iter_mut().zip(r).for_each(|(a, &b)| *a = b);
-                        self.margin_row(&row)
-                    })
-                    .collect()
-            })
-            .collect();
-        parts.concat()
+        crate::model::map_chunks(x, |chunk| self.margins(&chunk))
     }
 
     /// Margins of every row.

@@ -304,14 +304,7 @@ impl LogisticModel {
     /// Log-odds of every row of design rows handed out chunk by chunk (the
     /// same values as [`LogisticModel::margins`] on the whole matrix).
     pub fn margins_rows(&self, x: &impl DesignRows) -> Vec<f64> {
-        use crate::model::DESIGN_CHUNK as CHUNK;
-        use rayon::prelude::*;
-        let n = x.nrows();
-        let parts: Vec<Vec<f64>> = (0..n.div_ceil(CHUNK))
-            .into_par_iter()
-            .map(|c| self.margins(&x.rows(c * CHUNK..((c + 1) * CHUNK).min(n)).view()))
-            .collect();
-        parts.concat()
+        crate::model::map_chunks(x, |chunk| self.margins(&chunk))
     }
 }
 

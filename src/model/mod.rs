@@ -102,6 +102,19 @@ pub trait DesignRows: Sync {
 /// Rows per chunk when design rows are computed chunk by chunk.
 pub const DESIGN_CHUNK: usize = 4096;
 
+/// `f` of each chunk of [`DESIGN_CHUNK`] rows of `x`, chunks in parallel, the
+/// results joined in row order: per-row results such as margins, computed
+/// without holding the design whole.
+pub fn map_chunks<T: Send>(x: &impl DesignRows, f: impl Fn(ArrayView2<f64>) -> Vec<T> + Sync) -> Vec<T> {
+    use rayon::prelude::*;
+    let n = x.nrows();
+    let parts: Vec<Vec<T>> = (0..n.div_ceil(DESIGN_CHUNK))
+        .into_par_iter()
+        .map(|c| f(x.rows(c * DESIGN_CHUNK..((c + 1) * DESIGN_CHUNK).min(n)).view()))
+        .collect();
+    parts.into_iter().flatten().collect()
+}
+
 /// Column `j` of a design, gathered from chunks of [`DESIGN_CHUNK`] rows.
 pub fn gather_column(x: &(impl DesignRows + ?Sized), j: usize) -> Vec<f64> {
     let n = x.nrows();
