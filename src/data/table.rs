@@ -1130,6 +1130,15 @@ impl TableBlocks {
     /// file's row count (for CSV, an estimate from the first block's bytes).
     /// A thread decodes the next block while this one converts and checks
     /// the last.
+    ///
+    /// ```no_run
+    /// use healthscore::data::{spec::Spec, table::{Labels, TableBlocks, READ_BLOCK_ROWS}};
+    /// let spec = Spec::load("training/saas.toml".as_ref())?;
+    /// let blocks = TableBlocks::open("history.parquet".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required, READ_BLOCK_ROWS)?;
+    /// let table = blocks.collect_table()?;
+    /// println!("{} rows", table.len());
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
     pub fn collect_table(self) -> Result<Table> {
         let TableBlocks {
             path,

@@ -481,9 +481,8 @@ fn univariate_log_likelihood(x: &[f64], y: &[u8]) -> f64 {
     }
 }
 
-/// Writes the one-hot columns of a categorical cell at the start of `out`: one
-/// per known level, then the `(other)` bucket when it exists.
-/// The one-hot column (among a categorical feature's) a cell sets, if any.
+/// The one-hot column (among a categorical feature's: one per known level,
+/// then the `(other)` bucket when it exists) that a cell sets, if any.
 fn one_hot_slot(levels: &[String], other: bool, cell: Option<&str>) -> Option<usize> {
     let l = level_of(cell);
     match levels.iter().position(|x| x == l) {

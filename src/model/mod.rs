@@ -105,6 +105,14 @@ pub const DESIGN_CHUNK: usize = 4096;
 /// `f` of each chunk of [`DESIGN_CHUNK`] rows of `x`, chunks in parallel, the
 /// results joined in row order: per-row results such as margins, computed
 /// without holding the design whole.
+///
+/// ```
+/// use healthscore::model::map_chunks;
+/// let x = ndarray::Array2::from_shape_fn((10_000, 3), |(r, c)| (r * 3 + c) as f64);
+/// let sums: Vec<f64> = map_chunks(&x.view(), |chunk| chunk.rows().into_iter().map(|r| r.sum()).collect());
+/// assert_eq!(sums.len(), 10_000);
+/// assert_eq!(sums[9_999], 29_997.0 + 29_998.0 + 29_999.0);
+/// ```
 pub fn map_chunks<T: Send>(x: &impl DesignRows, f: impl Fn(ArrayView2<f64>) -> Vec<T> + Sync) -> Vec<T> {
     use rayon::prelude::*;
     let n = x.nrows();
