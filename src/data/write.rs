@@ -387,7 +387,9 @@ impl<W: std::io::Write> ParquetOut<W> {
     /// Writes `t` (same columns as the first table) as one row group.
     fn write(&mut self, t: OutTable) -> PolarsResult<()> {
         use polars_parquet::read::ParquetError;
-        use polars_parquet::write::{array_to_columns, Compressor, DynIter, DynStreamingIterator, FallibleStreamingIterator};
+        use polars_parquet::write::{
+            array_to_columns, CompressionOptions, Compressor, DynIter, DynStreamingIterator, FallibleStreamingIterator,
+        };
         let rows = t.rows();
         if rows == 0 {
             return Ok(());
@@ -395,10 +397,15 @@ impl<W: std::io::Write> ParquetOut<W> {
         let options = self.options;
         let mut columns = Vec::with_capacity(t.columns.len());
         for (c, type_) in t.columns.into_iter().zip(&self.types) {
+            let compression = if c.compresses() {
+                options.compression
+            } else {
+                CompressionOptions::Uncompressed
+            };
             let (array, encoding) = c.into_arrow();
             for pages in array_to_columns(array, type_.clone(), options, &[encoding])? {
                 let pages = pages.map(|p| p.map_err(|e| ParquetError::FeatureNotSupported(format!("reraised in polars: {e}"))));
-                let compressed = Compressor::new_from_vec(pages, options.compression, vec![]).map_err(PolarsError::from);
+                let compressed = Compressor::new_from_vec(pages, compression, vec![]).map_err(PolarsError::from);
                 columns.push(Ok(DynStreamingIterator::new(compressed)));
             }
         }
@@ -412,7 +419,34 @@ impl<W: std::io::Write> ParquetOut<W> {
     }
 }
 
+/// Values sampled to tell whether a number column is worth compressing.
+const COMPRESSION_SAMPLE: usize = 1_024;
+
+/// Whether `n` numbers, read by `bits(i)`, repeat enough for LZ4 to pay:
+/// false when more than 3/4 of an evenly spaced sample are distinct. Such
+/// columns (probabilities, attributions, odds) came out of LZ4 a little
+/// larger than they went in; a constant column (the base) shrank 250 times.
+fn numbers_repeat(n: usize, bits: impl Fn(usize) -> u64) -> bool {
+    let step = (n / COMPRESSION_SAMPLE).max(1);
+    let mut sample: Vec<u64> = (0..n).step_by(step).map(bits).collect();
+    sample.sort_unstable();
+    sample.dedup();
+    let taken = n.div_ceil(step);
+    sample.len() * 4 <= taken * 3
+}
+
 impl OutColumn {
+    /// Whether the column is written compressed. Number columns whose values
+    /// are nearly all distinct are written as they are: LZ4 cost CPU time and
+    /// saved nothing on them.
+    fn compresses(&self) -> bool {
+        match self {
+            OutColumn::Num(v) => numbers_repeat(v.len(), |i| v[i].to_bits()),
+            OutColumn::Float(v) => numbers_repeat(v.len(), |i| v[i].map_or(u64::MAX, f64::to_bits)),
+            _ => true,
+        }
+    }
+
     /// The Arrow type readers see for this column.
     fn arrow_type(&self) -> polars_arrow::datatypes::ArrowDataType {
         use polars_arrow::datatypes::ArrowDataType as T;
@@ -622,6 +656,23 @@ fn csv_quote(s: &str) -> String {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn only_number_columns_that_repeat_are_compressed() {
+        let distinct: Vec<f64> = (0..70_000).map(|i| (i as f64 * 0.618_034).fract()).collect();
+        assert!(!OutColumn::Num(distinct.clone()).compresses());
+        assert!(!OutColumn::Float(distinct.iter().map(|&v| Some(v)).collect()).compresses());
+        // A constant (a base value) and a score rounded to tenths repeat.
+        assert!(OutColumn::Num(vec![-1.25; 70_000]).compresses());
+        let rounded = distinct.iter().map(|v| Some((v * 1000.0).round() / 10.0)).collect();
+        assert!(OutColumn::Float(rounded).compresses());
+        // Mostly missing: the missing cells repeat.
+        let sparse = (0..5_000).map(|i| if i % 8 == 0 { distinct[i] } else { f64::NAN }).collect();
+        assert!(OutColumn::Num(sparse).compresses());
+        // Text is always compressed; tiny columns are judged on every value.
+        assert!(OutColumn::Text(vec![Some("a".into())]).compresses());
+        assert!(!OutColumn::Num(vec![1.0, 2.0, 3.0]).compresses());
+    }
 
     #[test]
     fn fast_float_text_reads_back_and_is_as_short_as_display() {
