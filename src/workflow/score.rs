@@ -66,8 +66,10 @@ pub fn score(loaded: &Loaded, table: Table) -> Scored {
     let run = |t: Target| {
         loaded.model(t).map(|m| {
             let explained = m.explain(&table);
+            let a = &explained.attributions;
             let probability = (0..table.len())
-                .map(|r| m.probability(explained.attributions.base[r] + explained.attributions.contributions.row(r).sum()))
+                .into_par_iter()
+                .map(|r| m.probability(a.base[r] + a.contributions.row(r).sum()))
                 .collect();
             TargetScores { probability, explained }
         })
@@ -484,7 +486,7 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
                 format!("{name}_driver_{}", k + 1),
                 OutColumn::Labels {
                     levels: s.explained.features.iter().map(|(f, _)| f.clone()).collect(),
-                    codes: (0..n).map(|r| feat(r).map_or(OutColumn::MISSING, |j| j as u32)).collect(),
+                    codes: (0..n).into_par_iter().map(|r| feat(r).map_or(OutColumn::MISSING, |j| j as u32)).collect(),
                 },
             );
             out.push(
@@ -493,12 +495,18 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
             );
             out.push(
                 format!("{name}_driver_{}_contribution", k + 1),
-                OutColumn::Num((0..n).map(|r| feat(r).map_or(f64::NAN, |j| a.contributions[[r, j]])).collect()),
+                OutColumn::Num(
+                    (0..n)
+                        .into_par_iter()
+                        .map(|r| feat(r).map_or(f64::NAN, |j| a.contributions[[r, j]]))
+                        .collect(),
+                ),
             );
             out.push(
                 format!("{name}_driver_{}_odds", k + 1),
                 OutColumn::Num(
                     (0..n)
+                        .into_par_iter()
                         .map(|r| feat(r).map_or(f64::NAN, |j| a.contributions[[r, j]].exp()))
                         .collect(),
                 ),
@@ -515,12 +523,8 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
         version: scored.version.clone(),
         ..Default::default()
     };
-    for b in scored.band.iter().flatten() {
-        *summary.bands.entry(b.name().into()).or_default() += 1;
-    }
-    for a in &scored.action {
-        *summary.actions.entry(a.to_string()).or_default() += 1;
-    }
+    count_names(scored.band.iter().flatten().map(|b| b.name()), &mut summary.bands);
+    count_names(scored.action.iter().copied(), &mut summary.actions);
     let mut alerts = OutTable::default();
     if let (Some(prev), Some(risk)) = (previous, &scored.risk) {
         let (mut pb, mut pr, mut change, mut moved, mut alert) = (vec![], vec![], vec![], vec![], vec![]);
@@ -595,6 +599,21 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
         scores: out,
         alerts,
         summary,
+    }
+}
+
+/// Adds how often each name occurs to `counts`. The few distinct names are
+/// counted first, so that no row allocates or hashes a key.
+fn count_names(names: impl Iterator<Item = &'static str>, counts: &mut BTreeMap<String, usize>) {
+    let mut seen: Vec<(&'static str, usize)> = vec![];
+    for name in names {
+        match seen.iter_mut().find(|(n, _)| *n == name) {
+            Some((_, c)) => *c += 1,
+            None => seen.push((name, 1)),
+        }
+    }
+    for (name, c) in seen {
+        *counts.entry(name.to_string()).or_default() += c;
     }
 }
 
