@@ -223,10 +223,123 @@ impl FeatureReference {
     /// The percentile (0–100) of a value within the training distribution, by
     /// linear interpolation between the stored percentiles; ties take the middle.
     pub fn percentile(&self, v: f64) -> Option<f64> {
-        let Distribution::Numeric { percentiles: p, .. } = &self.distribution else {
-            return None;
+        let p = self.percentiles()?;
+        percentile_in(p, v, |v| p.partition_point(|x| *x < v))
+    }
+
+    /// The stored percentiles, when there are at least two.
+    fn percentiles(&self) -> Option<&[f64]> {
+        match &self.distribution {
+            Distribution::Numeric { percentiles: p, .. } if p.len() >= 2 => Some(p),
+            _ => None,
+        }
+    }
+
+    /// A [`PercentileFinder`] for this feature (None where
+    /// [`FeatureReference::percentile`] is always None).
+    ///
+    /// ```
+    /// use healthscore::data::spec::Category;
+    /// use healthscore::features::reference::{Distribution, FeatureReference};
+    /// let r = FeatureReference {
+    ///     name: "logins".into(),
+    ///     category: Category::Engagement,
+    ///     distribution: Distribution::Numeric {
+    ///         percentiles: (0..=100).map(|i| (i * i) as f64).collect(),
+    ///         missing: 0.0,
+    ///         edges: vec![],
+    ///         shares: vec![],
+    ///     },
+    /// };
+    /// let finder = r.percentile_finder().expect("a numeric feature");
+    /// assert_eq!(finder.percentile(30.0), r.percentile(30.0));
+    /// assert_eq!(finder.percentile(25.0), Some(5.0));
+    /// ```
+    pub fn percentile_finder(&self) -> Option<PercentileFinder<'_>> {
+        self.percentiles().map(PercentileFinder::new)
+    }
+}
+
+/// [`FeatureReference::percentile`] for many values, with few branches: a
+/// grid of equal-width buckets between the first and last percentile gives
+/// the few percentiles a value can fall between, which are compared with it
+/// all at once; ties are resolved from precomputed runs. A binary search over
+/// all 101 took seven dependent steps per value. The answers are exactly
+/// [`FeatureReference::percentile`]'s: a value whose bucket spans more than
+/// [`PercentileFinder::WINDOW`] percentiles, or that rounding put in the
+/// wrong bucket, gets the whole search.
+#[derive(Debug, Clone)]
+pub struct PercentileFinder<'a> {
+    p: &'a [f64],
+    /// −∞, the percentiles, then WINDOW times +∞: every window is in bounds.
+    padded: Vec<f64>,
+    /// Buckets per unit of value: bucket of v = ⌊(v − p[0]) · scale⌋.
+    scale: f64,
+    /// Number of percentiles below each bucket's lower edge (one more entry than buckets).
+    starts: Vec<u32>,
+    /// For each percentile, the end of its run of equal percentiles.
+    run_end: Vec<u32>,
+}
+
+impl<'a> PercentileFinder<'a> {
+    /// Buckets of the grid.
+    const BUCKETS: usize = 256;
+    /// Percentiles compared at once.
+    pub const WINDOW: usize = 4;
+
+    fn new(p: &'a [f64]) -> PercentileFinder<'a> {
+        let (first, last) = (p[0], p[p.len() - 1]);
+        let width = last - first;
+        let scale = if width > 0.0 && width.is_finite() {
+            Self::BUCKETS as f64 / width
+        } else {
+            0.0
         };
-        if !v.is_finite() || p.len() < 2 {
+        let starts = (0..=Self::BUCKETS)
+            .map(|b| match b {
+                0 => 0,
+                b if b == Self::BUCKETS => p.len() as u32,
+                b => p.partition_point(|x| *x < first + b as f64 / scale) as u32,
+            })
+            .collect();
+        let mut padded = Vec::with_capacity(p.len() + 1 + Self::WINDOW);
+        padded.push(f64::NEG_INFINITY);
+        padded.extend_from_slice(p);
+        padded.extend([f64::INFINITY; Self::WINDOW]);
+        let mut run_end = vec![p.len() as u32; p.len()];
+        for i in (0..p.len().saturating_sub(1)).rev() {
+            run_end[i] = if p[i + 1] == p[i] { run_end[i + 1] } else { i as u32 + 1 };
+        }
+        PercentileFinder {
+            p,
+            padded,
+            scale,
+            starts,
+            run_end,
+        }
+    }
+
+    /// Number of percentiles below `v` (a finite value).
+    #[inline(always)]
+    fn below(&self, v: f64) -> usize {
+        // NaN (from an infinite width) and negatives go to bucket 0; `as` saturates.
+        let b = (((v - self.p[0]) * self.scale) as usize).min(Self::BUCKETS - 1);
+        let (lo, hi) = (self.starts[b] as usize, self.starts[b + 1] as usize);
+        // padded[k + 1] is p[k]. The answer is in lo..=hi when p[lo − 1] < v <= p[hi];
+        // past hi every percentile is >= v, so counting a whole window is exact.
+        let q = &self.padded;
+        if hi - lo <= Self::WINDOW && q[lo] < v && q[hi + 1] >= v {
+            lo + q[lo + 1..lo + 1 + Self::WINDOW].iter().map(|x| (*x < v) as usize).sum::<usize>()
+        } else {
+            self.p.partition_point(|x| *x < v)
+        }
+    }
+
+    /// The same as [`FeatureReference::percentile`].
+    #[inline(always)]
+    pub fn percentile(&self, v: f64) -> Option<f64> {
+        let p = self.p;
+        if !v.is_finite() {
             return None;
         }
         if v < p[0] {
@@ -235,15 +348,36 @@ impl FeatureReference {
         if v > p[p.len() - 1] {
             return Some(100.0);
         }
-        let lo = p.partition_point(|x| *x < v);
-        if p[lo] == v {
-            let hi = lo + p[lo..].iter().take_while(|x| **x == v).count();
-            // v equals one or more stored percentiles: the middle of that run.
-            return Some((lo + hi - 1) as f64 / 2.0);
-        }
-        let (a, b) = (p[lo - 1], p[lo]);
-        Some((lo - 1) as f64 + (v - a) / (b - a))
+        let lo = self.below(v);
+        // Both answers, then one picked: whether v ties a percentile is data, not a pattern.
+        let tie = (lo + self.run_end[lo] as usize - 1) as f64 / 2.0;
+        // padded[lo] is p[lo − 1] (−∞ when lo = 0, which only a tie reaches).
+        let (a, b) = (self.padded[lo], p[lo]);
+        let between = (lo as f64 - 1.0) + (v - a) / (b - a);
+        Some(if b == v { tie } else { between })
     }
+}
+
+/// The percentile of `v` among the sorted percentiles `p` (at least two),
+/// with `below(v)` the number of them below `v`.
+fn percentile_in(p: &[f64], v: f64, below: impl Fn(f64) -> usize) -> Option<f64> {
+    if !v.is_finite() {
+        return None;
+    }
+    if v < p[0] {
+        return Some(0.0);
+    }
+    if v > p[p.len() - 1] {
+        return Some(100.0);
+    }
+    let lo = below(v);
+    if p[lo] == v {
+        let hi = lo + p[lo..].iter().take_while(|x| **x == v).count();
+        // v equals one or more stored percentiles: the middle of that run.
+        return Some((lo + hi - 1) as f64 / 2.0);
+    }
+    let (a, b) = (p[lo - 1], p[lo]);
+    Some((lo - 1) as f64 + (v - a) / (b - a))
 }
 
 #[cfg(test)]
@@ -266,6 +400,44 @@ mod tests {
         assert_eq!(r.percentile(51.0), Some(25.5));
         assert_eq!(r.percentile(-1.0), Some(0.0));
         assert_eq!(r.percentile(f64::NAN), None);
+    }
+
+    #[test]
+    fn percentile_finder_answers_as_the_binary_search() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let reference = |percentiles: Vec<f64>| FeatureReference {
+            name: "x".into(),
+            category: Category::Usage,
+            distribution: Distribution::Numeric {
+                percentiles,
+                missing: 0.0,
+                edges: vec![],
+                shares: vec![],
+            },
+        };
+        let uniform: Vec<f64> = (0..=100).map(|i| i as f64 * 0.37 - 5.0).collect();
+        // Heavy tail: most percentiles in one bucket of the grid.
+        let tail: Vec<f64> = (0..=100).map(|i| if i < 99 { i as f64 * 1e-3 } else { 1e9 * (i - 98) as f64 }).collect();
+        // Runs of ties (a count that is mostly 0), and a constant feature.
+        let ties: Vec<f64> = (0..=100).map(|i| if i < 60 { 0.0 } else { ((i - 59) / 10) as f64 }).collect();
+        let constant = vec![4.0; 101];
+        let huge = vec![-f64::MAX, 0.0, f64::MAX];
+        for p in [uniform, tail, ties, constant, huge, vec![1.0, 2.0]] {
+            let r = reference(p.clone());
+            let finder = r.percentile_finder().expect("two percentiles or more");
+            let mut values: Vec<f64> = p.clone();
+            values.extend(p.iter().map(|v| v + 1e-9 * v.abs().max(1.0)));
+            values.extend(p.iter().map(|v| v - 1e-9 * v.abs().max(1.0)));
+            values.extend(p.iter().map(|v| v.next_up()));
+            values.extend((0..5_000).map(|_| rng.gen_range(p[0] - 1.0..p[p.len() - 1].min(1e12) + 1.0)));
+            values.extend([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN]);
+            for v in values {
+                let (got, want) = (finder.percentile(v), r.percentile(v));
+                assert!(got == want || got.zip(want).is_some_and(|(a, b)| a.to_bits() == b.to_bits()), "{v}: {got:?} vs {want:?}");
+            }
+        }
+        assert!(reference(vec![1.0]).percentile_finder().is_none());
     }
 
     #[test]

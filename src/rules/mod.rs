@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, Direction, Spec};
 use crate::data::table::{Categories, FeatureValues, Table};
-use crate::features::reference::FeatureReference;
+use crate::features::reference::{FeatureReference, PercentileFinder};
 use crate::features::MISSING;
 use crate::metrics;
 
@@ -45,7 +45,8 @@ pub enum RuleFeature {
 enum SubScore<'a> {
     /// The percentile within the training reference, turned around when `flip`.
     Percentile {
-        reference: &'a FeatureReference,
+        /// None when the reference has fewer than two percentiles (no sub-score).
+        finder: Option<PercentileFinder<'a>>,
         values: &'a [f64],
         flip: bool,
     },
@@ -61,7 +62,10 @@ impl SubScore<'_> {
     /// The 0–100 sub-score of row `r` (None when the cell is missing).
     fn score(&self, r: usize) -> Option<f64> {
         match self {
-            SubScore::Percentile { reference, values, flip } => reference.percentile(values[r]).map(|p| if *flip { 100.0 - p } else { p }),
+            SubScore::Percentile { finder, values, flip } => {
+                let p = finder.as_ref()?.percentile(values[r])?;
+                Some(if *flip { 100.0 - p } else { p })
+            }
             SubScore::Level { scores, values } => Some(scores[values.slot(r)]),
         }
     }
@@ -179,7 +183,8 @@ impl RulesModel {
                         return None;
                     };
                     let flip = *direction == Direction::HigherIsRiskier;
-                    Some((*category, SubScore::Percentile { reference, values, flip }))
+                    let finder = reference.percentile_finder();
+                    Some((*category, SubScore::Percentile { finder, values, flip }))
                 }
                 RuleFeature::Categorical {
                     name,
