@@ -418,7 +418,9 @@ mod tests {
         };
         let uniform: Vec<f64> = (0..=100).map(|i| i as f64 * 0.37 - 5.0).collect();
         // Heavy tail: most percentiles in one bucket of the grid.
-        let tail: Vec<f64> = (0..=100).map(|i| if i < 99 { i as f64 * 1e-3 } else { 1e9 * (i - 98) as f64 }).collect();
+        let tail: Vec<f64> = (0..=100)
+            .map(|i| if i < 99 { i as f64 * 1e-3 } else { 1e9 * (i - 98) as f64 })
+            .collect();
         // Runs of ties (a count that is mostly 0), and a constant feature.
         let ties: Vec<f64> = (0..=100).map(|i| if i < 60 { 0.0 } else { ((i - 59) / 10) as f64 }).collect();
         let constant = vec![4.0; 101];
@@ -434,7 +436,10 @@ mod tests {
             values.extend([f64::NAN, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN]);
             for v in values {
                 let (got, want) = (finder.percentile(v), r.percentile(v));
-                assert!(got == want || got.zip(want).is_some_and(|(a, b)| a.to_bits() == b.to_bits()), "{v}: {got:?} vs {want:?}");
+                assert!(
+                    got == want || got.zip(want).is_some_and(|(a, b)| a.to_bits() == b.to_bits()),
+                    "{v}: {got:?} vs {want:?}"
+                );
             }
         }
         assert!(reference(vec![1.0]).percentile_finder().is_none());

@@ -486,7 +486,10 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
                 format!("{name}_driver_{}", k + 1),
                 OutColumn::Labels {
                     levels: s.explained.features.iter().map(|(f, _)| f.clone()).collect(),
-                    codes: (0..n).into_par_iter().map(|r| feat(r).map_or(OutColumn::MISSING, |j| j as u32)).collect(),
+                    codes: (0..n)
+                        .into_par_iter()
+                        .map(|r| feat(r).map_or(OutColumn::MISSING, |j| j as u32))
+                        .collect(),
                 },
             );
             out.push(
