@@ -339,14 +339,8 @@ impl<'a> PercentileFinder<'a> {
     #[inline(always)]
     pub fn percentile(&self, v: f64) -> Option<f64> {
         let p = self.p;
-        if !v.is_finite() {
-            return None;
-        }
-        if v < p[0] {
-            return Some(0.0);
-        }
-        if v > p[p.len() - 1] {
-            return Some(100.0);
+        if let Some(outside) = percentile_outside(p, v) {
+            return outside;
         }
         let lo = self.below(v);
         // Both answers, then one picked: whether v ties a percentile is data, not a pattern.
@@ -358,17 +352,26 @@ impl<'a> PercentileFinder<'a> {
     }
 }
 
+/// The answer for a `v` that no search is needed for: None when missing or
+/// infinite, 0 below the first percentile, 100 above the last.
+#[inline(always)]
+fn percentile_outside(p: &[f64], v: f64) -> Option<Option<f64>> {
+    if !v.is_finite() {
+        Some(None)
+    } else if v < p[0] {
+        Some(Some(0.0))
+    } else if v > p[p.len() - 1] {
+        Some(Some(100.0))
+    } else {
+        None
+    }
+}
+
 /// The percentile of `v` among the sorted percentiles `p` (at least two),
 /// with `below(v)` the number of them below `v`.
 fn percentile_in(p: &[f64], v: f64, below: impl Fn(f64) -> usize) -> Option<f64> {
-    if !v.is_finite() {
-        return None;
-    }
-    if v < p[0] {
-        return Some(0.0);
-    }
-    if v > p[p.len() - 1] {
-        return Some(100.0);
+    if let Some(outside) = percentile_outside(p, v) {
+        return outside;
     }
     let lo = below(v);
     if p[lo] == v {
