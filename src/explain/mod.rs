@@ -185,46 +185,18 @@ pub fn top_k(contributions: &[f64], k: usize) -> Vec<usize> {
     out
 }
 
-/// [`top_k`] into a buffer the caller reuses: one pass that keeps the `k`
-/// best seen so far in order, with no allocation once `out` has room for `k`.
+/// [`top_k`] into a buffer the caller reuses, with no allocation once `out`
+/// has room for `k`: by maxima for a few drivers of a few features
+/// ([`top_k_by_maxima`]), otherwise by one pass of insertions.
 pub fn top_k_into(contributions: &[f64], k: usize, out: &mut Vec<usize>) {
     out.clear();
     if k == 0 {
         return;
     }
-    if k > TOP_ON_STACK {
-        top_k_large(contributions, k, out);
-        return;
-    }
     if k <= FEW_DRIVERS && contributions.len() <= FEW_FEATURES && top_k_by_maxima(contributions, k, out) {
         return;
     }
-    // The best so far, best first: sizes and features side by side on the stack.
-    let (mut size, mut index) = ([0.0f64; TOP_ON_STACK], [0usize; TOP_ON_STACK]);
-    let mut len = 0;
-    // The size of the k-th best once k are kept; most features fail this one test.
-    let mut worst = f64::NEG_INFINITY;
-    for (i, &c) in contributions.iter().enumerate() {
-        let a = c.abs();
-        // An equal size keeps the earlier feature ahead.
-        if c == 0.0 || a.total_cmp(&worst).is_le() {
-            continue;
-        }
-        // Into the last slot (dropping the k-th when full), then up past every smaller size.
-        let mut at = len.min(k - 1);
-        while at > 0 && a.total_cmp(&size[at - 1]).is_gt() {
-            size[at] = size[at - 1];
-            index[at] = index[at - 1];
-            at -= 1;
-        }
-        size[at] = a;
-        index[at] = i;
-        len = (len + 1).min(k);
-        if len == k {
-            worst = size[k - 1];
-        }
-    }
-    out.extend_from_slice(&index[..len]);
+    top_k_by_insertion(contributions, k, out);
 }
 
 /// Most drivers and features for [`top_k_by_maxima`].
@@ -269,11 +241,9 @@ fn top_k_by_maxima(contributions: &[f64], k: usize, out: &mut Vec<usize>) -> boo
     true
 }
 
-/// Most drivers [`top_k_into`] keeps on the stack.
-const TOP_ON_STACK: usize = 16;
-
-/// [`top_k_into`] for more than [`TOP_ON_STACK`] drivers, in `out` itself.
-fn top_k_large(contributions: &[f64], k: usize, out: &mut Vec<usize>) {
+/// [`top_k_into`] for more drivers or features, or NaN contributions: one
+/// pass that keeps the best so far in order in `out`.
+fn top_k_by_insertion(contributions: &[f64], k: usize, out: &mut Vec<usize>) {
     let size = |j: usize| contributions[j].abs();
     let mut worst = f64::NEG_INFINITY;
     for (i, &c) in contributions.iter().enumerate() {
@@ -376,11 +346,15 @@ mod tests {
                 // Distinct sizes, infinite ones and negative zeros too.
                 v = (0..n).map(|_| rng.gen_range(-1.0..1.0)).collect();
                 v.extend([f64::INFINITY, -0.0, f64::NEG_INFINITY].iter().take(trial % 4));
+                if trial % 15 == 0 {
+                    // NaN: ordered first by size, as total_cmp orders it.
+                    v.push(f64::NAN);
+                }
             }
             let mut want: Vec<usize> = (0..v.len()).filter(|&i| v[i] != 0.0).collect();
             want.sort_by(|&a, &b| v[b].abs().total_cmp(&v[a].abs()).then(a.cmp(&b)));
-            // Past TOP_ON_STACK too, where the selection is done in the output itself.
-            let k = if trial % 10 == 9 { TOP_ON_STACK + 1 + trial % 7 } else { trial % 8 };
+            // Past FEW_DRIVERS too, where the one-pass insertion selects.
+            let k = if trial % 10 == 9 { FEW_DRIVERS + 1 + trial % 7 } else { trial % 8 };
             want.truncate(k);
             assert_eq!(top_k(&v, k), want, "{v:?}, k = {k}");
         }
