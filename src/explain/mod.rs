@@ -187,7 +187,7 @@ pub fn top_k(contributions: &[f64], k: usize) -> Vec<usize> {
 
 /// [`top_k`] into a buffer the caller reuses, with no allocation once `out`
 /// has room for `k`: by maxima for a few drivers of a few features
-/// ([`top_k_by_maxima`]), otherwise by one pass of insertions.
+/// (`top_k_by_maxima`), otherwise by one pass of insertions.
 pub fn top_k_into(contributions: &[f64], k: usize, out: &mut Vec<usize>) {
     out.clear();
     if k == 0 {
