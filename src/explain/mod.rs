@@ -81,10 +81,13 @@ impl Attribute for GbdtModel {
             out.par_chunks_mut(block_rows * nf)
                 .zip(flat.par_chunks(block_rows * ncols))
                 .for_each(|(out, block)| {
-                    let phi = self.shap_block(prepared, block, ncols);
-                    for (out, phi) in out.chunks_exact_mut(nf).zip(phi.chunks_exact(ncols)) {
-                        for (c, v) in cols.iter().zip(phi) {
-                            out[*c] += v;
+                    // Column-major contributions, summed per feature row by
+                    // row (in column order, as a row of them would be).
+                    let phi = self.shap_block_columns(prepared, block, ncols);
+                    let rows = block.len() / ncols;
+                    for (r, out) in out.chunks_exact_mut(nf).enumerate() {
+                        for (c, f) in cols.iter().enumerate() {
+                            out[*f] += phi[c * rows + r];
                         }
                     }
                 });

@@ -613,9 +613,11 @@ pub const MAX_CUTS: usize = MISSING_CODE as usize - 1;
 pub struct PreparedModel {
     /// None for a tree too deep to prepare (it is walked recursively).
     pub trees: Vec<Option<PreparedTree>>,
-    /// Sorted distinct thresholds per column; empty when some column has more
-    /// than [`MAX_CUTS`] (blocks then compare the values themselves).
-    cuts: Vec<Vec<f64>>,
+    /// Each column's sorted distinct thresholds, padded with +∞ to
+    /// [`MAX_CUTS`] + 1 slots for the branch-free search of
+    /// [`PreparedModel::code`]; empty when some column has more than
+    /// [`MAX_CUTS`] (blocks then compare the values themselves).
+    slots: Vec<[f64; MAX_CUTS + 1]>,
 }
 
 impl PreparedModel {
@@ -651,23 +653,62 @@ impl PreparedModel {
                     .collect();
             }
         }
-        PreparedModel { trees, cuts }
+        let slots = cuts
+            .iter()
+            .map(|c| {
+                let mut slots = [f64::INFINITY; MAX_CUTS + 1];
+                slots[..c.len()].copy_from_slice(c);
+                slots
+            })
+            .collect();
+        PreparedModel { trees, slots }
     }
 
     /// Whether blocks are coded (every column has at most [`MAX_CUTS`] cuts).
     pub fn coded(&self) -> bool {
-        !self.cuts.is_empty()
+        !self.slots.is_empty()
     }
 
     /// The code of a value of column `c`: how many of its cuts are below it
     /// ([`MISSING_CODE`] for NaN). Only for a [`PreparedModel::coded`] model.
     pub fn code(&self, c: usize, v: f64) -> u8 {
-        match self.cuts.get(c) {
+        match self.slots.get(c) {
             _ if v.is_nan() => MISSING_CODE,
-            Some(cuts) => cuts.partition_point(|t| *t < v) as u8,
+            Some(slots) => rank(slots, v),
             None => 0,
         }
     }
+
+    /// Codes a row-major block of `ncols` columns ([`PreparedModel::code`]
+    /// of each value) into `codes`, column-major: column c's codes are
+    /// `codes[c * rows..(c + 1) * rows]`. Only for a [`PreparedModel::coded`] model.
+    pub fn code_block(&self, block: &[f64], ncols: usize, codes: &mut Vec<u8>) {
+        let rows = block.len() / ncols.max(1);
+        codes.clear();
+        codes.resize(rows * ncols, 0);
+        // Row by row: the block is read in order, and the 64-row stretch of
+        // each column being written stays in L1.
+        for (r, row) in block.chunks_exact(ncols.max(1)).enumerate() {
+            for (c, &v) in row.iter().enumerate() {
+                codes[c * rows + r] = self.code(c, v);
+            }
+        }
+    }
+}
+
+/// How many of the (sorted, +∞-padded) slots are below `v`, as
+/// `partition_point(|t| t < v)` counts them, in eight halvings without
+/// branches: a value's rank among the cuts is as likely to be any of them,
+/// so a branch on each comparison would be mispredicted half the time.
+#[inline]
+fn rank(slots: &[f64; MAX_CUTS + 1], v: f64) -> u8 {
+    let mut base = 0;
+    let mut half = (MAX_CUTS + 2) / 2;
+    while half > 0 {
+        base += usize::from(slots[base + half - 1] < v) * half;
+        half /= 2;
+    }
+    base as u8
 }
 
 /// Reusable buffers for [`PreparedTree::shap_columns`].
@@ -689,57 +730,77 @@ impl GbdtModel {
     }
 
     /// SHAP values of a block of rows (row-major, `ncols` each, and so is the
-    /// result), tree by tree so that each tree's tables stay in cache while
-    /// the block passes through. The block is coded column-major for
-    /// [`PreparedTree::shap_columns`], and the result turned back.
+    /// result): [`GbdtModel::shap_block_columns`], turned back row by row.
+    ///
+    /// ```
+    /// use healthscore::model::gbdt::{fit, GbdtParams};
+    /// let x = ndarray::array![[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [4.0, 1.0], [5.0, 0.0], [6.0, 1.0]];
+    /// let y = [0, 0, 0, 1, 1, 1];
+    /// let params = GbdtParams { min_samples_leaf: 1, ..Default::default() };
+    /// let m = fit(&x.view(), &y, &[0, 1, 2, 3, 4, 5], &[], Some(5), params)?;
+    /// let phi = m.shap_block(&m.prepare(), x.as_slice().unwrap(), 2);
+    /// // Base + the row's contributions = the row's margin.
+    /// let margins = m.margins(&x.view());
+    /// for (row, margin) in phi.chunks(2).zip(&margins) {
+    ///     assert!((m.expected_margin() + row[0] + row[1] - margin).abs() < 1e-9);
+    /// }
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
     pub fn shap_block(&self, prepared: &PreparedModel, block: &[f64], ncols: usize) -> Vec<f64> {
         let nrows = block.len() / ncols.max(1);
-        let transpose = |from: &[f64], rows: usize, cols: usize| {
-            let mut to = vec![0.0; from.len()];
-            for (r, row) in from.chunks_exact(cols.max(1)).enumerate() {
+        let phi = self.shap_block_columns(prepared, block, ncols);
+        let mut out = vec![0.0; phi.len()];
+        for (r, row) in out.chunks_exact_mut(ncols.max(1)).enumerate() {
+            for (c, v) in row.iter_mut().enumerate() {
+                *v = phi[c * nrows + r];
+            }
+        }
+        out
+    }
+
+    /// SHAP values of a block of rows (row-major, `ncols` each), column-major:
+    /// column c's values for the block's rows are `result[c * rows..(c + 1) * rows]`.
+    /// Tree by tree, so that each tree's tables stay in cache while the block
+    /// passes through; the block is coded column-major
+    /// ([`PreparedModel::code_block`]) for [`PreparedTree::shap_columns`].
+    pub fn shap_block_columns(&self, prepared: &PreparedModel, block: &[f64], ncols: usize) -> Vec<f64> {
+        let nrows = block.len() / ncols.max(1);
+        // Codes when the model has them; otherwise the values, column-major.
+        let mut data = (vec![], vec![]);
+        let columns = if prepared.coded() {
+            prepared.code_block(block, ncols, &mut data.0);
+            Columns::Coded(&data.0)
+        } else {
+            data.1 = vec![0.0; block.len()];
+            for (r, row) in block.chunks_exact(ncols.max(1)).enumerate() {
                 for (c, &v) in row.iter().enumerate() {
-                    to[c * rows + r] = v;
+                    data.1[c * nrows + r] = v;
                 }
             }
-            to
-        };
-        let x = transpose(block, nrows, ncols);
-        let codes: Vec<u8> = if prepared.coded() {
-            x.chunks_exact(nrows.max(1))
-                .enumerate()
-                .flat_map(|(c, column)| column.iter().map(move |&v| prepared.code(c, v)))
-                .collect()
-        } else {
-            vec![]
-        };
-        let columns = if prepared.coded() {
-            Columns::Coded(&codes)
-        } else {
-            Columns::Values(&x)
+            Columns::Values(&data.1)
         };
         let mut phi = vec![0.0; block.len()];
         let mut scratch = ShapScratch::default();
-        let (mut row, mut out, mut buf) = (vec![0.0; ncols], vec![0.0; ncols], vec![]);
+        let (mut out, mut buf) = (vec![0.0; ncols], vec![]);
         for (t, p) in self.trees.iter().zip(&prepared.trees) {
             match p {
                 Some(p) => p.shap_columns(columns, nrows, &mut phi, &mut scratch),
                 None => {
                     // Too deep for tables: row by row, recursively.
                     buf.resize(buffer_len(depth(t)), PathElement::default());
-                    for r in 0..nrows {
-                        for c in 0..ncols {
-                            row[c] = x[c * nrows + r];
-                            out[c] = phi[c * nrows + r];
+                    for (r, row) in block.chunks_exact(ncols.max(1)).enumerate() {
+                        for (c, o) in out.iter_mut().enumerate() {
+                            *o = phi[c * nrows + r];
                         }
-                        tree_shap_with(t, &row, &mut out, &mut buf);
-                        for c in 0..ncols {
-                            phi[c * nrows + r] = out[c];
+                        tree_shap_with(t, row, &mut out, &mut buf);
+                        for (c, o) in out.iter().enumerate() {
+                            phi[c * nrows + r] = *o;
                         }
                     }
                 }
             }
         }
-        transpose(&phi, ncols, nrows)
+        phi
     }
 
     /// SHAP values of one row with prepared trees.
@@ -1021,6 +1082,50 @@ mod tests {
             assert_ne!(model.code(0, v), MISSING_CODE);
         }
         assert_eq!(model.code(0, f64::NAN), MISSING_CODE);
+    }
+
+    /// The branch-free rank counts the cuts below a value as a binary search
+    /// does, for every number of cuts up to the most, at, between and beyond
+    /// them; and a block is coded value by value, column-major.
+    #[test]
+    fn ranks_and_block_codes_match_the_binary_search() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
+        for n in [0, 1, 2, 3, 7, 100, 127, 128, 200, MAX_CUTS] {
+            let mut cuts: Vec<f64> = (0..n).map(|_| (rng.gen_range(-50.0f64..50.0) * 8.0).round() / 8.0).collect();
+            cuts.sort_by(f64::total_cmp);
+            cuts.dedup();
+            let mut slots = [f64::INFINITY; MAX_CUTS + 1];
+            slots[..cuts.len()].copy_from_slice(&cuts);
+            let mut values = vec![f64::NEG_INFINITY, f64::INFINITY, -0.0, 0.0, f64::MAX, f64::MIN];
+            for &c in &cuts {
+                values.extend([c, c.next_down(), c.next_up()]);
+            }
+            values.extend((0..200).map(|_| rng.gen_range(-60.0..60.0)));
+            for v in values {
+                assert_eq!(rank(&slots, v) as usize, cuts.partition_point(|t| *t < v), "{n} cuts, {v}");
+            }
+        }
+        let trees: Vec<Tree> = [(0, -1.0), (0, 0.5), (1, 2.0), (2, 0.0)]
+            .iter()
+            .map(|&(f, t)| Tree {
+                nodes: vec![split(f, t, 1, 2, 10.0), leaf(1.0, 4.0), leaf(-1.0, 6.0)],
+            })
+            .collect();
+        let model = PreparedModel::new(&trees);
+        let (rows, ncols) = (37, 3);
+        let block: Vec<f64> = (0..rows * ncols)
+            .map(|i| if i % 11 == 0 { f64::NAN } else { rng.gen_range(-3.0..3.0) })
+            .collect();
+        let mut codes = vec![9; 5];
+        model.code_block(&block, ncols, &mut codes);
+        assert_eq!(codes.len(), rows * ncols);
+        for r in 0..rows {
+            for c in 0..ncols {
+                assert_eq!(codes[c * rows + r], model.code(c, block[r * ncols + c]), "row {r} column {c}");
+            }
+        }
+        assert!(codes.contains(&MISSING_CODE) && codes.iter().any(|&c| c > 0 && c != MISSING_CODE));
     }
 
     /// A column with more distinct thresholds than a byte can rank: blocks
