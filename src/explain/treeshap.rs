@@ -766,18 +766,18 @@ impl GbdtModel {
     pub fn shap_block_columns(&self, prepared: &PreparedModel, block: &[f64], ncols: usize) -> Vec<f64> {
         let nrows = block.len() / ncols.max(1);
         // Codes when the model has them; otherwise the values, column-major.
-        let mut data = (vec![], vec![]);
+        let (mut codes, mut values) = (vec![], vec![]);
         let columns = if prepared.coded() {
-            prepared.code_block(block, ncols, &mut data.0);
-            Columns::Coded(&data.0)
+            prepared.code_block(block, ncols, &mut codes);
+            Columns::Coded(&codes)
         } else {
-            data.1 = vec![0.0; block.len()];
+            values.resize(block.len(), 0.0);
             for (r, row) in block.chunks_exact(ncols.max(1)).enumerate() {
                 for (c, &v) in row.iter().enumerate() {
-                    data.1[c * nrows + r] = v;
+                    values[c * nrows + r] = v;
                 }
             }
-            Columns::Values(&data.1)
+            Columns::Values(&values)
         };
         let mut phi = vec![0.0; block.len()];
         let mut scratch = ShapScratch::default();
@@ -1092,9 +1092,13 @@ mod tests {
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(3);
         for n in [0, 1, 2, 3, 7, 100, 127, 128, 200, MAX_CUTS] {
-            let mut cuts: Vec<f64> = (0..n).map(|_| (rng.gen_range(-50.0f64..50.0) * 8.0).round() / 8.0).collect();
-            cuts.sort_by(f64::total_cmp);
-            cuts.dedup();
+            // n distinct cuts on a grid of eighths, so that values fall on them.
+            let mut cuts: Vec<f64> = vec![];
+            while cuts.len() < n {
+                cuts.push((rng.gen_range(-50.0f64..50.0) * 8.0).round() / 8.0);
+                cuts.sort_by(f64::total_cmp);
+                cuts.dedup();
+            }
             let mut slots = [f64::INFINITY; MAX_CUTS + 1];
             slots[..cuts.len()].copy_from_slice(&cuts);
             let mut values = vec![f64::NEG_INFINITY, f64::INFINITY, -0.0, 0.0, f64::MAX, f64::MIN];
