@@ -682,6 +682,18 @@ impl PreparedModel {
     /// Codes a row-major block of `ncols` columns ([`PreparedModel::code`]
     /// of each value) into `codes`, column-major: column c's codes are
     /// `codes[c * rows..(c + 1) * rows]`. Only for a [`PreparedModel::coded`] model.
+    ///
+    /// ```
+    /// use healthscore::explain::treeshap::{PreparedModel, MISSING_CODE};
+    /// use healthscore::model::gbdt::{Node, Tree};
+    /// let leaf = |value| Node { feature: 0, threshold: 0.0, missing_left: false, left: 0, right: 0, value, cover: 5.0 };
+    /// let split = Node { feature: 1, threshold: 0.5, missing_left: true, left: 1, right: 2, value: 0.0, cover: 10.0 };
+    /// let model = PreparedModel::new(&[Tree { nodes: vec![split, leaf(1.0), leaf(-1.0)] }]);
+    /// // Two rows of two columns; column 1 has the one cut 0.5.
+    /// let mut codes = vec![];
+    /// model.code_block(&[7.0, 0.2, 7.0, f64::NAN], 2, &mut codes);
+    /// assert_eq!(codes, [0, 0, 0, MISSING_CODE]);
+    /// ```
     pub fn code_block(&self, block: &[f64], ncols: usize, codes: &mut Vec<u8>) {
         let rows = block.len() / ncols.max(1);
         codes.clear();
@@ -763,6 +775,19 @@ impl GbdtModel {
     /// Tree by tree, so that each tree's tables stay in cache while the block
     /// passes through; the block is coded column-major
     /// ([`PreparedModel::code_block`]) for [`PreparedTree::shap_columns`].
+    ///
+    /// ```
+    /// use healthscore::model::gbdt::{fit, GbdtParams};
+    /// let x = ndarray::array![[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [4.0, 1.0]];
+    /// let params = GbdtParams { min_samples_leaf: 1, ..Default::default() };
+    /// let m = fit(&x.view(), &[0, 0, 1, 1], &[0, 1, 2, 3], &[], Some(3), params)?;
+    /// let prepared = m.prepare();
+    /// let columns = m.shap_block_columns(&prepared, x.as_slice().unwrap(), 2);
+    /// let rows = m.shap_block(&prepared, x.as_slice().unwrap(), 2);
+    /// // Row r, column c of the row-major result is columns[c * 4 + r].
+    /// assert_eq!(rows[2 * 2 + 1], columns[4 + 2]);
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
     pub fn shap_block_columns(&self, prepared: &PreparedModel, block: &[f64], ncols: usize) -> Vec<f64> {
         let nrows = block.len() / ncols.max(1);
         // Codes when the model has them; otherwise the values, column-major.
