@@ -201,6 +201,33 @@ struct PreparedLeaf {
     table: Vec<f64>,
 }
 
+/// Fills a leaf's table for every agreement pattern whose low `k` bits are
+/// `o`: `paths` holds one path per level (`d + 2` elements each), level `k`
+/// the root extended by features 0..k with those bits as one fractions.
+/// Patterns that share low bits share the extensions that make them, so a
+/// leaf of d features takes 2^(d+1) extensions instead of d·2^d — and each
+/// pattern's path is made by the same operations in the same order as
+/// extending it from the root, so the values are the same to the bit.
+fn leaf_table(paths: &mut [PathElement], zero: &[f64], k: usize, o: usize, value: f64, table: &mut [f64]) {
+    let d = zero.len();
+    let len = d + 2;
+    if k == d {
+        let path = &paths[d * len..][..len];
+        for i in 1..=d {
+            let w = unwound_sum(path, d, i);
+            let e = path[i];
+            table[o * d + e.feature as usize] = w * (e.one - e.zero) * value;
+        }
+        return;
+    }
+    for bit in 0..2 {
+        let (done, next) = paths.split_at_mut((k + 1) * len);
+        next[..=k].copy_from_slice(&done[k * len..][..=k]);
+        extend(&mut next[..len], k + 1, zero[k], bit as f64, k as i64);
+        leaf_table(paths, zero, k + 1, o | bit << k, value, table);
+    }
+}
+
 /// Most pattern bits of a table that serves a whole subtree: upper-path
 /// features plus the subtree's splits (2^8 patterns × at most 8 features).
 pub const MAX_UNIT_BITS: usize = 8;
@@ -369,18 +396,9 @@ impl PreparedTree {
             }
             let d = features.len();
             let mut table = vec![0.0; (1 << d) * d];
-            let mut path = vec![PathElement::default(); d + 2];
-            for o in 0..(1usize << d) {
-                extend(&mut path, 0, 1.0, 1.0, -1);
-                for (k, z) in zero.iter().enumerate() {
-                    extend(&mut path, k + 1, *z, ((o >> k) & 1) as f64, k as i64);
-                }
-                for i in 1..=d {
-                    let w = unwound_sum(&path, d, i);
-                    let e = path[i];
-                    table[o * d + e.feature as usize] = w * (e.one - e.zero) * n.value;
-                }
-            }
+            let mut paths = vec![PathElement::default(); (d + 1) * (d + 2)];
+            extend(&mut paths, 0, 1.0, 1.0, -1);
+            leaf_table(&mut paths, &zero, 0, 0, n.value, &mut table);
             leaves.push(PreparedLeaf {
                 conditions,
                 features,
@@ -436,7 +454,11 @@ impl PreparedTree {
             p.feats.extend(&u.features);
             // Stored feature by feature: one column of 2^bits values each.
             let d = u.features.len();
-            p.table.extend((0..d).flat_map(|j| u.table.iter().skip(j).step_by(d.max(1))));
+            let n = 1usize << u.bits;
+            p.table.reserve(n * d);
+            for j in 0..d {
+                p.table.extend((0..n).map(|o| u.table[o * d + j]));
+            }
         }
         Some(p)
     }

@@ -291,6 +291,28 @@ impl TargetModel {
         out
     }
 
+    /// Builds the TreeSHAP tables of every boosted sub-model now (they are
+    /// otherwise built when the first rows are explained), so that a caller
+    /// can build them while it reads its input. Logistic models have none.
+    ///
+    /// ```no_run
+    /// # let reg = healthscore::registry::Registry::new("models");
+    /// # let v = reg.load("2026Q3")?;
+    /// let risk = v.risk.as_ref().unwrap();
+    /// std::thread::scope(|s| {
+    ///     s.spawn(|| risk.prepare_explanations());
+    ///     // ... read the live accounts meanwhile ...
+    /// });
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn prepare_explanations(&self) {
+        for m in std::iter::once(&self.pooled).chain(self.segments.values()) {
+            if let FittedModel::Gbdt(g) = &m.model {
+                g.prepared();
+            }
+        }
+    }
+
     /// The probability of a margin, calibrated when the model has a calibration.
     pub fn probability(&self, margin: f64) -> f64 {
         let p = sigmoid(margin);

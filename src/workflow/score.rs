@@ -328,6 +328,12 @@ fn score_blocks(
     };
     let mut alerts = OutTable::default();
     std::thread::scope(|scope| {
+        // The boosted models' TreeSHAP tables are built while the first block is read.
+        for t in [Target::Risk, Target::Upsell] {
+            if let Some(m) = loaded.model(t) {
+                scope.spawn(move || m.prepare_explanations());
+            }
+        }
         let (read_tx, read_rx) = sync_channel::<Result<Table>>(1);
         let reader = std::thread::Builder::new()
             .name("score-reader".into())
