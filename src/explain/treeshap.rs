@@ -22,8 +22,10 @@
 //! Rows are explained a block at a time, column by column
 //! ([`PreparedTree::shap_columns`]): values are coded as byte ranks among each
 //! column's split thresholds ([`PreparedModel`]), each tree's splits are
-//! decided for the whole block with byte compares, and each table's values are
-//! gathered per row and added into each feature's column. The loops are
+//! decided for the whole block with byte compares, each table's pattern per
+//! row is built from them (in bytes when the tree's tables have at most 8
+//! bits, as at depth 6), and the table's values are gathered per row and
+//! added into each feature's column. The loops are
 //! compiled for AVX-512, AVX2 and the SSE2 baseline and chosen at run time;
 //! every variant adds the same values in the same order as a row at a time.
 
@@ -537,7 +539,11 @@ impl PreparedTree {
     /// The body of [`PreparedTree::shap_columns`], inlined into each variant.
     #[inline(always)]
     fn shap_columns_body(&self, x: Columns, rows: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
-        let ShapScratch { decisions, patterns } = scratch;
+        let ShapScratch {
+            decisions,
+            patterns,
+            patterns8,
+        } = scratch;
         // decisions[s * rows + r] = 1 when row r goes left at split s.
         // Every flag is written below, so the buffer only grows, never cleared.
         let flags_len = self.thresholds.len() * rows;
@@ -569,27 +575,41 @@ impl PreparedTree {
                 }
             }
         }
-        patterns.resize(rows, 0);
-        let pattern = &mut patterns[..rows];
+        // Patterns of at most 8 bits (every table of a tree of depth 8 or
+        // less, and of units) are built in bytes: twice the rows per instruction.
+        if self.heads.iter().all(|h| h.bits <= 8) {
+            patterns8.resize(rows, 0);
+            self.add_tables(decisions, &mut patterns8[..rows], rows, phi);
+        } else {
+            patterns.resize(rows, 0);
+            self.add_tables(decisions, &mut patterns[..rows], rows, phi);
+        }
+    }
+
+    /// Adds each table's values into `phi` (see [`PreparedTree::shap_columns`]),
+    /// with the block's split decisions already made.
+    #[inline(always)]
+    fn add_tables<P: Pattern>(&self, decisions: &[u8], pattern: &mut [P], rows: usize, phi: &mut [f64]) {
         let mut start = 0;
         for h in &self.heads {
             // The unit's pattern per row: one agreement bit per upper feature
             // (cleared where the row goes the other way at one of its splits),
             // then one bit per split of its subtree (set = the row went left).
             let upper = h.bits - h.sub_len;
-            pattern.fill((1u16 << upper) - 1);
+            pattern.fill(P::low_bits(upper));
             for &c in &self.conds[start..h.cond_end as usize] {
                 let flags = &decisions[(c >> 8) as usize * rows..][..rows];
                 let (left, bit) = (((c >> 7) & 1) as u8, c & 0x7f);
                 for (o, &d) in pattern.iter_mut().zip(flags) {
-                    *o &= !(((d ^ left) as u16) << bit);
+                    *o &= !(P::from(d ^ left) << bit);
                 }
             }
             start = h.cond_end as usize;
             for i in 0..h.sub_len {
                 let flags = &decisions[(h.sub_start as usize + i as usize) * rows..][..rows];
+                let bit = u32::from(upper + i);
                 for (o, &d) in pattern.iter_mut().zip(flags) {
-                    *o |= (d as u16) << (upper + i);
+                    *o |= P::from(d) << bit;
                 }
             }
             // Each feature's values, one table column per feature: `n` patterns.
@@ -598,13 +618,40 @@ impl PreparedTree {
             let table = &self.table[h.table_start as usize..][..n * d];
             for (values, &f) in table.chunks_exact(n).zip(&self.feats[h.feat_start as usize..][..d]) {
                 let out = &mut phi[f as usize * rows..][..rows];
-                debug_assert!(pattern.iter().all(|&o| (o as usize) < n));
+                debug_assert!(pattern.iter().all(|&o| o.into() < n));
                 for (p, &o) in out.iter_mut().zip(pattern.iter()) {
                     // SAFETY: a pattern has `bits` bits, so o < 2^bits = values.len().
-                    *p += unsafe { *values.get_unchecked(o as usize) };
+                    *p += unsafe { *values.get_unchecked(o.into()) };
                 }
             }
         }
+    }
+}
+
+/// The integer a table's pattern per row is built in: `u8` for tables of at
+/// most 8 bits, `u16` for the deeper leaves.
+trait Pattern:
+    Copy
+    + From<u8>
+    + Into<usize>
+    + std::ops::BitAndAssign
+    + std::ops::BitOrAssign
+    + std::ops::Not<Output = Self>
+    + std::ops::Shl<u32, Output = Self>
+{
+    /// The pattern with its low `n` bits set.
+    fn low_bits(n: u8) -> Self;
+}
+
+impl Pattern for u8 {
+    fn low_bits(n: u8) -> u8 {
+        ((1u16 << n) - 1) as u8
+    }
+}
+
+impl Pattern for u16 {
+    fn low_bits(n: u8) -> u16 {
+        (1u16 << n) - 1
     }
 }
 
@@ -750,6 +797,7 @@ fn rank(slots: &[f64; MAX_CUTS + 1], v: f64) -> u8 {
 pub struct ShapScratch {
     decisions: Vec<u8>,
     patterns: Vec<u16>,
+    patterns8: Vec<u8>,
 }
 
 impl GbdtModel {
@@ -1096,6 +1144,60 @@ mod tests {
 
     /// Codes order values as the values are ordered against every cut, with
     /// ties, signed zeros, infinities and NaN.
+    #[test]
+    fn leaves_of_more_than_eight_features_use_wide_patterns() {
+        // A chain of MAX_PREPARED_DEPTH splits, each on its own feature: the
+        // deepest leaves' tables have 10 pattern bits (16-bit patterns), the
+        // shallow ones fewer; a block mixes rows that reach every leaf.
+        let depth = MAX_PREPARED_DEPTH;
+        let mut nodes = vec![];
+        let mut cover = 1000.0;
+        for k in 0..depth {
+            let next = nodes.len() as u32 + 2;
+            nodes.push(split(k as u32, 0.5, next, next - 1, cover));
+            nodes.push(leaf(0.1 * (k as f64 - 4.0), cover * 0.4));
+            cover *= 0.6;
+        }
+        nodes.push(leaf(0.8, cover));
+        let chain = Tree { nodes };
+        let prepared = PreparedTree::new(&chain).expect("not deeper than the tables allow");
+        assert!(prepared.heads.iter().any(|h| h.bits > 8), "some table needs 16-bit patterns");
+        let m = crate::model::gbdt::GbdtModel {
+            base: 0.3,
+            trees: vec![chain, sample_tree()],
+            learning_rate: 0.1,
+            max_depth: depth,
+            shap_tables: Default::default(),
+        };
+        let model = m.prepare();
+        let ncols = depth;
+        // Row r goes right (x > 0.5) at the first r % 11 splits, then left.
+        let rows: Vec<Vec<f64>> = (0..70)
+            .map(|r| {
+                (0..ncols)
+                    .map(|k| {
+                        if k < r % 11 {
+                            0.9
+                        } else if r % 5 == k {
+                            f64::NAN
+                        } else {
+                            0.1 * (r % 4) as f64
+                        }
+                    })
+                    .collect()
+            })
+            .collect();
+        let block: Vec<f64> = rows.iter().flatten().copied().collect();
+        let phi = m.shap_block(&model, &block, ncols);
+        for (r, row) in rows.iter().enumerate() {
+            let a = m.shap_row(row);
+            let b = &phi[r * ncols..(r + 1) * ncols];
+            for (u, v) in a.iter().zip(b) {
+                assert!((u - v).abs() < 1e-12, "row {r}: {a:?} vs {b:?}");
+            }
+        }
+    }
+
     #[test]
     fn codes_compare_as_the_values_do() {
         let cuts = [-1.5, 0.0, 0.25, 3.0];
