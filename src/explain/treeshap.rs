@@ -1142,8 +1142,6 @@ mod tests {
         }
     }
 
-    /// Codes order values as the values are ordered against every cut, with
-    /// ties, signed zeros, infinities and NaN.
     #[test]
     fn leaves_of_more_than_eight_features_use_wide_patterns() {
         // A chain of MAX_PREPARED_DEPTH splits, each on its own feature: the
@@ -1171,12 +1169,13 @@ mod tests {
         };
         let model = m.prepare();
         let ncols = depth;
-        // Row r goes right (x > 0.5) at the first r % 11 splits, then left.
+        // Row r goes left (x <= 0.5, or missing) at the first r % 11 splits,
+        // then right: it ends at the leaf under split r % 11, or at the chain's end.
         let rows: Vec<Vec<f64>> = (0..70)
             .map(|r| {
                 (0..ncols)
                     .map(|k| {
-                        if k < r % 11 {
+                        if k >= r % 11 {
                             0.9
                         } else if r % 5 == k {
                             f64::NAN
@@ -1198,6 +1197,8 @@ mod tests {
         }
     }
 
+    /// Codes order values as the values are ordered against every cut, with
+    /// ties, signed zeros, infinities and NaN.
     #[test]
     fn codes_compare_as_the_values_do() {
         let cuts = [-1.5, 0.0, 0.25, 3.0];
