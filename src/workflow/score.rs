@@ -328,10 +328,13 @@ fn score_blocks(
     };
     let mut alerts = OutTable::default();
     std::thread::scope(|scope| {
-        // The boosted models' TreeSHAP tables are built while the first block is read.
+        // The boosted models' TreeSHAP tables are built while the first block
+        // is read; should the thread not start, the first block builds them.
         for t in [Target::Risk, Target::Upsell] {
             if let Some(m) = loaded.model(t) {
-                scope.spawn(move || m.prepare_explanations());
+                let _ = std::thread::Builder::new()
+                    .name("score-tables".into())
+                    .spawn_scoped(scope, move || m.prepare_explanations());
             }
         }
         let (read_tx, read_rx) = sync_channel::<Result<Table>>(1);
