@@ -492,9 +492,10 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
                 // codes and gradients of a row some way ahead while this one
                 // is copied (a hint only; it reads nothing).
                 if let Some(&ahead) = part.get(t * TILE + i + PREFETCH) {
-                    prefetch(codes.data[ahead as usize * f..].as_ptr());
-                    prefetch(codes.data[(ahead as usize + 1) * f - 1..].as_ptr());
-                    prefetch((&grad[ahead as usize] as *const (f64, f64)).cast());
+                    let row = codes.data.as_ptr().wrapping_add(ahead as usize * f);
+                    prefetch(row);
+                    prefetch(row.wrapping_add(f.saturating_sub(1)));
+                    prefetch(grad.as_ptr().wrapping_add(ahead as usize).cast());
                 }
                 let r = r as usize;
                 tile_grad[i] = grad[r];
