@@ -55,6 +55,8 @@ def main():
     contrib_rows = None
     if "--contrib-rows" in args:
         i = args.index("--contrib-rows")
+        if i + 1 >= len(args) or not args[i + 1].isdigit() or int(args[i + 1]) == 0:
+            sys.exit("peers.py: --contrib-rows needs a number of rows above 0, as in --contrib-rows 100000")
         contrib_rows = int(args[i + 1])
         del args[i:i + 2]
     data = args[0] if args else "bench-data"
