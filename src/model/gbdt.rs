@@ -540,106 +540,110 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
 
 /// Grows one tree depth-first on the sampled rows.
 fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<u32>, p: &GbdtParams) -> Tree {
-    let mut nodes = vec![];
     let hist = histogram(codes, grad, &rows);
-    build(codes, bins, grad, rows, hist, 0, p, &mut nodes);
-    Tree { nodes }
+    let g = Grower { codes, bins, grad, p };
+    Tree {
+        nodes: g.build(rows, hist, 0),
+    }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn build(
-    codes: &Codes,
-    bins: &[Bins],
-    grad: &[(f64, f64)],
-    rows: Vec<u32>,
-    hist: Hist,
-    depth: usize,
-    p: &GbdtParams,
-    nodes: &mut Vec<Node>,
-) -> u32 {
-    // Totals from the first column's slots (every row lands in exactly one).
-    let mut total = Stat::default();
-    for s in &hist[..256] {
-        total.g += s.g;
-        total.h += s.h;
-        total.n += s.n;
-    }
-    let id = push_leaf(nodes, total.g, total.h, rows.len(), p) as usize;
-    if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
-        return id as u32;
-    }
-    let Some(split) = best_split(&hist, bins, total, p) else {
-        return id as u32;
-    };
-    let f = split.feature;
-    let goes_left = |r: &u32| {
-        let c = codes.get(*r as usize, f);
-        if c == u8::MAX {
-            split.missing_left
-        } else {
-            (c as usize) <= split.bin
+/// What every node of one tree reads.
+struct Grower<'a> {
+    codes: &'a Codes,
+    bins: &'a [Bins],
+    grad: &'a [(f64, f64)],
+    p: &'a GbdtParams,
+}
+
+impl Grower<'_> {
+    /// The subtree of a node, numbered from 0 in depth-first order: the node,
+    /// then its left subtree, then its right. The two subtrees grow at the
+    /// same time (rayon::join), each numbered on its own, and are then placed
+    /// one after the other: the same nodes as growing them in turn.
+    fn build(&self, rows: Vec<u32>, hist: Hist, depth: usize) -> Vec<Node> {
+        let p = self.p;
+        // Totals from the first column's slots (every row lands in exactly one).
+        let mut total = Stat::default();
+        for s in &hist[..256] {
+            total.g += s.g;
+            total.h += s.h;
+            total.n += s.n;
         }
-    };
-    // Large nodes are split in parallel; both sides keep the rows' order.
-    let (left, right): (Vec<u32>, Vec<u32>) = if rows.len() > 65_536 {
-        let parts = rows.par_iter().partition(|r| goes_left(r));
-        drop(rows);
-        parts
-    } else {
-        rows.into_iter().partition(goes_left)
-    };
-    // Histogram subtraction: scan the smaller child, the larger is the parent minus it.
-    let (lh, rh) = if depth + 1 >= p.max_depth {
-        (vec![], vec![])
-    } else if left.len() <= right.len() {
-        let lh = histogram(codes, grad, &left);
-        let rh: Hist = hist.iter().zip(&lh).map(|(a, b)| a.minus(*b)).collect();
-        (lh, rh)
-    } else {
-        let rh = histogram(codes, grad, &right);
-        let lh: Hist = hist.iter().zip(&rh).map(|(a, b)| a.minus(*b)).collect();
-        (lh, rh)
-    };
-    drop(hist);
-    let l = build_child(codes, bins, grad, left, lh, depth + 1, p, nodes);
-    let r = build_child(codes, bins, grad, right, rh, depth + 1, p, nodes);
-    let n = &mut nodes[id];
-    n.feature = f as u32;
-    n.threshold = bins[f].upper[split.bin];
-    n.missing_left = split.missing_left;
-    n.left = l;
-    n.right = r;
-    n.value = 0.0;
-    id as u32
+        let mut nodes = vec![leaf(total.g, total.h, rows.len(), p)];
+        if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
+            return nodes;
+        }
+        let Some(split) = best_split(&hist, self.bins, total, p) else {
+            return nodes;
+        };
+        let f = split.feature;
+        let goes_left = |r: &u32| {
+            let c = self.codes.get(*r as usize, f);
+            if c == u8::MAX {
+                split.missing_left
+            } else {
+                (c as usize) <= split.bin
+            }
+        };
+        // Large nodes are split in parallel; both sides keep the rows' order.
+        let (left, right): (Vec<u32>, Vec<u32>) = if rows.len() > 65_536 {
+            let parts = rows.par_iter().partition(|r| goes_left(r));
+            drop(rows);
+            parts
+        } else {
+            rows.into_iter().partition(goes_left)
+        };
+        // Histogram subtraction: scan the smaller child, the larger is the parent minus it.
+        let (lh, rh) = if depth + 1 >= p.max_depth {
+            (vec![], vec![])
+        } else if left.len() <= right.len() {
+            let lh = histogram(self.codes, self.grad, &left);
+            let rh: Hist = hist.iter().zip(&lh).map(|(a, b)| a.minus(*b)).collect();
+            (lh, rh)
+        } else {
+            let rh = histogram(self.codes, self.grad, &right);
+            let lh: Hist = hist.iter().zip(&rh).map(|(a, b)| a.minus(*b)).collect();
+            (lh, rh)
+        };
+        drop(hist);
+        let (l, r) = rayon::join(|| self.child(left, lh, depth + 1), || self.child(right, rh, depth + 1));
+        let n = &mut nodes[0];
+        n.feature = f as u32;
+        n.threshold = self.bins[f].upper[split.bin];
+        n.missing_left = split.missing_left;
+        n.left = 1;
+        n.right = 1 + l.len() as u32;
+        n.value = 0.0;
+        for (sub, offset) in [(l, 1), (r, n.right)] {
+            nodes.extend(sub.into_iter().map(|mut c| {
+                if !c.is_leaf() {
+                    c.left += offset;
+                    c.right += offset;
+                }
+                c
+            }));
+        }
+        nodes
+    }
+
+    /// A child at the depth limit is a leaf: its value comes from its rows directly.
+    fn child(&self, rows: Vec<u32>, hist: Hist, depth: usize) -> Vec<Node> {
+        if !hist.is_empty() {
+            return self.build(rows, hist, depth);
+        }
+        let (mut g, mut h) = (0.0, 0.0);
+        for &r in &rows {
+            g += self.grad[r as usize].0;
+            h += self.grad[r as usize].1;
+        }
+        vec![leaf(g, h, rows.len(), self.p)]
+    }
 }
 
-/// A child at the depth limit is a leaf: its value comes from its rows directly.
-#[allow(clippy::too_many_arguments)]
-fn build_child(
-    codes: &Codes,
-    bins: &[Bins],
-    grad: &[(f64, f64)],
-    rows: Vec<u32>,
-    hist: Hist,
-    depth: usize,
-    p: &GbdtParams,
-    nodes: &mut Vec<Node>,
-) -> u32 {
-    if !hist.is_empty() {
-        return build(codes, bins, grad, rows, hist, depth, p, nodes);
-    }
-    let (mut g, mut h) = (0.0, 0.0);
-    for &r in &rows {
-        g += grad[r as usize].0;
-        h += grad[r as usize].1;
-    }
-    push_leaf(nodes, g, h, rows.len(), p)
-}
-
-/// Appends a leaf with value −η G/(H+λ) (an internal node starts as one and is
-/// turned into a split by its caller); returns its index.
-fn push_leaf(nodes: &mut Vec<Node>, g: f64, h: f64, cover: usize, p: &GbdtParams) -> u32 {
-    nodes.push(Node {
+/// A leaf with value −η G/(H+λ) (an internal node starts as one and is
+/// turned into a split by its builder).
+fn leaf(g: f64, h: f64, cover: usize, p: &GbdtParams) -> Node {
+    Node {
         feature: 0,
         threshold: 0.0,
         missing_left: false,
@@ -647,8 +651,7 @@ fn push_leaf(nodes: &mut Vec<Node>, g: f64, h: f64, cover: usize, p: &GbdtParams
         right: 0,
         value: -p.learning_rate * g / (h + p.lambda),
         cover: cover as f64,
-    });
-    (nodes.len() - 1) as u32
+    }
 }
 
 fn best_split(hist: &Hist, bins: &[Bins], total: Stat, p: &GbdtParams) -> Option<Split> {
@@ -732,9 +735,13 @@ mod tests {
         let yv: Vec<u8> = valid.iter().map(|&r| y[r]).collect();
         let auc = crate::metrics::roc_auc(&yv, &p);
         assert!(auc > 0.78, "AUC {auc} with {} trees", m.trees.len());
-        // Deterministic for a seed.
-        let m2 = fit(&x.view(), &y, &train, &valid, None, GbdtParams::default()).unwrap();
-        assert_eq!(m, m2);
+        // Deterministic for a seed, on any number of threads (subtrees grow
+        // side by side and histograms are filled in parallel).
+        for threads in [1, 3] {
+            let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+            let m2 = pool.install(|| fit(&x.view(), &y, &train, &valid, None, GbdtParams::default()).unwrap());
+            assert_eq!(m, m2, "{threads} threads");
+        }
     }
 
     /// A large node's histogram, filled by windows of chunks in parallel,
