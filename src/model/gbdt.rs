@@ -538,6 +538,45 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
     total.expect("at least one chunk")
 }
 
+/// Splits a node's rows by their code in column `f`; both sides keep the
+/// rows' order. Rows are taken in chunks (in parallel for a large node), each
+/// written branch-free to both sides with only the right side's count moved
+/// on, and the code of a row some way ahead is prefetched: a node's rows are
+/// scattered over the table.
+fn partition(codes: &Codes, f: usize, rows: Vec<u32>, goes_left: impl Fn(u8) -> bool + Sync) -> (Vec<u32>, Vec<u32>) {
+    const CHUNK: usize = 16384;
+    const PREFETCH: usize = 32;
+    let split = |part: &[u32]| {
+        let (mut left, mut right) = (vec![0u32; part.len()], vec![0u32; part.len()]);
+        let (mut nl, mut nr) = (0, 0);
+        for (i, &r) in part.iter().enumerate() {
+            if let Some(&ahead) = part.get(i + PREFETCH) {
+                prefetch(codes.data.as_ptr().wrapping_add(ahead as usize * codes.ncols + f));
+            }
+            let l = goes_left(codes.get(r as usize, f));
+            left[nl] = r;
+            right[nr] = r;
+            nl += l as usize;
+            nr += !l as usize;
+        }
+        left.truncate(nl);
+        right.truncate(nr);
+        (left, right)
+    };
+    if rows.len() <= CHUNK {
+        return split(&rows);
+    }
+    let parts: Vec<(Vec<u32>, Vec<u32>)> = rows.par_chunks(CHUNK).map(split).collect();
+    drop(rows);
+    let mut left = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
+    let mut right = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
+    for (l, r) in parts {
+        left.extend_from_slice(&l);
+        right.extend_from_slice(&r);
+    }
+    (left, right)
+}
+
 /// Grows one tree depth-first on the sampled rows.
 fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<u32>, p: &GbdtParams) -> Tree {
     let hist = histogram(codes, grad, &rows);
@@ -577,22 +616,14 @@ impl Grower<'_> {
             return nodes;
         };
         let f = split.feature;
-        let goes_left = |r: &u32| {
-            let c = self.codes.get(*r as usize, f);
+        let goes_left = |c: u8| {
             if c == u8::MAX {
                 split.missing_left
             } else {
                 (c as usize) <= split.bin
             }
         };
-        // Large nodes are split in parallel; both sides keep the rows' order.
-        let (left, right): (Vec<u32>, Vec<u32>) = if rows.len() > 65_536 {
-            let parts = rows.par_iter().partition(|r| goes_left(r));
-            drop(rows);
-            parts
-        } else {
-            rows.into_iter().partition(goes_left)
-        };
+        let (left, right) = partition(self.codes, f, rows, goes_left);
         // Histogram subtraction: scan the smaller child, the larger is the parent minus it.
         let (lh, rh) = if depth + 1 >= p.max_depth {
             (vec![], vec![])
