@@ -470,43 +470,37 @@ fn prefetch(p: *const u8) {
     let _ = p;
 }
 
-/// Per column, 256 slots: bins 0..=254 and the missing bin 255.
+/// Per column, `STRIDE` slots: bins 0..=254, the missing bin 255, then a
+/// few unused ones.
 type Hist = Vec<Stat>;
+
+/// Slots per column of a histogram. Not 256: one row adds to a slot of every
+/// column, and with columns 256 slots (6 KiB) apart those slots share their
+/// address modulo 4 KiB whenever the codes are equal (binary columns,
+/// say); the CPU then takes each load for one that may depend on the stores
+/// before it. Three more slots set the columns apart: row by row, a
+/// histogram filled 1.5–2× faster in a microbenchmark on this machine.
+const STRIDE: usize = 259;
 
 fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
     let f = codes.ncols;
-    // Tiles of rows: the tile's codes, turned column by column, and its
-    // gradients stay in L1 while each column's 256 slots (6 KiB) take the
-    // tile's rows in turn; all the columns' slots at once (240 KiB at 40
-    // columns) would not fit in L1. Each slot still adds its rows in order.
-    const TILE: usize = 256;
     const PREFETCH: usize = 24;
     let fill = |part: &[u32]| {
-        let mut h = vec![Stat::default(); f * 256];
-        let mut tile_codes = vec![0u8; TILE * f];
-        let mut tile_grad = [(0.0, 0.0); TILE];
-        for (t, tile) in part.chunks(TILE).enumerate() {
-            let m = tile.len();
-            for (i, &r) in tile.iter().enumerate() {
-                // A node's rows are scattered over the table: ask for the
-                // codes and gradients of a row some way ahead while this one
-                // is copied (a hint only; it reads nothing).
-                if let Some(&ahead) = part.get(t * TILE + i + PREFETCH) {
-                    let row = codes.data.as_ptr().wrapping_add(ahead as usize * f);
-                    prefetch(row);
-                    prefetch(row.wrapping_add(f.saturating_sub(1)));
-                    prefetch(grad.as_ptr().wrapping_add(ahead as usize).cast());
-                }
-                let r = r as usize;
-                tile_grad[i] = grad[r];
-                for (j, &c) in codes.data[r * f..(r + 1) * f].iter().enumerate() {
-                    tile_codes[j * TILE + i] = c;
-                }
+        let mut h = vec![Stat::default(); f * STRIDE];
+        for (i, &r) in part.iter().enumerate() {
+            // A node's rows are scattered over the table: ask for the codes
+            // and gradients of a row some way ahead (a hint only; it reads
+            // nothing).
+            if let Some(&ahead) = part.get(i + PREFETCH) {
+                let row = codes.data.as_ptr().wrapping_add(ahead as usize * f);
+                prefetch(row);
+                prefetch(row.wrapping_add(f.saturating_sub(1)));
+                prefetch(grad.as_ptr().wrapping_add(ahead as usize).cast());
             }
-            for (slots, column) in h.chunks_exact_mut(256).zip(tile_codes.chunks_exact(TILE)) {
-                for (&c, &(g, hh)) in column[..m].iter().zip(&tile_grad[..m]) {
-                    slots[c as usize].add(g, hh);
-                }
+            let r = r as usize;
+            let (g, hh) = grad[r];
+            for (j, &c) in codes.data[r * f..(r + 1) * f].iter().enumerate() {
+                h[j * STRIDE + c as usize].add(g, hh);
             }
         }
         h
@@ -693,7 +687,7 @@ fn best_split(hist: &Hist, bins: &[Bins], total: Stat, p: &GbdtParams) -> Option
         if nb < 2 {
             continue;
         }
-        let h = &hist[f * 256..(f + 1) * 256];
+        let h = &hist[f * STRIDE..(f + 1) * STRIDE];
         let missing = h[255];
         let mut left = Stat::default();
         for (bin, s) in h.iter().enumerate().take(nb - 1) {
@@ -788,13 +782,13 @@ mod tests {
         let codes = Codes { ncols, data };
         let grad: Vec<(f64, f64)> = (0..n).map(|_| (rng.gen::<f64>() - 0.3, rng.gen::<f64>() * 0.25)).collect();
         let rows: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).collect();
-        let mut want = vec![Stat::default(); ncols * 256];
+        let mut want = vec![Stat::default(); ncols * STRIDE];
         for part in rows.chunks(16384) {
-            let mut h = vec![Stat::default(); ncols * 256];
+            let mut h = vec![Stat::default(); ncols * STRIDE];
             for &r in part {
                 let r = r as usize;
                 for j in 0..ncols {
-                    h[j * 256 + codes.get(r, j) as usize].add(grad[r].0, grad[r].1);
+                    h[j * STRIDE + codes.get(r, j) as usize].add(grad[r].0, grad[r].1);
                 }
             }
             for (w, x) in want.iter_mut().zip(&h) {
