@@ -386,10 +386,21 @@ fn fit_impl(
                 (q - y[r] as f64, (q * (1.0 - q)).max(1e-16))
             })
             .collect();
-        let tree = grow(&codes, &bins, &grad, sample, &p);
-        margin.par_iter_mut().enumerate().for_each(|(r, m)| {
-            // Rows go down the tree by their bin codes, consistent with the thresholds.
-            *m += tree.nodes[leaf_by_codes(&tree, &codes, &bins, r)].value;
+        let (tree, leaf_rows) = grow(&codes, &bins, &grad, sample, &p);
+        // The sampled rows' leaves are known from growing the tree; the other
+        // rows go down it by their bin codes, consistent with the thresholds.
+        let mut placed = vec![false; n];
+        for (node, rows) in tree.nodes.iter().filter(|nd| nd.is_leaf()).zip(&leaf_rows) {
+            for &r in rows {
+                margin[r as usize] += node.value;
+                placed[r as usize] = true;
+            }
+        }
+        drop(leaf_rows);
+        margin.par_iter_mut().zip(&placed).enumerate().for_each(|(r, (m, &done))| {
+            if !done {
+                *m += tree.nodes[leaf_by_codes(&tree, &codes, &bins, r)].value;
+            }
         });
         trees.push(tree);
         if !valid.is_empty() && rounds.is_none() {
@@ -571,12 +582,28 @@ fn partition(codes: &Codes, f: usize, rows: Vec<u32>, goes_left: impl Fn(u8) -> 
     (left, right)
 }
 
-/// Grows one tree depth-first on the sampled rows.
-fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<u32>, p: &GbdtParams) -> Tree {
+/// Grows one tree depth-first on the sampled rows; returns it with the rows
+/// of each leaf, leaves in the order of the tree's nodes.
+fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<u32>, p: &GbdtParams) -> (Tree, Vec<Vec<u32>>) {
     let hist = histogram(codes, grad, &rows);
     let g = Grower { codes, bins, grad, p };
-    Tree {
-        nodes: g.build(rows, hist, 0),
+    let sub = g.build(rows, hist, 0);
+    (Tree { nodes: sub.nodes }, sub.leaf_rows)
+}
+
+/// A subtree's nodes, numbered from 0 in depth-first order, and the rows of
+/// its leaves in the same order.
+struct Subtree {
+    nodes: Vec<Node>,
+    leaf_rows: Vec<Vec<u32>>,
+}
+
+impl Subtree {
+    fn leaf(node: Node, rows: Vec<u32>) -> Subtree {
+        Subtree {
+            nodes: vec![node],
+            leaf_rows: vec![rows],
+        }
     }
 }
 
@@ -593,7 +620,7 @@ impl Grower<'_> {
     /// then its left subtree, then its right. The two subtrees grow at the
     /// same time (rayon::join), each numbered on its own, and are then placed
     /// one after the other: the same nodes as growing them in turn.
-    fn build(&self, rows: Vec<u32>, hist: Hist, depth: usize) -> Vec<Node> {
+    fn build(&self, rows: Vec<u32>, hist: Hist, depth: usize) -> Subtree {
         let p = self.p;
         // Totals from the first column's slots (every row lands in exactly one).
         let mut total = Stat::default();
@@ -602,12 +629,12 @@ impl Grower<'_> {
             total.h += s.h;
             total.n += s.n;
         }
-        let mut nodes = vec![leaf(total.g, total.h, rows.len(), p)];
+        let mut node = leaf(total.g, total.h, rows.len(), p);
         if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
-            return nodes;
+            return Subtree::leaf(node, rows);
         }
         let Some(split) = best_split(&hist, self.bins, total, p) else {
-            return nodes;
+            return Subtree::leaf(node, rows);
         };
         let f = split.feature;
         let goes_left = |c: u8| {
@@ -632,27 +659,33 @@ impl Grower<'_> {
         };
         drop(hist);
         let (l, r) = rayon::join(|| self.child(left, lh, depth + 1), || self.child(right, rh, depth + 1));
-        let n = &mut nodes[0];
-        n.feature = f as u32;
-        n.threshold = self.bins[f].upper[split.bin];
-        n.missing_left = split.missing_left;
-        n.left = 1;
-        n.right = 1 + l.len() as u32;
-        n.value = 0.0;
-        for (sub, offset) in [(l, 1), (r, n.right)] {
-            nodes.extend(sub.into_iter().map(|mut c| {
+        node.feature = f as u32;
+        node.threshold = self.bins[f].upper[split.bin];
+        node.missing_left = split.missing_left;
+        node.left = 1;
+        node.right = 1 + l.nodes.len() as u32;
+        node.value = 0.0;
+        let mut out = Subtree {
+            nodes: Vec::with_capacity(1 + l.nodes.len() + r.nodes.len()),
+            leaf_rows: Vec::with_capacity(l.leaf_rows.len() + r.leaf_rows.len()),
+        };
+        let right_at = node.right;
+        out.nodes.push(node);
+        for (sub, offset) in [(l, 1), (r, right_at)] {
+            out.nodes.extend(sub.nodes.into_iter().map(|mut c| {
                 if !c.is_leaf() {
                     c.left += offset;
                     c.right += offset;
                 }
                 c
             }));
+            out.leaf_rows.extend(sub.leaf_rows);
         }
-        nodes
+        out
     }
 
     /// A child at the depth limit is a leaf: its value comes from its rows directly.
-    fn child(&self, rows: Vec<u32>, hist: Hist, depth: usize) -> Vec<Node> {
+    fn child(&self, rows: Vec<u32>, hist: Hist, depth: usize) -> Subtree {
         if !hist.is_empty() {
             return self.build(rows, hist, depth);
         }
@@ -661,7 +694,7 @@ impl Grower<'_> {
             g += self.grad[r as usize].0;
             h += self.grad[r as usize].1;
         }
-        vec![leaf(g, h, rows.len(), self.p)]
+        Subtree::leaf(leaf(g, h, rows.len(), self.p), rows)
     }
 }
 
