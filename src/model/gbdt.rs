@@ -272,24 +272,30 @@ impl Bins {
     }
 }
 
+/// The gradient and hessian sums of a histogram slot. Rows are not counted
+/// here (a third sum would cost every update a load, an add and a store):
+/// [`Candidates`] proves or counts the sizes a split needs.
 #[derive(Clone, Copy, Default)]
 struct Stat {
     g: f64,
     h: f64,
-    n: f64,
 }
 
 impl Stat {
     fn add(&mut self, g: f64, h: f64) {
         self.g += g;
         self.h += h;
-        self.n += 1.0;
+    }
+    fn plus(self, o: Stat) -> Stat {
+        Stat {
+            g: self.g + o.g,
+            h: self.h + o.h,
+        }
     }
     fn minus(self, o: Stat) -> Stat {
         Stat {
             g: self.g - o.g,
             h: self.h - o.h,
-            n: self.n - o.n,
         }
     }
     fn score(self, lambda: f64) -> f64 {
@@ -534,7 +540,6 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
                     for (x, y) in total.iter_mut().zip(&b) {
                         x.g += y.g;
                         x.h += y.h;
-                        x.n += y.n;
                     }
                 }
             }
@@ -586,7 +591,17 @@ fn partition(codes: &Codes, f: usize, rows: Vec<u32>, goes_left: impl Fn(u8) -> 
 /// of each leaf, leaves in the order of the tree's nodes.
 fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<u32>, p: &GbdtParams) -> (Tree, Vec<Vec<u32>>) {
     let hist = histogram(codes, grad, &rows);
-    let g = Grower { codes, bins, grad, p };
+    let h_root: f64 = hist[..256].iter().map(|s| s.h).sum();
+    let g = Grower {
+        codes,
+        bins,
+        grad,
+        p,
+        h_max: rows.par_iter().map(|&r| grad[r as usize].1).reduce(|| 0.0, f64::max),
+        // Any sum of a slot, of slots or their differences, at any depth, is
+        // off by less than this (the hessians are all positive).
+        slack: 2.0 * (p.max_depth + 4) as f64 * (rows.len() + 256) as f64 * f64::EPSILON * h_root,
+    };
     let sub = g.build(rows, hist, 0);
     (Tree { nodes: sub.nodes }, sub.leaf_rows)
 }
@@ -613,6 +628,9 @@ struct Grower<'a> {
     bins: &'a [Bins],
     grad: &'a [(f64, f64)],
     p: &'a GbdtParams,
+    /// The largest hessian of the tree's rows.
+    h_max: f64,
+    slack: f64,
 }
 
 impl Grower<'_> {
@@ -627,13 +645,18 @@ impl Grower<'_> {
         for s in &hist[..256] {
             total.g += s.g;
             total.h += s.h;
-            total.n += s.n;
         }
         let mut node = leaf(total.g, total.h, rows.len(), p);
         if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
             return Subtree::leaf(node, rows);
         }
-        let Some(split) = best_split(&hist, self.bins, total, p) else {
+        let sizes = Sizes {
+            codes: self.codes,
+            rows: &rows,
+            h_max: self.h_max,
+            slack: self.slack,
+        };
+        let Some(split) = best_split(&hist, self.bins, total, &sizes, p) else {
             return Subtree::leaf(node, rows);
         };
         let f = split.feature;
@@ -712,8 +735,50 @@ fn leaf(g: f64, h: f64, cover: usize, p: &GbdtParams) -> Node {
     }
 }
 
-fn best_split(hist: &Hist, bins: &[Bins], total: Stat, p: &GbdtParams) -> Option<Split> {
+/// What a node knows of its rows' counts without counting them: every row's
+/// hessian is at most `h_max`, so a side whose hessian sum is `H` holds at
+/// least `H / h_max` rows; `slack` bounds the rounding of any slot's sum.
+/// Where that does not settle a split, the node's codes of the column are
+/// counted exactly (once per node and column, and only for a candidate that
+/// would be the best so far).
+struct Sizes<'a> {
+    codes: &'a Codes,
+    rows: &'a [u32],
+    h_max: f64,
+    slack: f64,
+}
+
+impl Sizes<'_> {
+    /// Whether a sum of hessians proves at least `min` rows.
+    fn proves(&self, h: f64, min: usize) -> bool {
+        h - self.slack >= self.h_max * min as f64
+    }
+
+    /// The node's rows in column `f`: for each bin, those with a code up
+    /// to it; and those missing.
+    fn count(&self, f: usize) -> (Vec<usize>, usize) {
+        let mut c = vec![0usize; 256];
+        for &r in self.rows {
+            c[self.codes.get(r as usize, f) as usize] += 1;
+        }
+        let missing = c[255];
+        let mut upto = 0;
+        for k in c.iter_mut().take(255) {
+            upto += *k;
+            *k = upto;
+        }
+        (c, missing)
+    }
+}
+
+/// The split of highest gain among those whose sides hold at least
+/// `min_samples_leaf` rows and `min_child_weight` hessian (missing values on
+/// the left only where the node has some); ties keep the earlier column and
+/// bin, then missing on the right.
+fn best_split(hist: &Hist, bins: &[Bins], total: Stat, sizes: &Sizes, p: &GbdtParams) -> Option<Split> {
     let parent = total.score(p.lambda);
+    let n = sizes.rows.len();
+    let min = p.min_samples_leaf;
     let mut best: Option<Split> = None;
     for (f, b) in bins.iter().enumerate() {
         let nb = b.upper.len();
@@ -722,42 +787,40 @@ fn best_split(hist: &Hist, bins: &[Bins], total: Stat, p: &GbdtParams) -> Option
         }
         let h = &hist[f * STRIDE..(f + 1) * STRIDE];
         let missing = h[255];
+        // Counted when a candidate needs it: rows up to each bin, and missing.
+        let mut counts: Option<(Vec<usize>, usize)> = None;
         let mut left = Stat::default();
         for (bin, s) in h.iter().enumerate().take(nb - 1) {
-            left.g += s.g;
-            left.h += s.h;
-            left.n += s.n;
+            left = left.plus(*s);
             for missing_left in [false, true] {
-                if missing_left && missing.n == 0.0 {
+                // A missing slot all zero: missing on the left is the same split.
+                if missing_left && missing.g == 0.0 && missing.h == 0.0 {
                     continue;
                 }
-                let l = if missing_left {
-                    Stat {
-                        g: left.g + missing.g,
-                        h: left.h + missing.h,
-                        n: left.n + missing.n,
-                    }
-                } else {
-                    left
-                };
+                let l = if missing_left { left.plus(missing) } else { left };
                 let r = total.minus(l);
-                if l.n < p.min_samples_leaf as f64
-                    || r.n < p.min_samples_leaf as f64
-                    || l.h < p.min_child_weight
-                    || r.h < p.min_child_weight
-                {
+                if l.h < p.min_child_weight || r.h < p.min_child_weight {
                     continue;
                 }
                 let gain = l.score(p.lambda) + r.score(p.lambda) - parent;
                 // Highest gain; ties keep the earlier column and bin (deterministic).
-                if gain > 1e-12 && best.as_ref().is_none_or(|s| gain > s.gain) {
-                    best = Some(Split {
-                        gain,
-                        feature: f,
-                        bin,
-                        missing_left,
-                    });
+                if gain <= 1e-12 || best.as_ref().is_some_and(|s| gain <= s.gain) {
+                    continue;
                 }
+                let proven = (!missing_left || sizes.proves(missing.h, 1)) && sizes.proves(l.h, min) && sizes.proves(r.h, min);
+                if !proven {
+                    let (upto, nmissing) = counts.get_or_insert_with(|| sizes.count(f));
+                    let nl = upto[bin] + if missing_left { *nmissing } else { 0 };
+                    if (missing_left && *nmissing == 0) || nl < min || n - nl < min {
+                        continue;
+                    }
+                }
+                best = Some(Split {
+                    gain,
+                    feature: f,
+                    bin,
+                    missing_left,
+                });
             }
         }
     }
@@ -802,6 +865,40 @@ mod tests {
         }
     }
 
+    /// Leaves hold at least `min_samples_leaf` rows, also where the hessians
+    /// alone cannot show it and the rows are counted: a small group of
+    /// confident positives (hessians near 0) that a split would isolate,
+    /// with missing values among them.
+    #[test]
+    fn leaves_hold_min_samples_leaf_rows() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let n = 3000;
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| match j {
+            0 if i % 50 == 7 => f64::NAN,
+            0 => i as f64,
+            _ => rng.gen_range(0.0..1.0),
+        });
+        let y: Vec<u8> = (0..n).map(|i| (i >= n - 30 || rng.gen::<f64>() < 0.1) as u8).collect();
+        let rows: Vec<usize> = (0..n).collect();
+        let min_leaf = |min_samples_leaf: usize| {
+            let p = GbdtParams {
+                min_samples_leaf,
+                max_depth: 6,
+                learning_rate: 0.3,
+                ..Default::default()
+            };
+            let m = fit(&x.view(), &y, &rows, &[], Some(40), p).unwrap();
+            let covers = m
+                .trees
+                .iter()
+                .flat_map(|t| t.nodes.iter().filter(|nd| nd.is_leaf()).map(|nd| nd.cover as usize));
+            covers.min().unwrap()
+        };
+        assert!(min_leaf(5) < 50, "without the limit a leaf is smaller");
+        assert!(min_leaf(50) >= 50);
+        assert!(min_leaf(200) >= 200);
+    }
+
     /// A large node's histogram, filled by windows of chunks in parallel,
     /// holds the bits of the chunks summed one after another, on any number
     /// of threads; bins hold every distinct value or the quantiles.
@@ -825,14 +922,10 @@ mod tests {
                 }
             }
             for (w, x) in want.iter_mut().zip(&h) {
-                (w.g, w.h, w.n) = (w.g + x.g, w.h + x.h, w.n + x.n);
+                (w.g, w.h) = (w.g + x.g, w.h + x.h);
             }
         }
-        let bits = |h: &Hist| {
-            h.iter()
-                .flat_map(|s| [s.g.to_bits(), s.h.to_bits(), s.n.to_bits()])
-                .collect::<Vec<_>>()
-        };
+        let bits = |h: &Hist| h.iter().flat_map(|s| [s.g.to_bits(), s.h.to_bits()]).collect::<Vec<_>>();
         for threads in [1, 3] {
             let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
             let got = pool.install(|| histogram(&codes, &grad, &rows));
