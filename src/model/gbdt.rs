@@ -342,41 +342,36 @@ fn fit_impl(
     if u32::try_from(n).is_err() {
         return Err(Error::Fit(format!("{n} rows: the trees take at most {} rows", u32::MAX)));
     }
-    // Bin codes of every row (train and valid share them), row-major and
-    // column-major, filled a few columns at a time: each column's bins come
-    // from its training rows. The design is never held whole as numbers.
-    let mut data = vec![0u8; n * ncols];
-    let mut columns = Vec::with_capacity(n * ncols);
-    let mut bins = Vec::with_capacity(ncols);
-    let group = 2 * rayon::current_num_threads().max(1);
-    for first in (0..ncols).step_by(group) {
-        let (group_bins, group_codes): (Vec<Bins>, Vec<Vec<u8>>) = (first..(first + group).min(ncols))
-            .into_par_iter()
-            .map(|j| {
-                let col = x.column(j);
-                let b = Bins::fit(train.iter().map(|&r| col[r]), p.max_bins);
-                let codes = col.iter().map(|&v| b.bin(v)).collect();
-                (b, codes)
-            })
-            .unzip();
-        data.par_chunks_mut(ncols * 4096).enumerate().for_each(|(k, rows)| {
-            for (i, row) in rows.chunks_mut(ncols).enumerate() {
-                for (c, codes) in row[first..].iter_mut().zip(&group_codes) {
-                    *c = codes[k * 4096 + i];
-                }
+    // Row-major bin codes of every row (train and valid share them). Columns
+    // are binned on their training rows in parallel, each written straight
+    // into a column-major table (the design is never held whole as numbers;
+    // a column and its sorted training values are held per thread), which is
+    // turned into the row-major one a block of rows at a time, then freed.
+    let mut columns = vec![0u8; n * ncols];
+    let bins: Vec<Bins> = columns
+        .par_chunks_mut(n.max(1))
+        .take(ncols)
+        .enumerate()
+        .map(|(j, out)| {
+            let col = x.column(j);
+            let b = Bins::fit(train.iter().map(|&r| col[r]), p.max_bins);
+            for (o, &v) in out.iter_mut().zip(&col) {
+                *o = b.bin(v);
             }
-        });
-        bins.extend(group_bins);
-        for c in group_codes {
-            columns.extend_from_slice(&c);
+            b
+        })
+        .collect();
+    let mut data = vec![0u8; n * ncols];
+    const BLOCK: usize = 4096;
+    data.par_chunks_mut((ncols * BLOCK).max(1)).enumerate().for_each(|(k, rows)| {
+        for (j, column) in columns.chunks_exact(n.max(1)).enumerate() {
+            for (i, row) in rows.chunks_exact_mut(ncols).enumerate() {
+                row[j] = column[k * BLOCK + i];
+            }
         }
-    }
-    let codes = Codes {
-        ncols,
-        nrows: n,
-        data,
-        columns,
-    };
+    });
+    drop(columns);
+    let codes = Codes { ncols, data };
     let rate = train.iter().map(|&r| y[r] as f64).sum::<f64>() / train.len() as f64;
     if rate <= 0.0 || rate >= 1.0 {
         return Err(Error::Fit("the labels hold a single class".into()));
@@ -472,26 +467,18 @@ fn leaf_by_codes(tree: &Tree, codes: &Codes, bins: &[Bins], r: usize) -> usize {
     }
 }
 
-/// Bin codes, twice. Row-major: the codes of one row are contiguous, so a
-/// histogram of every column is built in one pass over the node's rows.
-/// Column-major: splitting a node reads one column of its rows, a few to a
-/// cache line where the row-major table has one (a node's rows are scattered
-/// over the table); 1M rows were fitted 15% faster for the second copy.
+/// Bin codes, row-major: the codes of one row are contiguous, so a histogram of
+/// every column is built in one pass over the node's rows. (A column-major
+/// copy made splitting nodes 12% faster, for a copy of the codes as large:
+/// the fit's peak memory went over twice the design's.)
 struct Codes {
     ncols: usize,
-    nrows: usize,
     data: Vec<u8>,
-    columns: Vec<u8>,
 }
 
 impl Codes {
     fn get(&self, r: usize, f: usize) -> u8 {
         self.data[r * self.ncols + f]
-    }
-
-    /// The codes of column `f`, one per row.
-    fn column(&self, f: usize) -> &[u8] {
-        &self.columns[f * self.nrows..(f + 1) * self.nrows]
     }
 }
 
@@ -571,19 +558,19 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
 /// Splits a node's rows by their code in column `f`; both sides keep the
 /// rows' order. Rows are taken in chunks (in parallel for a large node), each
 /// written branch-free to both sides with only the right side's count moved
-/// on, and the code of a row some way ahead is prefetched.
+/// on, and the code of a row some way ahead is prefetched: a node's rows are
+/// scattered over the table.
 fn partition(codes: &Codes, f: usize, rows: Vec<u32>, goes_left: impl Fn(u8) -> bool + Sync) -> (Vec<u32>, Vec<u32>) {
     const CHUNK: usize = 16384;
     const PREFETCH: usize = 32;
-    let column = codes.column(f);
     let split = |part: &[u32]| {
         let (mut left, mut right) = (vec![0u32; part.len()], vec![0u32; part.len()]);
         let (mut nl, mut nr) = (0, 0);
         for (i, &r) in part.iter().enumerate() {
             if let Some(&ahead) = part.get(i + PREFETCH) {
-                prefetch(column.as_ptr().wrapping_add(ahead as usize));
+                prefetch(codes.data.as_ptr().wrapping_add(ahead as usize * codes.ncols + f));
             }
-            let l = goes_left(column[r as usize]);
+            let l = goes_left(codes.get(r as usize, f));
             left[nl] = r;
             right[nr] = r;
             nl += l as usize;
@@ -591,6 +578,9 @@ fn partition(codes: &Codes, f: usize, rows: Vec<u32>, goes_left: impl Fn(u8) -> 
         }
         left.truncate(nl);
         right.truncate(nr);
+        // A chunk's sides hold its rows once, not twice, while the others run.
+        left.shrink_to_fit();
+        right.shrink_to_fit();
         (left, right)
     };
     if rows.len() <= CHUNK {
@@ -778,9 +768,8 @@ impl Sizes<'_> {
     /// to it; and those missing.
     fn count(&self, f: usize) -> (Vec<usize>, usize) {
         let mut c = vec![0usize; 256];
-        let column = self.codes.column(f);
         for &r in self.rows {
-            c[column[r as usize] as usize] += 1;
+            c[self.codes.get(r as usize, f) as usize] += 1;
         }
         let missing = c[255];
         let mut upto = 0;
@@ -930,16 +919,7 @@ mod tests {
         let data: Vec<u8> = (0..n * ncols)
             .map(|_| if rng.gen::<f64>() < 0.1 { u8::MAX } else { rng.gen_range(0..40) })
             .collect();
-        let columns = (0..ncols)
-            .flat_map(|j| (0..n).map(move |r| (r, j)))
-            .map(|(r, j)| data[r * ncols + j])
-            .collect();
-        let codes = Codes {
-            ncols,
-            nrows: n,
-            data,
-            columns,
-        };
+        let codes = Codes { ncols, data };
         let grad: Vec<(f64, f64)> = (0..n).map(|_| (rng.gen::<f64>() - 0.3, rng.gen::<f64>() * 0.25)).collect();
         let rows: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).collect();
         let mut want = vec![Stat::default(); ncols * STRIDE];
