@@ -274,7 +274,7 @@ impl Bins {
 
 /// The gradient and hessian sums of a histogram slot. Rows are not counted
 /// here (a third sum would cost every update a load, an add and a store):
-/// [`Candidates`] proves or counts the sizes a split needs.
+/// [`Sizes`] proves or counts the sizes a split needs.
 #[derive(Clone, Copy, Default)]
 struct Stat {
     g: f64,
@@ -499,11 +499,12 @@ fn prefetch(p: *const u8) {
 type Hist = Vec<Stat>;
 
 /// Slots per column of a histogram. Not 256: one row adds to a slot of every
-/// column, and with columns 256 slots (6 KiB) apart those slots share their
+/// column, and with columns 256 slots (4 KiB) apart those slots share their
 /// address modulo 4 KiB whenever the codes are equal (binary columns,
 /// say); the CPU then takes each load for one that may depend on the stores
-/// before it. Three more slots set the columns apart: row by row, a
-/// histogram filled 1.5–2× faster in a microbenchmark on this machine.
+/// before it. Three more slots set the columns apart. In a microbenchmark on
+/// this machine (52 columns, 15 of them binary), an update took 1.0–1.2 ns
+/// against 1.8–2.2 ns over all rows, 1.3 against 1.7 over a quarter.
 const STRIDE: usize = 259;
 
 fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
