@@ -557,10 +557,10 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
 }
 
 /// Splits a node's rows by their code in column `f`; both sides keep the
-/// rows' order. Rows are taken in chunks (in parallel for a large node), each
-/// written branch-free to both sides with only the right side's count moved
-/// on, and the code of a row some way ahead is prefetched: a node's rows are
-/// scattered over the table.
+/// rows' order. Rows are taken in chunks (in parallel for a large node); each
+/// row is written branch-free to the end of both sides and only its own
+/// side's count moves on, and the code of a row some way ahead is
+/// prefetched: a node's rows are scattered over the table.
 fn partition(codes: &Codes, f: usize, rows: Vec<u32>, goes_left: impl Fn(u8) -> bool + Sync) -> (Vec<u32>, Vec<u32>) {
     const CHUNK: usize = 16384;
     const PREFETCH: usize = 32;
