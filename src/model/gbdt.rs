@@ -242,8 +242,12 @@ impl Bins {
     /// Every distinct value when there are at most `max_bins`, else
     /// `max_bins` quantiles; missing values (NaN) are left out.
     fn fit(values: impl Iterator<Item = f64>, max_bins: usize) -> Bins {
-        let mut all: Vec<f64> = values.filter(|x| !x.is_nan()).collect();
-        all.sort_by(f64::total_cmp);
+        // Sized once and sorted in place (values equal under `total_cmp` are
+        // the same bits, so the order is the stable sort's): a column's worth
+        // of memory per thread while the columns are binned, not twice that.
+        let mut all: Vec<f64> = Vec::with_capacity(values.size_hint().1.unwrap_or(0));
+        all.extend(values.filter(|x| !x.is_nan()));
+        all.sort_unstable_by(f64::total_cmp);
         let mut distinct = 0;
         for (i, x) in all.iter().enumerate() {
             if i == 0 || x.total_cmp(&all[i - 1]).is_ne() {
@@ -343,33 +347,35 @@ fn fit_impl(
         return Err(Error::Fit(format!("{n} rows: the trees take at most {} rows", u32::MAX)));
     }
     // Row-major bin codes of every row (train and valid share them). Columns
-    // are binned on their training rows in parallel, each written straight
-    // into a column-major table (the design is never held whole as numbers;
-    // a column and its sorted training values are held per thread), which is
-    // turned into the row-major one a block of rows at a time, then freed.
-    let mut columns = vec![0u8; n * ncols];
-    let bins: Vec<Bins> = columns
-        .par_chunks_mut(n.max(1))
-        .take(ncols)
-        .enumerate()
-        .map(|(j, out)| {
-            let col = x.column(j);
+    // are binned on their training rows a group at a time, in parallel, each
+    // written straight into a column-major buffer for the group (the design
+    // is never held whole as numbers; a column and its sorted training values
+    // are held per thread), which is then copied into the row-major table a
+    // block of rows at a time. A buffer for every column would add as much
+    // memory again as the table for the time of binning.
+    let mut data = vec![0u8; n * ncols];
+    let group = (4 * rayon::current_num_threads()).clamp(1, ncols.max(1));
+    let mut columns = vec![0u8; n * group];
+    let mut bins: Vec<Bins> = Vec::with_capacity(ncols);
+    const BLOCK: usize = 4096;
+    for first in (0..ncols).step_by(group) {
+        let width = group.min(ncols - first);
+        bins.par_extend(columns.par_chunks_mut(n).take(width).enumerate().map(|(k, out)| {
+            let col = x.column(first + k);
             let b = Bins::fit(train.iter().map(|&r| col[r]), p.max_bins);
             for (o, &v) in out.iter_mut().zip(&col) {
                 *o = b.bin(v);
             }
             b
-        })
-        .collect();
-    let mut data = vec![0u8; n * ncols];
-    const BLOCK: usize = 4096;
-    data.par_chunks_mut((ncols * BLOCK).max(1)).enumerate().for_each(|(k, rows)| {
-        for (j, column) in columns.chunks_exact(n.max(1)).enumerate() {
-            for (i, row) in rows.chunks_exact_mut(ncols).enumerate() {
-                row[j] = column[k * BLOCK + i];
+        }));
+        data.par_chunks_mut(ncols * BLOCK).enumerate().for_each(|(k, rows)| {
+            for (j, column) in columns.chunks_exact(n).take(width).enumerate() {
+                for (i, row) in rows.chunks_exact_mut(ncols).enumerate() {
+                    row[first + j] = column[k * BLOCK + i];
+                }
             }
-        }
-    });
+        });
+    }
     drop(columns);
     let codes = Codes { ncols, data };
     let rate = train.iter().map(|&r| y[r] as f64).sum::<f64>() / train.len() as f64;
@@ -380,34 +386,42 @@ fn fit_impl(
     let mut margin = vec![base; n];
     let mut grad = vec![(0.0, 0.0); n];
     let mut placed = vec![false; n];
+    // A round's sampled rows, and as many for splitting them: allocated once
+    // for the fit, each node's rows a range of them.
+    let mut rows: Vec<u32> = Vec::with_capacity(train.len());
+    let mut scratch = vec![0u32; train.len()];
     let mut trees = Vec::new();
     let mut rng = ChaCha8Rng::seed_from_u64(p.seed);
     let max_rounds = rounds.unwrap_or(p.max_rounds);
     let (mut best_loss, mut best_round) = (f64::INFINITY, 0usize);
     for round in 0..max_rounds {
         // Row numbers as u32: half the memory of the node's row lists.
-        let sample: Vec<u32> = if p.subsample < 1.0 {
-            train.iter().filter(|_| rng.gen::<f64>() < p.subsample).map(|&r| r as u32).collect()
+        rows.clear();
+        if p.subsample < 1.0 {
+            rows.extend(train.iter().filter(|_| rng.gen::<f64>() < p.subsample).map(|&r| r as u32));
         } else {
-            train.iter().map(|&r| r as u32).collect()
-        };
+            rows.extend(train.iter().map(|&r| r as u32));
+        }
         // One buffer for every round: fresh pages each round are faulted in
         // (zeroed) again.
         grad.par_iter_mut().zip(&margin).zip(y).for_each(|((gr, &m), &y)| {
             let q = sigmoid(m);
             *gr = (q - y as f64, (q * (1.0 - q)).max(1e-16));
         });
-        let (tree, leaf_rows) = grow(&codes, &bins, &grad, sample, &p);
-        // The sampled rows' leaves are known from growing the tree; the other
-        // rows go down it by their bin codes, consistent with the thresholds.
+        let sampled = rows.len();
+        let (tree, leaf_sizes) = grow(&codes, &bins, &grad, &mut rows, &mut scratch[..sampled], &p);
+        // The sampled rows' leaves are known from growing the tree (each
+        // leaf's rows are the next range of `rows`); the other rows go down
+        // it by their bin codes, consistent with the thresholds.
         placed.fill(false);
-        for (node, rows) in tree.nodes.iter().filter(|nd| nd.is_leaf()).zip(&leaf_rows) {
-            for &r in rows {
+        let mut at = 0;
+        for (node, size) in tree.nodes.iter().filter(|nd| nd.is_leaf()).zip(leaf_sizes) {
+            for &r in &rows[at..at + size] {
                 margin[r as usize] += node.value;
                 placed[r as usize] = true;
             }
+            at += size;
         }
-        drop(leaf_rows);
         margin.par_iter_mut().zip(&placed).enumerate().for_each(|(r, (m, &done))| {
             if !done {
                 *m += tree.nodes[leaf_by_codes(&tree, &codes, &bins, r)].value;
@@ -556,52 +570,59 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
     total.expect("at least one chunk")
 }
 
-/// Splits a node's rows by their code in column `f`; both sides keep the
-/// rows' order. Rows are taken in chunks (in parallel for a large node); each
-/// row is written branch-free to the end of both sides and only its own
-/// side's count moves on, and the code of a row some way ahead is
-/// prefetched: a node's rows are scattered over the table.
-fn partition(codes: &Codes, f: usize, rows: Vec<u32>, goes_left: impl Fn(u8) -> bool + Sync) -> (Vec<u32>, Vec<u32>) {
+/// Splits a node's rows by their code in column `f`, in place: the rows
+/// going left come first, then those going right, and each side keeps the
+/// rows' order; returns how many go left. `scratch` is as long as `rows`.
+/// Rows are taken in chunks (in parallel for a large node); within a chunk
+/// each row is written branch-free to the next slot from the chunk's front
+/// and from its back, and only its own side's count moves on; the code of a
+/// row some way ahead is prefetched (a node's rows are scattered over the
+/// table). The chunks' sides are then copied back in order.
+fn partition(codes: &Codes, f: usize, rows: &mut [u32], scratch: &mut [u32], goes_left: impl Fn(u8) -> bool + Sync) -> usize {
     const CHUNK: usize = 16384;
     const PREFETCH: usize = 32;
-    let split = |part: &[u32]| {
-        let (mut left, mut right) = (vec![0u32; part.len()], vec![0u32; part.len()]);
+    let split = |(part, out): (&[u32], &mut [u32])| {
+        let len = part.len();
         let (mut nl, mut nr) = (0, 0);
         for (i, &r) in part.iter().enumerate() {
             if let Some(&ahead) = part.get(i + PREFETCH) {
                 prefetch(codes.data.as_ptr().wrapping_add(ahead as usize * codes.ncols + f));
             }
             let l = goes_left(codes.get(r as usize, f));
-            left[nl] = r;
-            right[nr] = r;
+            // Both slots are free until the chunk's last row (nl + nr = i < len),
+            // and a slot written for the other side is written again later.
+            out[nl] = r;
+            out[len - 1 - nr] = r;
             nl += l as usize;
             nr += !l as usize;
         }
-        left.truncate(nl);
-        right.truncate(nr);
-        // A chunk's sides hold its rows once, not twice, while the others run.
-        left.shrink_to_fit();
-        right.shrink_to_fit();
-        (left, right)
+        nl
     };
-    if rows.len() <= CHUNK {
-        return split(&rows);
+    let lefts: Vec<usize> = if rows.len() <= CHUNK {
+        vec![split((rows, scratch))]
+    } else {
+        rows.par_chunks(CHUNK).zip(scratch.par_chunks_mut(CHUNK)).map(split).collect()
+    };
+    let total: usize = lefts.iter().sum();
+    // Each chunk holds its left rows in order, then its right rows backwards.
+    let (mut l, mut r) = (0, total);
+    for (part, &nl) in scratch.chunks(CHUNK).zip(&lefts) {
+        rows[l..l + nl].copy_from_slice(&part[..nl]);
+        l += nl;
+        for (o, &x) in rows[r..r + part.len() - nl].iter_mut().zip(part[nl..].iter().rev()) {
+            *o = x;
+        }
+        r += part.len() - nl;
     }
-    let parts: Vec<(Vec<u32>, Vec<u32>)> = rows.par_chunks(CHUNK).map(split).collect();
-    drop(rows);
-    let mut left = Vec::with_capacity(parts.iter().map(|p| p.0.len()).sum());
-    let mut right = Vec::with_capacity(parts.iter().map(|p| p.1.len()).sum());
-    for (l, r) in parts {
-        left.extend_from_slice(&l);
-        right.extend_from_slice(&r);
-    }
-    (left, right)
+    total
 }
 
-/// Grows one tree depth-first on the sampled rows; returns it with the rows
-/// of each leaf, leaves in the order of the tree's nodes.
-fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<u32>, p: &GbdtParams) -> (Tree, Vec<Vec<u32>>) {
-    let hist = histogram(codes, grad, &rows);
+/// Grows one tree depth-first on the sampled rows, reordering them so that
+/// each leaf's rows are a range, leaves in the order of the tree's nodes;
+/// returns it with the number of rows of each leaf. `scratch` is as long as
+/// `rows`.
+fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: &mut [u32], scratch: &mut [u32], p: &GbdtParams) -> (Tree, Vec<usize>) {
+    let hist = histogram(codes, grad, rows);
     let h_root: f64 = hist[..256].iter().map(|s| s.h).sum();
     let g = Grower {
         codes,
@@ -613,22 +634,22 @@ fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: Vec<u32>, p: &G
         // off by less than this (the hessians are all positive).
         slack: 2.0 * (p.max_depth + 4) as f64 * (rows.len() + 256) as f64 * f64::EPSILON * h_root,
     };
-    let sub = g.build(rows, hist, 0);
-    (Tree { nodes: sub.nodes }, sub.leaf_rows)
+    let sub = g.build(rows, scratch, hist, 0);
+    (Tree { nodes: sub.nodes }, sub.leaf_sizes)
 }
 
-/// A subtree's nodes, numbered from 0 in depth-first order, and the rows of
-/// its leaves in the same order.
+/// A subtree's nodes, numbered from 0 in depth-first order, and the number
+/// of rows of its leaves in the same order (the order of their rows).
 struct Subtree {
     nodes: Vec<Node>,
-    leaf_rows: Vec<Vec<u32>>,
+    leaf_sizes: Vec<usize>,
 }
 
 impl Subtree {
-    fn leaf(node: Node, rows: Vec<u32>) -> Subtree {
+    fn leaf(node: Node, rows: usize) -> Subtree {
         Subtree {
             nodes: vec![node],
-            leaf_rows: vec![rows],
+            leaf_sizes: vec![rows],
         }
     }
 }
@@ -649,7 +670,7 @@ impl Grower<'_> {
     /// then its left subtree, then its right. The two subtrees grow at the
     /// same time (rayon::join), each numbered on its own, and are then placed
     /// one after the other: the same nodes as growing them in turn.
-    fn build(&self, rows: Vec<u32>, hist: Hist, depth: usize) -> Subtree {
+    fn build(&self, rows: &mut [u32], scratch: &mut [u32], hist: Hist, depth: usize) -> Subtree {
         let p = self.p;
         // Totals from the first column's slots (every row lands in exactly one).
         let mut total = Stat::default();
@@ -659,16 +680,16 @@ impl Grower<'_> {
         }
         let mut node = leaf(total.g, total.h, rows.len(), p);
         if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
-            return Subtree::leaf(node, rows);
+            return Subtree::leaf(node, rows.len());
         }
         let sizes = Sizes {
             codes: self.codes,
-            rows: &rows,
+            rows,
             h_max: self.h_max,
             slack: self.slack,
         };
         let Some(split) = best_split(&hist, self.bins, total, &sizes, p) else {
-            return Subtree::leaf(node, rows);
+            return Subtree::leaf(node, rows.len());
         };
         let f = split.feature;
         let goes_left = |c: u8| {
@@ -678,21 +699,26 @@ impl Grower<'_> {
                 (c as usize) <= split.bin
             }
         };
-        let (left, right) = partition(self.codes, f, rows, goes_left);
+        let nl = partition(self.codes, f, rows, scratch, goes_left);
+        let (left, right) = rows.split_at_mut(nl);
+        let (left_scratch, right_scratch) = scratch.split_at_mut(nl);
         // Histogram subtraction: scan the smaller child, the larger is the parent minus it.
         let (lh, rh) = if depth + 1 >= p.max_depth {
             (vec![], vec![])
         } else if left.len() <= right.len() {
-            let lh = histogram(self.codes, self.grad, &left);
+            let lh = histogram(self.codes, self.grad, left);
             let rh: Hist = hist.iter().zip(&lh).map(|(a, b)| a.minus(*b)).collect();
             (lh, rh)
         } else {
-            let rh = histogram(self.codes, self.grad, &right);
+            let rh = histogram(self.codes, self.grad, right);
             let lh: Hist = hist.iter().zip(&rh).map(|(a, b)| a.minus(*b)).collect();
             (lh, rh)
         };
         drop(hist);
-        let (l, r) = rayon::join(|| self.child(left, lh, depth + 1), || self.child(right, rh, depth + 1));
+        let (l, r) = rayon::join(
+            || self.child(left, left_scratch, lh, depth + 1),
+            || self.child(right, right_scratch, rh, depth + 1),
+        );
         node.feature = f as u32;
         node.threshold = self.bins[f].upper[split.bin];
         node.missing_left = split.missing_left;
@@ -701,7 +727,7 @@ impl Grower<'_> {
         node.value = 0.0;
         let mut out = Subtree {
             nodes: Vec::with_capacity(1 + l.nodes.len() + r.nodes.len()),
-            leaf_rows: Vec::with_capacity(l.leaf_rows.len() + r.leaf_rows.len()),
+            leaf_sizes: Vec::with_capacity(l.leaf_sizes.len() + r.leaf_sizes.len()),
         };
         let right_at = node.right;
         out.nodes.push(node);
@@ -713,22 +739,22 @@ impl Grower<'_> {
                 }
                 c
             }));
-            out.leaf_rows.extend(sub.leaf_rows);
+            out.leaf_sizes.extend(sub.leaf_sizes);
         }
         out
     }
 
     /// A child at the depth limit is a leaf: its value comes from its rows directly.
-    fn child(&self, rows: Vec<u32>, hist: Hist, depth: usize) -> Subtree {
+    fn child(&self, rows: &mut [u32], scratch: &mut [u32], hist: Hist, depth: usize) -> Subtree {
         if !hist.is_empty() {
-            return self.build(rows, hist, depth);
+            return self.build(rows, scratch, hist, depth);
         }
         let (mut g, mut h) = (0.0, 0.0);
-        for &r in &rows {
+        for &r in rows.iter() {
             g += self.grad[r as usize].0;
             h += self.grad[r as usize].1;
         }
-        Subtree::leaf(leaf(g, h, rows.len(), self.p), rows)
+        Subtree::leaf(leaf(g, h, rows.len(), self.p), rows.len())
     }
 }
 
@@ -946,5 +972,36 @@ mod tests {
         assert_eq!(few.upper, [1.0, 2.0, 3.0]);
         let many = Bins::fit((0..100).map(|i| (99 - i) as f64), 4);
         assert_eq!(many.upper, [24.0, 49.0, 74.0, 99.0]);
+    }
+
+    /// A split in place gives each side's rows in their order, over many
+    /// chunks and within one, whatever the threading.
+    #[test]
+    fn partition_in_place_keeps_each_sides_order() {
+        let mut rng = ChaCha8Rng::seed_from_u64(5);
+        let (n, ncols) = (100_000, 2);
+        let data: Vec<u8> = (0..n * ncols)
+            .map(|_| if rng.gen::<f64>() < 0.05 { u8::MAX } else { rng.gen_range(0..10) })
+            .collect();
+        let codes = Codes { ncols, data };
+        let goes_left = |c: u8| c == u8::MAX || c <= 3;
+        for len in [0, 1, 700, 16_384, 16_385, 60_000] {
+            // Rows in a scattered order, as a node's are after earlier splits.
+            let rows: Vec<u32> = (0..len as u32).map(|i| (i * 7919) % n as u32).collect();
+            let want: Vec<u32> = rows
+                .iter()
+                .filter(|&&r| goes_left(codes.get(r as usize, 1)))
+                .chain(rows.iter().filter(|&&r| !goes_left(codes.get(r as usize, 1))))
+                .copied()
+                .collect();
+            let lefts = want.iter().filter(|&&r| goes_left(codes.get(r as usize, 1))).count();
+            for threads in [1, 3] {
+                let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+                let (mut got, mut scratch) = (rows.clone(), vec![0; len]);
+                let nl = pool.install(|| partition(&codes, 1, &mut got, &mut scratch, goes_left));
+                assert_eq!(nl, lefts, "{len} rows, {threads} threads");
+                assert!(got == want, "{len} rows, {threads} threads");
+            }
+        }
     }
 }
