@@ -490,7 +490,7 @@ impl Codes {
     /// Both tables from the column-major one, the row-major filled a block
     /// of rows at a time in parallel.
     fn from_columns(ncols: usize, columns: Vec<u8>) -> Codes {
-        let nrows = if ncols == 0 { 0 } else { columns.len() / ncols };
+        let nrows = columns.len().checked_div(ncols).unwrap_or(0);
         let mut data = vec![0u8; nrows * ncols];
         const BLOCK: usize = 4096;
         if ncols > 0 {
