@@ -562,8 +562,10 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
             }
             let r = r as usize;
             let (g, hh) = grad[r];
-            for (j, &c) in codes.data[r * f..(r + 1) * f].iter().enumerate() {
-                h[j * STRIDE + c as usize].add(g, hh);
+            // Columns as arrays of STRIDE slots: a code (< 256) needs no bounds check.
+            let (columns, _) = h.as_chunks_mut::<STRIDE>();
+            for (column, &c) in columns.iter_mut().zip(&codes.data[r * f..(r + 1) * f]) {
+                column[c as usize].add(g, hh);
             }
         }
         h
