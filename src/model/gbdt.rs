@@ -563,8 +563,8 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
             let r = r as usize;
             let (g, hh) = grad[r];
             // Columns as arrays of STRIDE slots: a code (< 256) needs no bounds check.
-            let (columns, _) = h.as_chunks_mut::<STRIDE>();
-            for (column, &c) in columns.iter_mut().zip(&codes.data[r * f..(r + 1) * f]) {
+            for (column, &c) in h.chunks_exact_mut(STRIDE).zip(&codes.data[r * f..(r + 1) * f]) {
+                let column: &mut [Stat; STRIDE] = column.try_into().expect("a column's slots");
                 column[c as usize].add(g, hh);
             }
         }
