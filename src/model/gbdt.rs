@@ -607,6 +607,7 @@ fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {
 fn partition(codes: &Codes, f: usize, rows: &mut [u32], scratch: &mut [u32], goes_left: impl Fn(u8) -> bool + Sync) -> usize {
     const CHUNK: usize = 16384;
     const PREFETCH: usize = 32;
+    debug_assert_eq!(rows.len(), scratch.len(), "a slot of scratch per row");
     let column = codes.column(f);
     let split = |(part, out): (&[u32], &mut [u32])| {
         let len = part.len();
@@ -979,14 +980,25 @@ mod tests {
         codes
     }
 
+    /// `n` rows of random codes below `bins`, a share `missing` of them missing.
+    fn random_codes(rng: &mut ChaCha8Rng, n: usize, ncols: usize, missing: f64, bins: u8) -> Codes {
+        let data = (0..n * ncols)
+            .map(|_| {
+                if rng.gen::<f64>() < missing {
+                    u8::MAX
+                } else {
+                    rng.gen_range(0..bins)
+                }
+            })
+            .collect();
+        codes_of_rows(ncols, data)
+    }
+
     #[test]
     fn histograms_sum_chunks_in_order_on_any_thread_count() {
         let mut rng = ChaCha8Rng::seed_from_u64(3);
         let (n, ncols) = (300_000, 3);
-        let data: Vec<u8> = (0..n * ncols)
-            .map(|_| if rng.gen::<f64>() < 0.1 { u8::MAX } else { rng.gen_range(0..40) })
-            .collect();
-        let codes = codes_of_rows(ncols, data);
+        let codes = random_codes(&mut rng, n, ncols, 0.1, 40);
         let grad: Vec<(f64, f64)> = (0..n).map(|_| (rng.gen::<f64>() - 0.3, rng.gen::<f64>() * 0.25)).collect();
         let rows: Vec<u32> = (0..n as u32).filter(|r| r % 7 != 3).collect();
         let mut want = vec![Stat::default(); ncols * STRIDE];
@@ -1019,11 +1031,8 @@ mod tests {
     #[test]
     fn partition_in_place_keeps_each_sides_order() {
         let mut rng = ChaCha8Rng::seed_from_u64(5);
-        let (n, ncols) = (100_000, 2);
-        let data: Vec<u8> = (0..n * ncols)
-            .map(|_| if rng.gen::<f64>() < 0.05 { u8::MAX } else { rng.gen_range(0..10) })
-            .collect();
-        let codes = codes_of_rows(ncols, data);
+        let n = 100_000;
+        let codes = random_codes(&mut rng, n, 2, 0.05, 10);
         let goes_left = |c: u8| c == u8::MAX || c <= 3;
         for len in [0, 1, 700, 16_384, 16_385, 60_000] {
             // Rows in a scattered order, as a node's are after earlier splits.
