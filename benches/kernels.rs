@@ -5,6 +5,7 @@
 
 use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use healthscore::explain::top_k;
+use healthscore::explain::treeshap::TreeExplainer;
 use healthscore::metrics::roc_auc;
 use healthscore::model::gbdt::{fit, GbdtParams};
 use healthscore::model::logistic::{sigmoid, LogisticParams};
@@ -47,11 +48,11 @@ fn kernels(c: &mut Criterion) {
         b.iter(|| model.margins(&small.view()))
     });
 
-    c.bench_function("TreeSHAP tables, 100 trees depth 6", |b| b.iter(|| model.prepare()));
-    let prepared = model.prepare();
+    c.bench_function("TreeSHAP tables, 100 trees depth 6", |b| b.iter(|| TreeExplainer::new(&model)));
+    let explainer = TreeExplainer::new(&model);
     let block: Vec<f64> = xs.slice(ndarray::s![0..1_000, ..]).iter().copied().collect();
     c.bench_function("TreeSHAP 1k rows, 100 trees depth 6", |b| {
-        b.iter(|| model.shap_block(&prepared, black_box(&block), 40))
+        b.iter(|| explainer.shap_block(black_box(&block), 40))
     });
 
     let contributions: Vec<Vec<f64>> = (0..10_000)

@@ -18,15 +18,18 @@
 pub mod bench;
 pub mod cli;
 pub mod data;
+pub mod design;
 pub mod error;
 pub mod explain;
 pub mod features;
+pub mod fsio;
 pub mod metrics;
 pub mod model;
 pub mod registry;
 pub mod report;
 pub mod rules;
 pub mod synth;
+pub mod train;
 pub mod validate;
 pub mod workflow;
 

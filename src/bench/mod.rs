@@ -22,10 +22,11 @@ use crate::data::table::{read_table, Labels};
 use crate::data::write::{Format, OutColumn, OutTable};
 use crate::error::Result;
 use crate::features::{reference, PreprocessParams, Preprocessor};
+use crate::fsio::{to_json, write_atomic};
 use crate::model::gbdt::{self, GbdtParams};
 use crate::model::logistic::{sigmoid, LogisticParams};
 use crate::model::{FittedModel, Selection, SubModel, Target, TargetModel, SCHEMA_VERSION};
-use crate::registry::{to_json, write_atomic, Loaded, Manifest, Registry};
+use crate::registry::{Loaded, Manifest, Registry};
 use crate::rules::RulesModel;
 use crate::workflow::score::{score_file, ScoreOptions};
 
@@ -178,7 +179,7 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
     let y: Vec<u8> = labels.iter().map(|v| v.expect("labeled")).collect();
     let pp = PreprocessParams { min_category_rows: 10 };
     let ((pre, lm), _) = timed(&mut steps, "fit logistic", "preprocessing + Newton, C = 1", || {
-        let pre = Preprocessor::fit(&t, &all, Some(&labels), pp)?;
+        let pre = Preprocessor::fit(&t, &all, Some(crate::train::shape::shape_test(&labels)), pp)?;
         let m = LogisticParams::default().fit_rows(&pre.design(&t, &all), &y)?;
         Ok((pre, m))
     })?;
@@ -259,7 +260,7 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
         let x = pre.transform_tree(&t2, &sample);
         let (_, secs) = timed(&mut steps, "TreeSHAP", "300 trees of depth 6, exact path-dependent", || {
             use crate::explain::Attribute;
-            Ok(gm.attribute(&pre, &x.view()))
+            Ok(crate::explain::treeshap::TreeExplainer::new(gm).attribute(&pre, &x.view()))
         })?;
         steps.last_mut().expect("pushed").rows_per_second = Some(n as f64 / secs);
     }

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
-use crate::registry::{to_json, write_atomic};
+use crate::fsio::{to_json, write_atomic};
 
 /// Time the main steps on generated data of a given shape: reading Parquet and
 /// CSV, fitting the logistic model and 300 boosted trees of depth 6, scoring

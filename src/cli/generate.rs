@@ -6,7 +6,7 @@ use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
 use crate::data::write::Format;
-use crate::registry::{to_json, write_atomic};
+use crate::fsio::{to_json, write_atomic};
 use crate::synth::{generate, SynthParams};
 
 /// Generate a synthetic SaaS account history with known ground truth.

@@ -4,7 +4,8 @@ use std::path::PathBuf;
 
 use crate::cli::{train, Log, Outcome};
 use crate::data::spec::Spec;
-use crate::registry::{to_json, write_atomic, Registry};
+use crate::fsio::{to_json, write_atomic};
+use crate::registry::Registry;
 use crate::validate::Settings;
 use crate::workflow::retrain::backtest;
 

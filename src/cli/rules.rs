@@ -9,7 +9,7 @@ use crate::data::spec::{Category, Spec};
 use crate::data::table::{read_table_date_optional, Labels};
 use crate::data::write::{Format, OutColumn, OutTable};
 use crate::features::reference;
-use crate::registry::write_atomic;
+use crate::fsio::write_atomic;
 use crate::rules::RulesModel;
 
 /// Compute the hand-built weighted health score (the spreadsheet score) for a

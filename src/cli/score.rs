@@ -7,7 +7,8 @@ use anyhow::Context;
 use crate::cli::{Log, Outcome};
 use crate::data::table::parse_date;
 use crate::data::write::Format;
-use crate::registry::{write_atomic, Registry};
+use crate::fsio::write_atomic;
+use crate::registry::Registry;
 use crate::workflow::score::{score_file, Previous, ScoreOptions};
 
 /// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,

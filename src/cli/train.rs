@@ -6,8 +6,8 @@ use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
 use crate::data::spec::Spec;
-use crate::model::train::{TrainOptions, LEAK_AUC};
 use crate::registry::Registry;
+use crate::train::{TrainOptions, LEAK_AUC};
 use crate::workflow::train::{default_version_name, holdout_report, train_version, TrainedVersion};
 
 /// Train the risk and upsell models and save them as a new, immutable version.
@@ -83,7 +83,7 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(Traine
         ..Default::default()
     };
     let report = holdout_report(&tv, &settings);
-    files.push(("report.json".into(), crate::registry::to_json(&report)));
+    files.push(("report.json".into(), crate::fsio::to_json(&report)));
     files.push(("report.html".into(), crate::report::html(&report).into_bytes()));
     let dir = reg.write_version(&version, tv.manifest.clone(), &files)?;
     for (t, tr) in &tv.trained {

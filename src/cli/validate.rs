@@ -6,7 +6,8 @@ use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
 use crate::data::spec::Bands;
-use crate::registry::{to_json, write_atomic, Registry};
+use crate::fsio::{to_json, write_atomic};
+use crate::registry::Registry;
 use crate::validate::{build, join::join, Settings};
 
 /// Check how well the scores issued for a quarter predicted the renewals and

@@ -536,6 +536,28 @@ impl Band {
     }
 }
 
+/// Which of the two scores a model produces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Target {
+    /// Churn instead of renewal.
+    Risk,
+    /// Expansion (ARR grows).
+    Upsell,
+}
+
+impl Target {
+    pub const ALL: [Target; 2] = [Target::Risk, Target::Upsell];
+
+    /// `risk` or `upsell`: the file stem and column prefix.
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Risk => "risk",
+            Target::Upsell => "upsell",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

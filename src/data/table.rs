@@ -292,10 +292,10 @@ impl Table {
     }
 
     /// The label vector of a model, if present.
-    pub fn labels(&self, target: crate::model::Target) -> Option<&Vec<Option<u8>>> {
+    pub fn labels(&self, target: crate::data::spec::Target) -> Option<&Vec<Option<u8>>> {
         match target {
-            crate::model::Target::Risk => self.risk.as_ref(),
-            crate::model::Target::Upsell => self.upsell.as_ref(),
+            crate::data::spec::Target::Risk => self.risk.as_ref(),
+            crate::data::spec::Target::Upsell => self.upsell.as_ref(),
         }
     }
 }

@@ -1,6 +1,6 @@
 //! Output tables (scores, generated data) rendered to bytes as CSV, Parquet or
 //! JSON lines. Rendering returns bytes; writing them atomically is a separate
-//! step ([`crate::registry::write_atomic`]), so outputs are easy to test.
+//! step ([`crate::fsio::write_atomic`]), so outputs are easy to test.
 
 use std::path::Path;
 
@@ -552,7 +552,7 @@ impl Sink {
     /// Opens a sink for `path`; the format comes from its extension.
     pub fn create(path: &Path) -> Result<Sink> {
         let format = Format::from_path(path)?;
-        let tmp = crate::registry::temp_beside(path)?;
+        let tmp = crate::fsio::temp_beside(path)?;
         let file = std::io::BufWriter::new(tmp.reopen().map_err(|e| Error::io(path, e))?);
         Ok(Sink {
             path: path.to_path_buf(),
@@ -598,7 +598,7 @@ impl Sink {
         }
         self.file.flush().map_err(|e| Error::io(&self.path, e))?;
         drop(self.file);
-        crate::registry::persist(self.tmp, &self.path)
+        crate::fsio::persist(self.tmp, &self.path)
     }
 }
 

@@ -12,12 +12,15 @@
 
 pub mod treeshap;
 
+use treeshap::TreeExplainer;
+
+use std::sync::OnceLock;
+
 use ndarray::{Array2, ArrayView2};
 
 use crate::data::spec::Category;
 use crate::data::table::Table;
 use crate::features::Preprocessor;
-use crate::model::gbdt::GbdtModel;
 use crate::model::logistic::LogisticModel;
 use crate::model::{FittedModel, SubModel, TargetModel};
 
@@ -57,23 +60,19 @@ impl Attribute for LogisticModel {
     }
 }
 
-impl Attribute for GbdtModel {
+impl Attribute for TreeExplainer<'_> {
     /// Exact path-dependent TreeSHAP per tree-matrix column, summed per input feature.
     fn attribute(&self, pre: &Preprocessor, x: &ArrayView2<f64>) -> Attributions {
         use rayon::prelude::*;
         let cols = pre.tree_columns();
-        let base = self.expected_margin();
-        let prepared = self.prepared();
+        let base = treeshap::expected_margin(self.model);
         let ncols = x.ncols();
         let nf = pre.features.len();
         let x = x.as_standard_layout();
         let flat = x.as_slice().expect("standard layout is contiguous");
         // Blocks of rows in parallel; within a block, tree by tree, so that a
-        // tree's tables (about 100 KiB at depth 6) are fetched once per block
-        // while the block's columns (1.3 MiB of contributions at 40 columns)
-        // stay in L2. With 300 trees of depth 6 on one core, 4,096 rows took
-        // 33–35 ns per tree and row, against 38–40 for 512 and 1,024 and 36
-        // for 8,192; whole 1M-row scoring runs used 6% less CPU than with 512.
+        // tree's tables are fetched once per block while the block's columns
+        // of contributions stay in L2 (see benches/RESULTS.md for the block size).
         let block_rows = 4096;
         let mut contributions = Array2::<f64>::zeros((x.nrows(), nf));
         if nf > 0 && ncols > 0 {
@@ -83,7 +82,7 @@ impl Attribute for GbdtModel {
                 .for_each(|(out, block)| {
                     // Column-major contributions, summed per feature row by
                     // row (in column order, as a row of them would be).
-                    let phi = self.shap_block_columns(prepared, block, ncols);
+                    let phi = self.shap_block_columns(block, ncols);
                     let rows = block.len() / ncols;
                     for (r, out) in out.chunks_exact_mut(nf).enumerate() {
                         for (c, f) in cols.iter().enumerate() {
@@ -99,23 +98,6 @@ impl Attribute for GbdtModel {
     }
 }
 
-impl Attribute for FittedModel {
-    fn attribute(&self, pre: &Preprocessor, x: &ArrayView2<f64>) -> Attributions {
-        match self {
-            FittedModel::Logistic(m) => m.attribute(pre, x),
-            FittedModel::Gbdt(m) => m.attribute(pre, x),
-        }
-    }
-}
-
-impl SubModel {
-    /// Attributions of the given rows of a table.
-    pub fn attribute(&self, table: &Table, rows: &[usize]) -> Attributions {
-        let x = self.model.design(&self.preprocessor, table, rows);
-        self.model.attribute(&self.preprocessor, &x.view())
-    }
-}
-
 /// Attributions of every row, with the feature names and categories they refer to.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Explained {
@@ -123,37 +105,95 @@ pub struct Explained {
     pub attributions: Attributions,
 }
 
-impl TargetModel {
+/// A target model ready to explain: the model, and the TreeSHAP tables of its
+/// boosted sub-models, each built on first use (or all at once by
+/// [`Explainer::prepare`], e.g. while the caller reads its input) and kept for
+/// every later block of rows. The tables are derived data: they belong to
+/// this explainer, never to the model or its file.
+///
+/// ```no_run
+/// # let reg = healthscore::registry::Registry::new("models");
+/// # let v = reg.load("2026Q3")?;
+/// # let t: healthscore::data::table::Table = unimplemented!();
+/// let explainer = healthscore::explain::Explainer::new(v.risk.as_ref().unwrap());
+/// let e = explainer.explain(&t);
+/// let total: f64 = e.attributions.base[0] + e.attributions.contributions.row(0).sum();
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Explainer<'m> {
+    /// The model explained.
+    pub model: &'m TargetModel,
+    /// The pooled sub-model's tables, then each segment's in the model's order.
+    tables: Vec<OnceLock<Option<TreeExplainer<'m>>>>,
+}
+
+impl<'m> Explainer<'m> {
+    /// An explainer of `model`; no table is built yet.
+    pub fn new(model: &'m TargetModel) -> Explainer<'m> {
+        Explainer {
+            model,
+            tables: (0..=model.segments.len()).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    fn sub_models(&self) -> impl Iterator<Item = &'m SubModel> {
+        std::iter::once(&self.model.pooled).chain(self.model.segments.values())
+    }
+
+    /// The tree tables of sub-model `i` (0 = pooled), built on first use.
+    fn trees(&self, i: usize) -> Option<&TreeExplainer<'m>> {
+        let sub = self.sub_models().nth(i).expect("a sub-model per slot");
+        self.tables[i]
+            .get_or_init(|| match &sub.model {
+                FittedModel::Gbdt(g) => Some(TreeExplainer::new(g)),
+                FittedModel::Logistic(_) => None,
+            })
+            .as_ref()
+    }
+
+    /// Builds the TreeSHAP tables of every boosted sub-model now. Logistic
+    /// models have none.
+    pub fn prepare(&self) {
+        for i in 0..self.tables.len() {
+            self.trees(i);
+        }
+    }
+
+    /// Attributions of the given rows of a table by sub-model `i`.
+    fn attribute(&self, i: usize, table: &Table, rows: &[usize]) -> Attributions {
+        let sub = self.sub_models().nth(i).expect("a sub-model per slot");
+        let x = sub.model.design(&sub.preprocessor, table, rows);
+        match (&sub.model, self.trees(i)) {
+            (FittedModel::Gbdt(_), Some(t)) => t.attribute(&sub.preprocessor, &x.view()),
+            (FittedModel::Logistic(m), _) => m.attribute(&sub.preprocessor, &x.view()),
+            (FittedModel::Gbdt(_), None) => unreachable!("a boosted sub-model has tables"),
+        }
+    }
+
     /// Attributions of every row of the table, routed to each row's sub-model.
     /// Sub-models share the feature list, so columns line up across segments.
-    ///
-    /// ```no_run
-    /// # let reg = healthscore::registry::Registry::new("models");
-    /// # let v = reg.load("2026Q3")?;
-    /// # let t: healthscore::data::table::Table = unimplemented!();
-    /// let e = v.risk.as_ref().unwrap().explain(&t);
-    /// let total: f64 = e.attributions.base[0] + e.attributions.contributions.row(0).sum();
-    /// # Ok::<(), healthscore::Error>(())
-    /// ```
     pub fn explain(&self, table: &Table) -> Explained {
-        let features: Vec<(String, Category)> = self
+        let model = self.model;
+        let features: Vec<(String, Category)> = model
             .pooled
             .preprocessor
             .features
             .iter()
             .map(|f| (f.name().to_string(), f.category()))
             .collect();
-        let mut routes = self.routes(table);
+        let slot = |seg: Option<&str>| seg.and_then(|s| model.segments.keys().position(|k| k == s)).map_or(0, |k| k + 1);
+        let mut routes = model.routes(table);
         if routes.len() == 1 {
             // One model serves every row, in order: its attributions are the answer.
             let (seg, rows) = routes.pop().expect("one route");
-            let attributions = self.route(seg.as_deref()).attribute(table, &rows);
+            let attributions = self.attribute(slot(seg.as_deref()), table, &rows);
             return Explained { features, attributions };
         }
         let mut base = vec![0.0; table.len()];
         let mut contributions = Array2::<f64>::zeros((table.len(), features.len()));
         for (seg, rows) in routes {
-            let a = self.route(seg.as_deref()).attribute(table, &rows);
+            let a = self.attribute(slot(seg.as_deref()), table, &rows);
             for (k, &r) in rows.iter().enumerate() {
                 base[r] = a.base[k];
                 contributions.row_mut(r).assign(&a.contributions.row(k));

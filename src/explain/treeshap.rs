@@ -823,37 +823,47 @@ pub struct ShapScratch {
     patterns8: Vec<u8>,
 }
 
-impl GbdtModel {
-    /// Every tree prepared for fast TreeSHAP (see [`PreparedModel`]).
-    pub fn prepare(&self) -> PreparedModel {
-        PreparedModel::new(&self.trees)
-    }
+/// A boosted model with its TreeSHAP tables ([`PreparedModel`]), built once
+/// from the model and then used for every block of rows it explains. The
+/// model stays plain data; the tables, derived from it, are this type's.
+#[derive(Debug)]
+pub struct TreeExplainer<'m> {
+    /// The model explained.
+    pub model: &'m GbdtModel,
+    /// Its trees prepared for fast TreeSHAP.
+    pub tables: PreparedModel,
+}
 
-    /// [`GbdtModel::prepare`]'s tables, built once per model and then reused.
-    pub fn prepared(&self) -> &PreparedModel {
-        self.shap_tables.get_or_init(|| self.prepare())
+impl<'m> TreeExplainer<'m> {
+    /// Builds the tables of every tree of `model`.
+    pub fn new(model: &'m GbdtModel) -> TreeExplainer<'m> {
+        TreeExplainer {
+            model,
+            tables: PreparedModel::new(&model.trees),
+        }
     }
 
     /// SHAP values of a block of rows (row-major, `ncols` each, and so is the
-    /// result): [`GbdtModel::shap_block_columns`], turned back row by row.
+    /// result): [`TreeExplainer::shap_block_columns`], turned back row by row.
     ///
     /// ```
+    /// use healthscore::explain::treeshap::{expected_margin, TreeExplainer};
     /// use healthscore::model::gbdt::{fit, GbdtParams};
     /// let x = ndarray::array![[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [4.0, 1.0], [5.0, 0.0], [6.0, 1.0]];
     /// let y = [0, 0, 0, 1, 1, 1];
     /// let params = GbdtParams { min_samples_leaf: 1, ..Default::default() };
     /// let m = fit(&x.view(), &y, &[0, 1, 2, 3, 4, 5], &[], Some(5), params)?;
-    /// let phi = m.shap_block(&m.prepare(), x.as_slice().unwrap(), 2);
+    /// let phi = TreeExplainer::new(&m).shap_block(x.as_slice().unwrap(), 2);
     /// // Base + the row's contributions = the row's margin.
     /// let margins = m.margins(&x.view());
     /// for (row, margin) in phi.chunks(2).zip(&margins) {
-    ///     assert!((m.expected_margin() + row[0] + row[1] - margin).abs() < 1e-9);
+    ///     assert!((expected_margin(&m) + row[0] + row[1] - margin).abs() < 1e-9);
     /// }
     /// # Ok::<(), healthscore::Error>(())
     /// ```
-    pub fn shap_block(&self, prepared: &PreparedModel, block: &[f64], ncols: usize) -> Vec<f64> {
+    pub fn shap_block(&self, block: &[f64], ncols: usize) -> Vec<f64> {
         let nrows = block.len() / ncols.max(1);
-        let phi = self.shap_block_columns(prepared, block, ncols);
+        let phi = self.shap_block_columns(block, ncols);
         let mut out = vec![0.0; phi.len()];
         for (r, row) in out.chunks_exact_mut(ncols.max(1)).enumerate() {
             for (c, v) in row.iter_mut().enumerate() {
@@ -870,21 +880,23 @@ impl GbdtModel {
     /// ([`PreparedModel::code_block`]) for [`PreparedTree::shap_columns`].
     ///
     /// ```
+    /// use healthscore::explain::treeshap::TreeExplainer;
     /// use healthscore::model::gbdt::{fit, GbdtParams};
     /// let x = ndarray::array![[1.0, 0.0], [2.0, 1.0], [3.0, 0.0], [4.0, 1.0]];
     /// let params = GbdtParams { min_samples_leaf: 1, ..Default::default() };
     /// let m = fit(&x.view(), &[0, 0, 1, 1], &[0, 1, 2, 3], &[], Some(3), params)?;
-    /// let prepared = m.prepare();
-    /// let columns = m.shap_block_columns(&prepared, x.as_slice().unwrap(), 2);
-    /// let rows = m.shap_block(&prepared, x.as_slice().unwrap(), 2);
+    /// let explainer = TreeExplainer::new(&m);
+    /// let columns = explainer.shap_block_columns(x.as_slice().unwrap(), 2);
+    /// let rows = explainer.shap_block(x.as_slice().unwrap(), 2);
     /// // Row r, column c of the row-major result is columns[c * 4 + r].
     /// assert_eq!(rows[2 * 2 + 1], columns[4 + 2]);
     /// # Ok::<(), healthscore::Error>(())
     /// ```
-    pub fn shap_block_columns(&self, prepared: &PreparedModel, block: &[f64], ncols: usize) -> Vec<f64> {
+    pub fn shap_block_columns(&self, block: &[f64], ncols: usize) -> Vec<f64> {
         let nrows = block.len() / ncols.max(1);
         // Codes when the model has them; otherwise the values, column-major.
         let (mut codes, mut values) = (vec![], vec![]);
+        let prepared = &self.tables;
         let columns = if prepared.coded() {
             prepared.code_block(block, ncols, &mut codes);
             Columns::Coded(&codes)
@@ -900,7 +912,7 @@ impl GbdtModel {
         let mut phi = vec![0.0; block.len()];
         let mut scratch = ShapScratch::default();
         let (mut out, mut buf) = (vec![0.0; ncols], vec![]);
-        for (t, p) in self.trees.iter().zip(&prepared.trees) {
+        for (t, p) in self.model.trees.iter().zip(&prepared.trees) {
             match p {
                 Some(p) => p.shap_columns(columns, nrows, &mut phi, &mut scratch),
                 None => {
@@ -921,26 +933,27 @@ impl GbdtModel {
         phi
     }
 
-    /// SHAP values of one row with prepared trees.
-    pub fn shap_row_prepared(&self, prepared: &PreparedModel, x: &[f64]) -> Vec<f64> {
-        self.shap_block(prepared, x, x.len())
-    }
-
-    /// The SHAP base value of the ensemble: base score + Σ trees' expected values.
-    pub fn expected_margin(&self) -> f64 {
-        self.base + self.trees.iter().map(expected_value).sum::<f64>()
-    }
-
-    /// SHAP values of one row, one per column of the tree matrix.
+    /// SHAP values of one row with the tables.
     pub fn shap_row(&self, x: &[f64]) -> Vec<f64> {
-        let mut phi = vec![0.0; x.len()];
-        let max_depth = self.trees.iter().map(depth).max().unwrap_or(0);
-        let mut buf = vec![PathElement::default(); buffer_len(max_depth)];
-        for t in &self.trees {
-            tree_shap_with(t, x, &mut phi, &mut buf);
-        }
-        phi
+        self.shap_block(x, x.len())
     }
+}
+
+/// The SHAP base value of an ensemble: base score + Σ trees' expected values.
+pub fn expected_margin(m: &GbdtModel) -> f64 {
+    m.base + m.trees.iter().map(expected_value).sum::<f64>()
+}
+
+/// SHAP values of one row, one per column of the tree matrix, by the
+/// recursive algorithm on each tree (the reference the tables must match).
+pub fn shap_row(m: &GbdtModel, x: &[f64]) -> Vec<f64> {
+    let mut phi = vec![0.0; x.len()];
+    let max_depth = m.trees.iter().map(depth).max().unwrap_or(0);
+    let mut buf = vec![PathElement::default(); buffer_len(max_depth)];
+    for t in &m.trees {
+        tree_shap_with(t, x, &mut phi, &mut buf);
+    }
+    phi
 }
 
 #[cfg(test)]
@@ -1088,11 +1101,11 @@ mod tests {
             },
         )
         .unwrap();
-        let prepared = m.prepare();
+        let prepared = TreeExplainer::new(&m);
         // Subtrees were folded into units somewhere, so the unit tables are exercised too.
-        assert!(prepared.trees.iter().flatten().any(|p| p.merged_leaves() > 0));
-        assert!(prepared.coded());
-        for (t, p) in m.trees.iter().zip(&prepared.trees) {
+        assert!(prepared.tables.trees.iter().flatten().any(|p| p.merged_leaves() > 0));
+        assert!(prepared.tables.coded());
+        for (t, p) in m.trees.iter().zip(&prepared.tables.trees) {
             let p = p.as_ref().unwrap();
             let leaves = t.nodes.iter().filter(|n| n.is_leaf()).count();
             assert_eq!(p.tables() + p.merged_leaves(), leaves);
@@ -1102,18 +1115,18 @@ mod tests {
         }
         // A block of 200 rows, coded, against each row alone and the recursion.
         let block: Vec<f64> = x.slice(ndarray::s![0..200, ..]).iter().copied().collect();
-        let phi = m.shap_block(&prepared, &block, 5);
+        let phi = prepared.shap_block(&block, 5);
         let mut max_err: f64 = 0.0;
         for r in 0..200 {
             let row: Vec<f64> = x.row(r).to_vec();
-            let a = m.shap_row(&row);
-            let b = m.shap_row_prepared(&prepared, &row);
+            let a = shap_row(&m, &row);
+            let b = prepared.shap_row(&row);
             // Row by row or in a block, the same additions in the same order.
             assert_eq!(b, phi[r * 5..(r + 1) * 5], "row {r}");
             for (u, v) in a.iter().zip(&b) {
                 max_err = max_err.max((u - v).abs());
             }
-            let total = m.expected_margin() + b.iter().sum::<f64>();
+            let total = expected_margin(&m) + b.iter().sum::<f64>();
             assert!((total - m.margin_row(&row)).abs() < 1e-9);
         }
         assert!(max_err < 1e-12, "{max_err}");
@@ -1142,11 +1155,10 @@ mod tests {
             trees: vec![sample_tree(), chain, sample_tree()],
             learning_rate: 0.1,
             max_depth: depth,
-            shap_tables: Default::default(),
         };
-        let prepared = m.prepare();
-        assert!(prepared.trees[1].is_none(), "the chain is deeper than the tables allow");
-        assert!(prepared.trees[0].is_some() && prepared.coded());
+        let prepared = TreeExplainer::new(&m);
+        assert!(prepared.tables.trees[1].is_none(), "the chain is deeper than the tables allow");
+        assert!(prepared.tables.trees[0].is_some() && prepared.tables.coded());
         let rows: Vec<[f64; 3]> = (0..90)
             .map(|r| {
                 let v = r as f64 / 45.0 - 1.0;
@@ -1154,14 +1166,14 @@ mod tests {
             })
             .collect();
         let block: Vec<f64> = rows.iter().flatten().copied().collect();
-        let phi = m.shap_block(&prepared, &block, 3);
+        let phi = prepared.shap_block(&block, 3);
         for (r, row) in rows.iter().enumerate() {
-            let a = m.shap_row(row);
+            let a = shap_row(&m, row);
             let b = &phi[r * 3..(r + 1) * 3];
             for (u, v) in a.iter().zip(b) {
                 assert!((u - v).abs() < 1e-12, "row {r}: {a:?} vs {b:?}");
             }
-            assert!((m.expected_margin() + b.iter().sum::<f64>() - m.margin_row(row)).abs() < 1e-9);
+            assert!((expected_margin(&m) + b.iter().sum::<f64>() - m.margin_row(row)).abs() < 1e-9);
         }
     }
 
@@ -1188,9 +1200,8 @@ mod tests {
             trees: vec![chain, sample_tree()],
             learning_rate: 0.1,
             max_depth: depth,
-            shap_tables: Default::default(),
         };
-        let model = m.prepare();
+        let model = TreeExplainer::new(&m);
         let ncols = depth;
         // Row r goes left (x <= 0.5, or missing) at the first r % 11 splits,
         // then right: it ends at the leaf under split r % 11, or at the chain's end.
@@ -1210,9 +1221,9 @@ mod tests {
             })
             .collect();
         let block: Vec<f64> = rows.iter().flatten().copied().collect();
-        let phi = m.shap_block(&model, &block, ncols);
+        let phi = model.shap_block(&block, ncols);
         for (r, row) in rows.iter().enumerate() {
-            let a = m.shap_row(row);
+            let a = shap_row(&m, row);
             let b = &phi[r * ncols..(r + 1) * ncols];
             for (u, v) in a.iter().zip(b) {
                 assert!((u - v).abs() < 1e-12, "row {r}: {a:?} vs {b:?}");
@@ -1325,17 +1336,16 @@ mod tests {
             trees,
             learning_rate: 0.1,
             max_depth: 2,
-            shap_tables: Default::default(),
         };
-        let prepared = m.prepare();
-        assert!(!prepared.coded());
+        let prepared = TreeExplainer::new(&m);
+        assert!(!prepared.tables.coded());
         let rows: Vec<[f64; 2]> = (0..60)
             .map(|r| [r as f64 / 2.0 - 1.0, if r % 7 == 0 { f64::NAN } else { (r % 3) as f64 / 2.0 }])
             .collect();
         let block: Vec<f64> = rows.iter().flatten().copied().collect();
-        let phi = m.shap_block(&prepared, &block, 2);
+        let phi = prepared.shap_block(&block, 2);
         for (r, row) in rows.iter().enumerate() {
-            let a = m.shap_row(row);
+            let a = shap_row(&m, row);
             for (u, v) in a.iter().zip(&phi[r * 2..(r + 1) * 2]) {
                 assert!((u - v).abs() < 1e-12, "row {r}: {a:?} vs {:?}", &phi[r * 2..(r + 1) * 2]);
             }
@@ -1365,16 +1375,16 @@ mod tests {
             ..Default::default()
         };
         let m = fit(&x.view(), &y, &rows, &[], Some(20), params).unwrap();
-        let prepared = m.prepare();
+        let prepared = TreeExplainer::new(&m);
         // Column-major values and codes.
         let values: Vec<f64> = x.t().iter().copied().collect();
         let codes: Vec<u8> = (0..p)
-            .flat_map(|c| x.column(c).iter().map(|&v| prepared.code(c, v)).collect::<Vec<_>>())
+            .flat_map(|c| x.column(c).iter().map(|&v| prepared.tables.code(c, v)).collect::<Vec<_>>())
             .collect();
         for columns in [Columns::Values(&values), Columns::Coded(&codes)] {
             let (mut fast, mut base) = (vec![0.0; n * p], vec![0.0; n * p]);
             let mut scratch = ShapScratch::default();
-            for t in prepared.trees.iter().flatten() {
+            for t in prepared.tables.trees.iter().flatten() {
                 t.shap_columns(columns, n, &mut fast, &mut scratch);
                 t.shap_columns_body(columns, n, &mut base, &mut scratch);
             }

@@ -26,8 +26,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, FeatureDef};
 use crate::data::table::{Categories, FeatureValues, Table};
+use crate::design::{gather_column, DesignRows, DESIGN_CHUNK};
 use crate::error::{Error, Result};
-use crate::model::{gather_column, DesignRows, DESIGN_CHUNK};
 
 /// The name of the bucket for rare and unseen category levels.
 pub const OTHER: &str = "(other)";
@@ -113,6 +113,19 @@ pub struct PreprocessParams {
     pub min_category_rows: usize,
 }
 
+/// The labels of the training rows and a one-feature fit of them, with which
+/// the preprocessing decides whether a skewed feature is better taken as
+/// `log1p`: the shape whose fit has the higher log-likelihood wins. The fit
+/// comes from the layer that owns the classifiers
+/// ([`crate::train::shape::log_likelihood`]), so this layer needs none.
+#[derive(Clone, Copy)]
+pub struct ShapeTest<'a> {
+    /// Label per table row (`None` = unknown).
+    pub labels: &'a [Option<u8>],
+    /// Log-likelihood of a one-feature model of `y` on `x`.
+    pub fit: &'a (dyn Fn(&[f64], &[u8]) -> f64 + Sync),
+}
+
 /// Fitted preprocessing, saved inside each model artifact.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Preprocessor {
@@ -152,7 +165,7 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn mean_sd(v: &[f64]) -> (f64, f64) {
+pub(crate) fn mean_sd(v: &[f64]) -> (f64, f64) {
     let n = v.len().max(1) as f64;
     let mean = v.iter().sum::<f64>() / n;
     let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / n;
@@ -177,7 +190,7 @@ impl Preprocessor {
     /// assert_eq!(x.ncols(), pre.columns.len());
     /// # Ok::<(), healthscore::Error>(())
     /// ```
-    pub fn fit(table: &Table, rows: &[usize], labels: Option<&[Option<u8>]>, params: PreprocessParams) -> Result<Preprocessor> {
+    pub fn fit(table: &Table, rows: &[usize], shape: Option<ShapeTest<'_>>, params: PreprocessParams) -> Result<Preprocessor> {
         if rows.is_empty() {
             return Err(Error::Param("cannot fit preprocessing on zero rows".into()));
         }
@@ -199,15 +212,15 @@ impl Preprocessor {
                             let s = skewness(&present);
                             let logged: Vec<f64> = present.iter().map(|x| x.ln_1p()).collect();
                             s > 2.0
-                                && match labels {
-                                    Some(y) => {
+                                && match shape {
+                                    Some(ShapeTest { labels: y, fit }) => {
                                         let (xs, ys): (Vec<f64>, Vec<u8>) = rows
                                             .iter()
                                             .filter_map(|&r| Some((v[r], y[r]?)))
                                             .filter(|(x, _)| x.is_finite())
                                             .unzip();
                                         let logx: Vec<f64> = xs.iter().map(|x| x.ln_1p()).collect();
-                                        univariate_log_likelihood(&logx, &ys) > univariate_log_likelihood(&xs, &ys)
+                                        fit(&logx, &ys) > fit(&xs, &ys)
                                     }
                                     None => skewness(&logged).abs() < s,
                                 }
@@ -315,7 +328,7 @@ impl Preprocessor {
     /// let labels = t.risk.clone().expect("labels");
     /// let rows: Vec<usize> = (0..t.len()).collect();
     /// let y: Vec<u8> = labels.iter().map(|v| v.expect("labeled")).collect();
-    /// let pre = Preprocessor::fit(&t, &rows, Some(&labels), PreprocessParams { min_category_rows: 10 })?;
+    /// let pre = Preprocessor::fit(&t, &rows, Some(healthscore::train::shape::shape_test(&labels)), PreprocessParams { min_category_rows: 10 })?;
     /// let model = LogisticParams::default().fit_rows(&pre.design(&t, &rows), &y)?;
     /// # Ok::<(), healthscore::Error>(())
     /// ```
@@ -457,27 +470,6 @@ impl Preprocessor {
             }
         }
         out
-    }
-}
-
-/// Log-likelihood of a one-feature logistic regression (lightly regularised) of `y` on `x`.
-fn univariate_log_likelihood(x: &[f64], y: &[u8]) -> f64 {
-    let (mean, sd) = mean_sd(x);
-    if x.len() < 10 || sd <= 0.0 || y.iter().all(|&v| v == y[0]) {
-        return f64::NEG_INFINITY;
-    }
-    let z = Array2::from_shape_fn((x.len(), 1), |(i, _)| (x[i] - mean) / sd);
-    match (crate::model::logistic::LogisticParams {
-        c: 100.0,
-        ..Default::default()
-    })
-    .fit(&z.view(), y)
-    {
-        Ok(m) => {
-            let p: Vec<f64> = m.margins(&z.view()).into_iter().map(crate::model::logistic::sigmoid).collect();
-            -crate::metrics::log_loss(y, &p) * y.len() as f64
-        }
-        Err(_) => f64::NEG_INFINITY,
     }
 }
 
@@ -674,7 +666,13 @@ mod tests {
         let labels = t.risk.clone().unwrap();
         // Every third row, backwards: not the table's order, more than two chunks.
         let rows: Vec<usize> = (0..n).rev().step_by(3).chain((1..n).step_by(3)).collect();
-        let pre = Preprocessor::fit(&t, &rows, Some(&labels), PreprocessParams { min_category_rows: 20 }).unwrap();
+        let pre = Preprocessor::fit(
+            &t,
+            &rows,
+            Some(crate::train::shape::shape_test(&labels)),
+            PreprocessParams { min_category_rows: 20 },
+        )
+        .unwrap();
         let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         let x = pre.transform_rows(&t, &rows);
         let xt = pre.transform_tree(&t, &rows);

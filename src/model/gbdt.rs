@@ -20,9 +20,9 @@ use rand_chacha::ChaCha8Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
+use crate::design::DesignRows;
 use crate::error::{Error, Result};
 use crate::model::logistic::sigmoid;
-use crate::model::DesignRows;
 
 /// Unchecked hyperparameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -132,23 +132,12 @@ impl Tree {
 }
 
 /// A fitted boosted model: margin = base + Σ trees.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GbdtModel {
     pub base: f64,
     pub trees: Vec<Tree>,
     pub learning_rate: f64,
     pub max_depth: usize,
-    /// TreeSHAP tables, built on first use and kept for the next blocks
-    /// (about 0.1 s per 300 trees); never persisted.
-    #[serde(skip)]
-    pub(crate) shap_tables: std::sync::OnceLock<crate::explain::treeshap::PreparedModel>,
-}
-
-/// Models are equal when their trees are; the TreeSHAP cache does not count.
-impl PartialEq for GbdtModel {
-    fn eq(&self, other: &GbdtModel) -> bool {
-        (self.base, &self.trees, self.learning_rate, self.max_depth) == (other.base, &other.trees, other.learning_rate, other.max_depth)
-    }
 }
 
 impl GbdtModel {
@@ -160,7 +149,7 @@ impl GbdtModel {
     /// Margins of every row of a design held or computed by chunks (see
     /// [`DesignRows`]): the same values as [`GbdtModel::margins`].
     pub fn margins_rows(&self, x: &impl DesignRows) -> Vec<f64> {
-        crate::model::map_chunks(x, |chunk| self.margins(&chunk))
+        crate::design::map_chunks(x, |chunk| self.margins(&chunk))
     }
 
     /// Margins of every row.
@@ -228,7 +217,6 @@ impl GbdtModel {
             trees: self.trees[..rounds.min(self.trees.len())].to_vec(),
             learning_rate: self.learning_rate,
             max_depth: self.max_depth,
-            shap_tables: Default::default(),
         }
     }
 }
@@ -448,7 +436,6 @@ fn fit_impl(
         trees,
         learning_rate: p.learning_rate,
         max_depth: p.max_depth,
-        shap_tables: Default::default(),
     })
 }
 

@@ -23,7 +23,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 
-pub use crate::model::DesignRows;
+use crate::design::DesignRows;
 
 /// Which optimiser fits the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -150,7 +150,7 @@ fn loss_grad_hess(x: &impl DesignRows, y: &[u8], theta: &[f64], lambda: f64) -> 
     use ndarray::{linalg::general_mat_mul, Array2};
     use rayon::prelude::*;
     let k = theta.len();
-    let chunk = crate::model::DESIGN_CHUNK;
+    let chunk = crate::design::DESIGN_CHUNK;
     let w_coef = ndarray::ArrayView1::from(&theta[1..]);
     let parts: Vec<(f64, Vec<f64>, Array2<f64>)> = (0..x.nrows().div_ceil(chunk))
         .into_par_iter()
@@ -304,7 +304,7 @@ impl LogisticModel {
     /// Log-odds of every row of design rows handed out chunk by chunk (the
     /// same values as [`LogisticModel::margins`] on the whole matrix).
     pub fn margins_rows(&self, x: &impl DesignRows) -> Vec<f64> {
-        crate::model::map_chunks(x, |chunk| self.margins(&chunk))
+        crate::design::map_chunks(x, |chunk| self.margins(&chunk))
     }
 }
 

@@ -7,9 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{FeatureDef, Spec};
 use crate::features::reference::FeatureReference;
-use crate::model::train::{Holdout, Leak};
 use crate::model::Target;
 use crate::rules::RulesModel;
+use crate::train::{Holdout, Leak};
 
 /// The training input.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

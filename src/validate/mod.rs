@@ -489,7 +489,7 @@ pub fn build(j: &join::Joined, bands: &Bands, s: &Settings, title: &str) -> Repo
     };
     Report {
         title: title.to_string(),
-        generated_at: crate::registry::now(),
+        generated_at: crate::fsio::now(),
         model_version: j.model_version.clone(),
         joined_rows: j.ids.len(),
         unmatched_scores: j.unmatched_scores,

@@ -16,7 +16,7 @@ use crate::data::spec::{Band, Category, Spec};
 use crate::data::table::{read_frame_text, read_table_date_optional, FeatureValues, Frame, Labels, Table, TableBlocks};
 use crate::data::write::{push_float, OutColumn, OutTable, Sink, TextCells};
 use crate::error::{Error, Result};
-use crate::explain::{by_category, top_k, top_k_into, Explained};
+use crate::explain::{by_category, top_k, top_k_into, Explained, Explainer};
 use crate::features::reference::LiveCounts;
 use crate::model::Target;
 use crate::registry::Loaded;
@@ -60,12 +60,44 @@ pub fn read_live(loaded: &Loaded, input: &Path) -> Result<Table> {
     read_table_date_optional(input, &loaded.manifest.spec.columns, &loaded.manifest.features, Labels::IfPresent)
 }
 
+/// The explainers of a version's two models, kept for every block of a run
+/// so that the TreeSHAP tables are built once.
+#[derive(Debug)]
+pub struct Explainers<'m> {
+    pub risk: Option<Explainer<'m>>,
+    pub upsell: Option<Explainer<'m>>,
+}
+
+impl<'m> Explainers<'m> {
+    /// Explainers of the models of `loaded`; no table is built yet.
+    pub fn new(loaded: &'m Loaded) -> Explainers<'m> {
+        Explainers {
+            risk: loaded.risk.as_ref().map(Explainer::new),
+            upsell: loaded.upsell.as_ref().map(Explainer::new),
+        }
+    }
+
+    /// The explainer of a target, if the version has its model.
+    pub fn of(&self, t: Target) -> Option<&Explainer<'m>> {
+        match t {
+            Target::Risk => self.risk.as_ref(),
+            Target::Upsell => self.upsell.as_ref(),
+        }
+    }
+}
+
 /// Scores every row of `table`.
 pub fn score(loaded: &Loaded, table: Table) -> Scored {
+    score_with(loaded, &Explainers::new(loaded), table)
+}
+
+/// Scores every row of `table` with explainers kept across calls.
+pub fn score_with(loaded: &Loaded, explainers: &Explainers<'_>, table: Table) -> Scored {
     let spec = &loaded.manifest.spec;
     let run = |t: Target| {
-        loaded.model(t).map(|m| {
-            let explained = m.explain(&table);
+        explainers.of(t).map(|e| {
+            let m = e.model;
+            let explained = e.explain(&table);
             let a = &explained.attributions;
             let probability = (0..table.len())
                 .into_par_iter()
@@ -327,15 +359,15 @@ fn score_blocks(
         ..Default::default()
     };
     let mut alerts = OutTable::default();
+    let explainers = Explainers::new(loaded);
+    let explainers = &explainers;
     std::thread::scope(|scope| {
         // The boosted models' TreeSHAP tables are built while the first block
         // is read; should the thread not start, the first block builds them.
-        for t in [Target::Risk, Target::Upsell] {
-            if let Some(m) = loaded.model(t) {
-                let _ = std::thread::Builder::new()
-                    .name("score-tables".into())
-                    .spawn_scoped(scope, move || m.prepare_explanations());
-            }
+        for e in [&explainers.risk, &explainers.upsell].into_iter().flatten() {
+            let _ = std::thread::Builder::new()
+                .name("score-tables".into())
+                .spawn_scoped(scope, move || e.prepare());
         }
         let (read_tx, read_rx) = sync_channel::<Result<Table>>(1);
         let reader = std::thread::Builder::new()
@@ -368,7 +400,7 @@ fn score_blocks(
             .map_err(|e| Error::io(output, e))?;
         for block in read_rx {
             let block = block?;
-            let mut scored = score(loaded, block);
+            let mut scored = score_with(loaded, explainers, block);
             let ids = std::mem::take(&mut scored.table.ids);
             let part = render_rows(&scored, ids, loaded, previous, opts);
             drop(scored);

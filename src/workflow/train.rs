@@ -10,11 +10,12 @@ use crate::data::spec::Spec;
 use crate::data::table::{read_table, Labels, Table};
 use crate::error::Result;
 use crate::features::reference;
-use crate::model::train::{train_target, TrainOptions, Trained};
+use crate::fsio::{sha256_hex, to_json};
 use crate::model::{Target, SCHEMA_VERSION};
 use crate::registry::manifest::{InputInfo, TargetSummary};
-use crate::registry::{sha256_hex, to_json, Manifest};
+use crate::registry::Manifest;
 use crate::rules::RulesModel;
+use crate::train::{train_target, TrainOptions, Trained};
 
 /// A trained, not yet written, version.
 pub struct TrainedVersion {
@@ -44,7 +45,7 @@ pub fn default_version_name(table: &Table) -> Option<String> {
 /// Reads the input and trains every model the spec names.
 ///
 /// ```no_run
-/// use healthscore::{data::spec::Spec, workflow::train::train_version, model::train::TrainOptions};
+/// use healthscore::{data::spec::Spec, workflow::train::train_version, train::TrainOptions};
 /// let spec = Spec::load("training/saas.toml".as_ref())?;
 /// let v = train_version(&spec, "notebooks-data/history.csv".as_ref(), "2026Q3", TrainOptions::default(), &|_| {})?;
 /// println!("{:?}", v.manifest.targets.keys());
@@ -104,7 +105,7 @@ pub fn train_version(spec: &Spec, input: &Path, version: &str, opts: TrainOption
         schema_version: SCHEMA_VERSION,
         tool_version: env!("CARGO_PKG_VERSION").into(),
         version: version.into(),
-        created_at: crate::registry::now(),
+        created_at: crate::fsio::now(),
         spec: spec.clone(),
         input: InputInfo {
             file: input.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),

@@ -1,0 +1,72 @@
+//! The ground under every layer that writes: atomic writes (a temporary file
+//! beside the target, flushed and renamed over it, so no reader ever sees half
+//! a file), checksums, the JSON form of artifacts and the clock.
+
+use std::io::Write;
+use std::path::Path;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+/// Hex sha256 of bytes.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    let d = Sha256::digest(bytes);
+    d.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Writes `bytes` to `path` atomically: a temporary file in the same directory,
+/// flushed, then renamed over the target. A missing parent directory is an error.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(bytes).map_err(|e| Error::io(path, e))?;
+    persist(tmp, path)
+}
+
+/// A temporary file in `path`'s directory, to be [`persist`]ed as `path` once
+/// complete (dropped, it is removed: no half-written output).
+pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    if !dir.is_dir() {
+        return Err(Error::io(
+            path,
+            std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!("directory {} does not exist; create it first", dir.display()),
+            ),
+        ));
+    }
+    tempfile::Builder::new()
+        .prefix(".healthscore-")
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| Error::io(path, e))
+}
+
+/// Flushes a temporary file from [`temp_beside`] and renames it over `path`.
+pub fn persist(tmp: tempfile::NamedTempFile, path: &Path) -> Result<()> {
+    tmp.as_file().sync_all().map_err(|e| Error::io(path, e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644));
+    }
+    tmp.persist(path).map_err(|e| Error::io(path, e.error))?;
+    Ok(())
+}
+
+/// Pretty JSON with a trailing newline.
+pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
+    let mut b = serde_json::to_vec_pretty(v).expect("model types serialise");
+    b.push(b'\n');
+    b
+}
+
+/// Current time as RFC 3339, or `HEALTHSCORE_NOW` when set (for reproducible manifests and tests).
+pub fn now() -> String {
+    std::env::var("HEALTHSCORE_NOW").unwrap_or_else(|_| chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
+}
