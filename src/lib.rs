@@ -2,35 +2,103 @@
 //! the account history, saved as versioned and auditable artifacts, explained
 //! feature by feature, and validated every quarter against real renewals.
 //!
-//! The pipeline, module by module:
-//! [`data`] reads the spec and the tables → [`features`] fits the preprocessing →
-//! [`model`] fits the classifiers → [`registry`] stores versions →
-//! [`explain`] attributes each score → [`metrics`] and [`validate`] measure the
-//! score-to-renewal correlation → [`report`] renders it. [`rules`] is the
-//! hand-built baseline and [`synth`] the synthetic history generator.
+//! # The API
+//!
+//! The items at this crate root are the library's contract; the command line,
+//! the benchmarks and other programs use them. The quarterly loop:
+//!
+//! | step | call |
+//! |---|---|
+//! | load a spec | [`Spec::load`] |
+//! | read a table | [`read_table`] (or [`read_live`] for a version's live table) |
+//! | train a version | [`train_and_save`] into a [`Registry`] (or [`train_version`] without writing) |
+//! | pick a version | [`Registry::in_use`], [`Registry::load`], [`Registry::promote`], [`Registry::rollback`] |
+//! | score | [`score_file`] (a file, streamed in blocks) or [`score`] (a table in memory) |
+//! | explain | [`Explainer`] (exact attributions), [`card`] (one account in words) |
+//! | validate | [`validate_files`] → [`Report`], [`validation_html`], [`min_auc_gate`] |
+//! | retrain | [`backtest`] a challenger against the version in use, [`diff`] two versions |
+//! | baseline | [`rules_scores`]: the hand-built weighted score on its own |
+//! | sample data | [`generate`] a synthetic history with known truth |
 //!
 //! ```no_run
-//! use healthscore::synth::{generate, SynthParams};
-//! let g = generate(&SynthParams::default());
-//! println!("{} history rows", g.history.rows());
+//! use healthscore::{score_file, train_and_save, Registry, ScoreOptions, Spec, TrainOptions};
+//! let spec = Spec::load("training/saas.toml".as_ref())?;
+//! let reg = Registry::new("models");
+//! let saved = train_and_save(&reg, &spec, "notebooks-data/history.csv".as_ref(), None, TrainOptions::default(), &|_| {})?;
+//! let version = reg.load(&saved.name)?;
+//! let (summary, _alerts) = score_file(&version, "notebooks-data/live.csv".as_ref(), None, None, ScoreOptions::default(), "scores.csv".as_ref())?;
+//! println!("scored {} accounts with {}", summary.rows, summary.version);
+//! # Ok::<(), healthscore::Error>(())
 //! ```
+//!
+//! # Layers
+//!
+//! Each module imports only the layers below it (checked by `tests/layers`):
+//! `error` → `fsio`, `design`, `metrics` → `data` → `features`, `synth` →
+//! `model`, `rules` → `explain` → `train` → `registry` → `validate` → `report`
+//! → `workflow`. The modules stay reachable for the benchmarks and for doc
+//! examples of the building blocks, but they are not the contract: use the
+//! items above.
 
+#[doc(hidden)]
 pub mod bench;
-pub mod cli;
+#[doc(hidden)]
 pub mod data;
+#[doc(hidden)]
 pub mod design;
+#[doc(hidden)]
 pub mod error;
+#[doc(hidden)]
 pub mod explain;
+#[doc(hidden)]
 pub mod features;
+#[doc(hidden)]
 pub mod fsio;
+#[doc(hidden)]
 pub mod metrics;
+#[doc(hidden)]
 pub mod model;
+#[doc(hidden)]
 pub mod registry;
+#[doc(hidden)]
 pub mod report;
+#[doc(hidden)]
 pub mod rules;
+#[doc(hidden)]
 pub mod synth;
+#[doc(hidden)]
 pub mod train;
+#[doc(hidden)]
 pub mod validate;
+#[doc(hidden)]
 pub mod workflow;
 
+pub use data::spec::{Band, Bands, Category, Spec, Target};
+pub use data::table::{parse_date, read_table, Labels, Table};
+pub use data::write::{Format, OutTable};
 pub use error::{Error, Result};
+pub use explain::{Attributions, Explained, Explainer};
+pub use fsio::{to_json, write_atomic};
+pub use model::TargetModel;
+pub use registry::{InUse, Loaded, Manifest, Promotion, Registry};
+pub use synth::{generate, Generated, SynthParams, Truth};
+pub use train::{Leak, TrainOptions, LEAK_AUC};
+pub use validate::{Report, Settings as ValidateSettings};
+pub use workflow::diff::{diff, strongest_effects, Diff, StrongestEffects};
+pub use workflow::retrain::{backtest, Backtest};
+pub use workflow::rules::{rules_scores, RulesRun};
+pub use workflow::score::{card, read_live, score, score_file, score_to_file, Previous, ScoreOptions, ScoreSummary, Scored};
+pub use workflow::train::{train_and_save, train_version, SavedVersion, TrainedVersion};
+pub use workflow::validate::{min_auc_gate, validate_files, Gate, ValidateInput};
+
+/// The HTML score-to-renewal report of a [`Report`]: one self-contained page
+/// (inline SVG charts, no script, no external resource).
+///
+/// ```no_run
+/// # let report: healthscore::Report = unimplemented!();
+/// healthscore::write_atomic("report.html".as_ref(), healthscore::validation_html(&report).as_bytes())?;
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn validation_html(report: &Report) -> String {
+    report::html(report)
+}

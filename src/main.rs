@@ -3,8 +3,10 @@
 
 use std::process::ExitCode;
 
+mod cli;
+
 use clap::Parser;
-use healthscore::cli::{Cli, Command, Outcome};
+use cli::{Cli, Command, Outcome};
 
 /// mimalloc keeps freed blocks for reuse across threads, where the system
 /// allocator maps and unmaps large blocks (page faults, TLB shootdowns) on
@@ -30,7 +32,7 @@ fn main() -> ExitCode {
         // SAFETY: sets a mimalloc option; no allocation state is touched.
         unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, -1) };
     }
-    match healthscore::cli::run(cli) {
+    match cli::run(cli) {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(1),
         Err(e) => {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
-use crate::fsio::{to_json, write_atomic};
+use healthscore::{to_json, write_atomic};
 
 /// Time the main steps on generated data of a given shape: reading Parquet and
 /// CSV, fitting the logistic model and 300 boosted trees of depth 6, scoring
@@ -47,7 +47,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         a.features,
         a.dir.display()
     ));
-    let r = crate::bench::run(a.rows, a.features, a.seed, &a.dir, !a.no_trees)?;
+    let r = healthscore::bench::run(a.rows, a.features, a.seed, &a.dir, !a.no_trees)?;
     print!("{}", r.table());
     if let Some(p) = &a.json {
         write_atomic(p, &to_json(&r))?;

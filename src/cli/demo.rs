@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::{generate, score, train, validate, Log, Outcome};
-use crate::data::spec::Spec;
-use crate::registry::Registry;
+use healthscore::Registry;
+use healthscore::Spec;
 
 /// Run the whole loop on the bundled sample: train a version on the synthetic
 /// history (holdout report included), score the previous quarter and the live
@@ -68,7 +68,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     }
 
     log.info("\n== 2. score last quarter's accounts, then the live accounts with what changed");
-    let dates = crate::data::table::read_table(&data.join("history.csv"), &spec.columns, &[], crate::data::table::Labels::IfPresent)?;
+    let dates = healthscore::read_table(&data.join("history.csv"), &spec.columns, &[], healthscore::Labels::IfPresent)?;
     let last = dates.dates.as_ref().and_then(|d| d.iter().max()).map(|d| d.to_string());
     let prev = a.dir.join("scores-previous.csv");
     score::run(

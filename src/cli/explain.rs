@@ -3,8 +3,8 @@
 use std::path::PathBuf;
 
 use crate::cli::{Log, Outcome};
-use crate::registry::Registry;
-use crate::workflow::score::{card, read_live, score};
+use healthscore::Registry;
+use healthscore::{card, read_live, score};
 
 /// Show why one account scores as it does: both scores, band, action, the
 /// drivers in each direction with their values and odds multipliers, and the

@@ -5,9 +5,9 @@ use std::path::PathBuf;
 use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
-use crate::data::write::Format;
-use crate::fsio::{to_json, write_atomic};
-use crate::synth::{generate, SynthParams};
+use healthscore::Format;
+use healthscore::{generate, SynthParams};
+use healthscore::{to_json, write_atomic};
 
 /// Generate a synthetic SaaS account history with known ground truth.
 ///

@@ -3,9 +3,8 @@
 use std::path::PathBuf;
 
 use crate::cli::{Log, Outcome};
-use crate::data::spec::Category;
-use crate::model::{FittedModel, Target};
-use crate::registry::Registry;
+use healthscore::Registry;
+use healthscore::Target;
 
 /// List and inspect model versions.
 #[derive(Debug, clap::Subcommand)]
@@ -69,7 +68,7 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
         }
         Command::Diff { a, b, models } => {
             let reg = Registry::new(&models);
-            let d = crate::workflow::diff::diff(&reg.load(&a)?, &reg.load(&b)?);
+            let d = healthscore::diff(&reg.load(&a)?, &reg.load(&b)?);
             print!("{}", d.summary());
         }
         Command::Show { version, models } => {
@@ -99,56 +98,11 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                     println!("  segment {segment}: {why}");
                 }
                 let Some(model) = l.model(*t) else { continue };
-                let pre = &model.pooled.preprocessor;
-                match &model.pooled.model {
-                    FittedModel::Logistic(lm) => {
-                        println!("  strongest coefficients per category (standardised log-odds):");
-                        for c in Category::ALL {
-                            let mut cols: Vec<(usize, f64)> = pre
-                                .columns
-                                .iter()
-                                .enumerate()
-                                .filter(|(_, col)| pre.features[col.feature].category() == c)
-                                .map(|(i, _)| (i, lm.coef[i]))
-                                .collect();
-                            if cols.is_empty() {
-                                continue;
-                            }
-                            cols.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
-                            let top: Vec<String> = cols
-                                .iter()
-                                .take(3)
-                                .map(|(i, b)| format!("{} {:+.3}", pre.columns[*i].name, b))
-                                .collect();
-                            println!("    {:<14} {}", c.name(), top.join(", "));
-                        }
-                    }
-                    FittedModel::Gbdt(g) => {
-                        let cols = pre.tree_columns();
-                        let mut splits = vec![0usize; pre.features.len()];
-                        for t in &g.trees {
-                            for n in t.nodes.iter().filter(|n| !n.is_leaf()) {
-                                splits[cols[n.feature as usize]] += 1;
-                            }
-                        }
-                        println!(
-                            "  {} trees of depth <= {}; most used features per category (splits):",
-                            g.trees.len(),
-                            g.max_depth
-                        );
-                        for c in Category::ALL {
-                            let mut f: Vec<(usize, usize)> = (0..pre.features.len())
-                                .filter(|&i| pre.features[i].category() == c)
-                                .map(|i| (i, splits[i]))
-                                .collect();
-                            if f.is_empty() {
-                                continue;
-                            }
-                            f.sort_by_key(|x| std::cmp::Reverse(x.1));
-                            let top: Vec<String> = f.iter().take(3).map(|(i, n)| format!("{} {n}", pre.features[*i].name())).collect();
-                            println!("    {:<14} {}", c.name(), top.join(", "));
-                        }
-                    }
+                let e = healthscore::strongest_effects(model, 3);
+                println!("  {}:", e.heading);
+                for (c, top) in &e.per_category {
+                    let top: Vec<String> = top.iter().map(|(name, v)| format!("{name} {}", e.format(*v))).collect();
+                    println!("    {:<14} {}", c.name(), top.join(", "));
                 }
             }
         }

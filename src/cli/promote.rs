@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use crate::cli::{Log, Outcome};
-use crate::registry::Registry;
+use healthscore::Registry;
 
 /// Make a version the one in use; the change is appended to models/promotions.jsonl.
 ///

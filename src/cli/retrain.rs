@@ -3,11 +3,11 @@
 use std::path::PathBuf;
 
 use crate::cli::{train, Log, Outcome};
-use crate::data::spec::Spec;
-use crate::fsio::{to_json, write_atomic};
-use crate::registry::Registry;
-use crate::validate::Settings;
-use crate::workflow::retrain::backtest;
+use healthscore::backtest;
+use healthscore::Registry;
+use healthscore::Spec;
+use healthscore::ValidateSettings as Settings;
+use healthscore::{to_json, write_atomic};
 
 /// Train a challenger version on all labeled history, then backtest the version
 /// in use (the champion, as it stands) and the challenger (refitted without that
@@ -55,12 +55,13 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         version: a.version.clone(),
         keep_holdout_model: false,
     };
-    let (tv, version) = train::train_and_save(&spec, &targs, log)?;
+    let saved = train::train_and_save(&spec, &targs, log)?;
+    let (tv, version) = (&saved.trained, saved.name.clone());
     let settings = Settings {
         seed: spec.seed,
         ..Default::default()
     };
-    let bt = backtest(&tv, champion.as_ref(), &a.input, &settings)?;
+    let bt = backtest(tv, champion.as_ref(), &a.input, &settings)?;
     print!("{}", bt.summary());
     if let Some(p) = &a.json {
         write_atomic(p, &to_json(&bt))?;

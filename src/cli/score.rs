@@ -5,11 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
-use crate::data::table::parse_date;
-use crate::data::write::Format;
-use crate::fsio::write_atomic;
-use crate::registry::Registry;
-use crate::workflow::score::{score_file, Previous, ScoreOptions};
+use healthscore::parse_date;
+use healthscore::write_atomic;
+use healthscore::Format;
+use healthscore::Registry;
+use healthscore::{score_file, Previous, ScoreOptions};
 
 /// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,
 /// the top drivers of each score, a contribution per category, and the

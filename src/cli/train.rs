@@ -4,11 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use healthscore::{Registry, SavedVersion, Spec, TrainOptions, LEAK_AUC};
+
 use crate::cli::{Log, Outcome};
-use crate::data::spec::Spec;
-use crate::registry::Registry;
-use crate::train::{TrainOptions, LEAK_AUC};
-use crate::workflow::train::{default_version_name, holdout_report, train_version, TrainedVersion};
 
 /// Train the risk and upsell models and save them as a new, immutable version.
 ///
@@ -38,33 +36,23 @@ pub struct Args {
 
 pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let spec = Spec::load(&a.spec)?;
-    let (_, version) = train_and_save(&spec, &a, log)?;
-    let _ = version;
+    train_and_save(&spec, &a, log)?;
     Ok(Outcome::Ok)
 }
 
-/// Trains and writes a version; returns it and its name.
-pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(TrainedVersion, String)> {
+/// Trains and writes a version, printing its summary and warnings.
+pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVersion> {
     let reg = Registry::new(&a.models);
-    // Refuse an existing explicit version before spending time on training.
-    if let Some(v) = &a.version {
-        if reg.root.join(v).exists() {
-            anyhow::bail!(
-                "version `{v}` already exists in {}; versions never change: choose another --version",
-                reg.root.display()
-            );
-        }
-    }
     let pb = log.spinner();
     let progress = |m: &str| {
         pb.set_message(m.to_string());
         log.debug(m);
     };
-    let name_hint = a.version.clone().unwrap_or_else(|| "pending".into());
-    let mut tv = train_version(
+    let saved = healthscore::train_and_save(
+        &reg,
         spec,
         &a.input,
-        &name_hint,
+        a.version.as_deref(),
         TrainOptions {
             keep_holdout_model: a.keep_holdout_model,
         },
@@ -72,21 +60,7 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(Traine
     )
     .with_context(|| format!("training on {}", a.input.display()))?;
     pb.finish_and_clear();
-    let version = match &a.version {
-        Some(v) => v.clone(),
-        None => default_version_name(&tv.table).unwrap_or_else(|| next_plain_name(&reg)),
-    };
-    tv.manifest.version = version.clone();
-    let mut files = tv.model_files();
-    let settings = crate::validate::Settings {
-        seed: spec.seed,
-        ..Default::default()
-    };
-    let report = holdout_report(&tv, &settings);
-    files.push(("report.json".into(), crate::fsio::to_json(&report)));
-    files.push(("report.html".into(), crate::report::html(&report).into_bytes()));
-    let dir = reg.write_version(&version, tv.manifest.clone(), &files)?;
-    for (t, tr) in &tv.trained {
+    for (t, tr) in &saved.trained.trained {
         for l in &tr.leaks {
             log.warn(format!(
                 "feature `{}` alone reaches a holdout AUC of {:.3} for {} (>= {LEAK_AUC}); it may hold the label or be recorded after the outcome: drop it from the spec unless it is known before the renewal",
@@ -96,31 +70,24 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<(Traine
             ));
         }
     }
-    print_summary(&tv, &version, &dir.display().to_string(), &reg, log)?;
-    if let Some(b) = report.risk.as_ref().and_then(|r| r.baselines.first()) {
+    print_summary(&saved, log);
+    if let Some(b) = saved.report.risk.as_ref().and_then(|r| r.baselines.first()) {
         log.info(format!(
             "  risk vs the hand-built score on the holdout: {:+.3} AUC [{:+.3}, {:+.3}]; report: {}",
             b.difference.estimate,
             b.difference.lower,
             b.difference.upper,
-            dir.join("report.html").display()
+            saved.dir.join("report.html").display()
         ));
     }
-    Ok((tv, version))
+    Ok(saved)
 }
 
-fn next_plain_name(reg: &Registry) -> String {
-    let n = reg.versions().map(|v| v.len()).unwrap_or(0);
-    (n + 1..)
-        .map(|i| format!("v{i}"))
-        .find(|v| !reg.root.join(v).exists())
-        .expect("a free name")
-}
-
-fn print_summary(tv: &TrainedVersion, version: &str, dir: &str, reg: &Registry, log: Log) -> anyhow::Result<()> {
-    let m = &tv.manifest;
+fn print_summary(saved: &SavedVersion, log: Log) {
+    let m = &saved.trained.manifest;
     log.info(format!(
-        "trained version {version} on {} rows of {}{}",
+        "trained version {} on {} rows of {}{}",
+        saved.name,
         m.input.rows,
         m.input.file,
         match (&m.input.first_date, &m.input.last_date) {
@@ -145,14 +112,13 @@ fn print_summary(tv: &TrainedVersion, version: &str, dir: &str, reg: &Registry, 
             h.log_loss
         ));
     }
-    let in_use = reg.in_use()?.map(|u| u.version).unwrap_or_default();
     log.info(format!(
-        "written to {dir}{}",
-        if in_use == version {
+        "written to {}{}",
+        saved.dir.display(),
+        if saved.in_use {
             " (in use)"
         } else {
             "; promote it with `healthscore promote`"
         }
     ));
-    Ok(())
 }

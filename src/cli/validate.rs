@@ -4,11 +4,9 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
+use healthscore::{min_auc_gate, to_json, validate_files, validation_html, write_atomic, Gate, Registry, ValidateInput, ValidateSettings};
+
 use crate::cli::{Log, Outcome};
-use crate::data::spec::Bands;
-use crate::fsio::{to_json, write_atomic};
-use crate::registry::Registry;
-use crate::validate::{build, join::join, Settings};
 
 /// Check how well the scores issued for a quarter predicted the renewals and
 /// expansions that then happened, beside the hand-built score (the
@@ -62,16 +60,15 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
             anyhow::bail!("{}: the directory {} does not exist", p.display(), dir.display());
         }
     }
-    // The version's spec gives the bands and the segment column.
-    let probe = join(&a.scores, &a.outcomes, None, None).context("joining scores and outcomes")?;
-    let spec = probe.model_version.as_deref().and_then(|v| {
-        let reg = Registry::new(&a.models);
-        reg.load(v).ok().map(|l| l.manifest.spec)
-    });
-    let bands = spec.as_ref().map(|s| s.bands.clone()).unwrap_or_else(Bands::default);
-    let segment = a.segment.clone().or_else(|| spec.as_ref().and_then(|s| s.columns.segment.clone()));
-    let joined = join(&a.scores, &a.outcomes, a.compare.as_deref(), segment.as_deref()).context("joining scores and outcomes")?;
-    let settings = Settings {
+    let reg = Registry::new(&a.models);
+    let input = ValidateInput {
+        scores: &a.scores,
+        outcomes: &a.outcomes,
+        compare: a.compare.as_deref(),
+        registry: &reg,
+        segment: a.segment.as_deref(),
+    };
+    let settings = ValidateSettings {
         resamples: a.resamples,
         seed: a.seed,
         ..Default::default()
@@ -80,27 +77,21 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         "Score-to-renewal validation: {}",
         a.scores.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
     );
-    let report = build(&joined, &bands, &settings, &title);
+    let report = validate_files(&input, &settings, &title).context("joining scores and outcomes")?;
     print!("{}", report.summary());
     if let Some(p) = &a.json {
         write_atomic(p, &to_json(&report))?;
         log.info(format!("wrote {}", p.display()));
     }
     if let Some(p) = &a.report {
-        write_atomic(p, crate::report::html(&report).as_bytes())?;
+        write_atomic(p, validation_html(&report).as_bytes())?;
         log.info(format!("wrote {}", p.display()));
     }
-    if let (Some(min), Some(r)) = (a.min_auc, &report.risk) {
-        if r.roc_auc.lower.is_nan() || r.roc_auc.lower < min {
-            log.warn(format!(
-                "the risk AUC interval's lower bound {:.3} is below --min-auc {min}",
-                r.roc_auc.lower
-            ));
+    if let Some(min) = a.min_auc {
+        if let Gate::Failed(why) = min_auc_gate(&report, min) {
+            log.warn(format!("{why} (--min-auc)"));
             return Ok(Outcome::CheckFailed);
         }
-    } else if a.min_auc.is_some() {
-        log.warn("--min-auc was given but the scores hold no risk with known outcomes");
-        return Ok(Outcome::CheckFailed);
     }
     Ok(Outcome::Ok)
 }

@@ -227,6 +227,18 @@ impl RulesModel {
         out
     }
 
+    /// Numeric features whose direction came from no label and no spec entry
+    /// (they count as higher-is-healthier).
+    pub fn unoriented(&self) -> Vec<String> {
+        self.features
+            .iter()
+            .filter_map(|f| match f {
+                RuleFeature::Numeric { name, direction_from, .. } if direction_from == "default" => Some(name.clone()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The hand-built health score (0–100, higher is healthier) of every row:
     /// the weighted mean of the category scores present (50 when none is).
     pub fn health(&self, table: &Table) -> Vec<f64> {

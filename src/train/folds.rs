@@ -29,7 +29,7 @@ pub struct Fold {
 /// Builds up to `k` folds over the labeled `rows`.
 ///
 /// ```
-/// use healthscore::model::cv::folds;
+/// use healthscore::train::folds::folds;
 /// let ids: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
 /// let y = [Some(0), Some(1), Some(0), Some(1)];
 /// let f = folds(&ids, None, &[0, 1, 2, 3], &y, 2, 1);

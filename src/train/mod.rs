@@ -1,8 +1,8 @@
 //! Training one target (risk or upsell) end to end: pick the labeled rows, hold
 //! out the latest quarter (or a stratified share of accounts), choose the model
-//! by group-aware out-of-time cross-validation ([`folds`], [`select`]), give
-//! segments that earn it a model of their own ([`segments`]), measure the
-//! choice on the holdout, probe for leakage ([`leakage`]), and refit on every
+//! by group-aware out-of-time cross-validation (`folds`, `select`), give
+//! segments that earn it a model of their own (`segments`), measure the
+//! choice on the holdout, probe for leakage (`leakage`), and refit on every
 //! labeled row. The layer above the classifiers: it decides, they fit.
 
 pub mod folds;
@@ -73,7 +73,7 @@ pub struct Trained {
 /// Trains the model of one target.
 ///
 /// ```no_run
-/// use healthscore::{data::{spec::Spec, table::*}, model::{Target, train::*}};
+/// use healthscore::{data::{spec::Spec, table::*}, model::Target, train::*};
 /// let spec = Spec::load("training/saas.toml".as_ref())?;
 /// let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
 /// let trained = train_target(&t, &spec, Target::Risk, TrainOptions::default())?;

@@ -255,3 +255,101 @@ impl Diff {
         s
     }
 }
+
+/// The strongest effects of a model per category: for a logistic model its
+/// largest standardised coefficients (log-odds per standard deviation), for
+/// boosted trees the features its splits use most.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StrongestEffects {
+    /// What the figures are, in words.
+    pub heading: String,
+    /// Whether the figures are split counts (else coefficients).
+    pub counts: bool,
+    /// Per category (in [`Category::ALL`] order, those with features), the
+    /// strongest columns or features, strongest first.
+    pub per_category: Vec<(Category, Vec<(String, f64)>)>,
+}
+
+impl StrongestEffects {
+    /// A figure as the heading says: a signed coefficient or a count.
+    pub fn format(&self, v: f64) -> String {
+        if self.counts {
+            format!("{v}")
+        } else {
+            format!("{v:+.3}")
+        }
+    }
+}
+
+/// The `k` strongest effects per category of a model's pooled sub-model.
+///
+/// ```no_run
+/// # let v = healthscore::Registry::new("models").load("2026Q3")?;
+/// let e = healthscore::strongest_effects(v.risk.as_ref().unwrap(), 3);
+/// for (category, top) in &e.per_category {
+///     println!("{}: {:?}", category.name(), top);
+/// }
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn strongest_effects(model: &TargetModel, k: usize) -> StrongestEffects {
+    let pre = &model.pooled.preprocessor;
+    let mut per_category = Vec::new();
+    match &model.pooled.model {
+        FittedModel::Logistic(lm) => {
+            for c in Category::ALL {
+                let mut cols: Vec<(usize, f64)> = pre
+                    .columns
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, col)| pre.features[col.feature].category() == c)
+                    .map(|(i, _)| (i, lm.coef[i]))
+                    .collect();
+                if cols.is_empty() {
+                    continue;
+                }
+                cols.sort_by(|a, b| b.1.abs().total_cmp(&a.1.abs()));
+                per_category.push((c, cols.iter().take(k).map(|(i, b)| (pre.columns[*i].name.clone(), *b)).collect()));
+            }
+            StrongestEffects {
+                heading: "strongest coefficients per category (standardised log-odds)".into(),
+                counts: false,
+                per_category,
+            }
+        }
+        FittedModel::Gbdt(g) => {
+            let cols = pre.tree_columns();
+            let mut splits = vec![0usize; pre.features.len()];
+            for t in &g.trees {
+                for n in t.nodes.iter().filter(|n| !n.is_leaf()) {
+                    splits[cols[n.feature as usize]] += 1;
+                }
+            }
+            for c in Category::ALL {
+                let mut f: Vec<(usize, usize)> = (0..pre.features.len())
+                    .filter(|&i| pre.features[i].category() == c)
+                    .map(|i| (i, splits[i]))
+                    .collect();
+                if f.is_empty() {
+                    continue;
+                }
+                f.sort_by_key(|x| std::cmp::Reverse(x.1));
+                per_category.push((
+                    c,
+                    f.iter()
+                        .take(k)
+                        .map(|(i, n)| (pre.features[*i].name().to_string(), *n as f64))
+                        .collect(),
+                ));
+            }
+            StrongestEffects {
+                heading: format!(
+                    "{} trees of depth <= {}; most used features per category (splits)",
+                    g.trees.len(),
+                    g.max_depth
+                ),
+                counts: true,
+                per_category,
+            }
+        }
+    }
+}

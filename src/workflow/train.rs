@@ -220,3 +220,80 @@ fn selection_rows(tv: &TrainedVersion) -> Vec<crate::validate::SelectionRow> {
     }
     out
 }
+
+/// A version trained and written to the registry.
+pub struct SavedVersion {
+    /// Its name (given, or the quarter of the latest snapshot date, or `vN`).
+    pub name: String,
+    /// Its directory.
+    pub dir: std::path::PathBuf,
+    /// What was trained.
+    pub trained: TrainedVersion,
+    /// The holdout report written beside the models (`report.json`, `report.html`).
+    pub report: crate::validate::Report,
+    /// Whether it is the version in use (the first version of a registry is).
+    pub in_use: bool,
+}
+
+/// Trains every model the spec names on `input` and writes the result as a
+/// new, immutable version of `registry`: the models, the manifest and the
+/// holdout report (JSON and HTML). An explicit `version` that already exists
+/// is refused before any training.
+///
+/// ```no_run
+/// use healthscore::{train_and_save, Registry, Spec, TrainOptions};
+/// let spec = Spec::load("training/saas.toml".as_ref())?;
+/// let reg = Registry::new("models");
+/// let saved = train_and_save(&reg, &spec, "notebooks-data/history.csv".as_ref(), None, TrainOptions::default(), &|_| {})?;
+/// println!("wrote {} to {}", saved.name, saved.dir.display());
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn train_and_save(
+    registry: &crate::registry::Registry,
+    spec: &Spec,
+    input: &Path,
+    version: Option<&str>,
+    opts: TrainOptions,
+    progress: &dyn Fn(&str),
+) -> Result<SavedVersion> {
+    if let Some(v) = version {
+        if registry.root.join(v).exists() {
+            return Err(crate::Error::Registry(format!(
+                "version `{v}` already exists in {}; versions never change: choose another version name",
+                registry.root.display()
+            )));
+        }
+    }
+    let mut tv = train_version(spec, input, version.unwrap_or("pending"), opts, progress)?;
+    let name = match version {
+        Some(v) => v.to_string(),
+        None => default_version_name(&tv.table).unwrap_or_else(|| next_plain_name(registry)),
+    };
+    tv.manifest.version = name.clone();
+    let mut files = tv.model_files();
+    let settings = crate::validate::Settings {
+        seed: spec.seed,
+        ..Default::default()
+    };
+    let report = holdout_report(&tv, &settings);
+    files.push(("report.json".into(), to_json(&report)));
+    files.push(("report.html".into(), crate::report::html(&report).into_bytes()));
+    let dir = registry.write_version(&name, tv.manifest.clone(), &files)?;
+    let in_use = registry.in_use()?.is_some_and(|u| u.version == name);
+    Ok(SavedVersion {
+        name,
+        dir,
+        trained: tv,
+        report,
+        in_use,
+    })
+}
+
+/// The first free `vN` name of a registry.
+fn next_plain_name(reg: &crate::registry::Registry) -> String {
+    let n = reg.versions().map(|v| v.len()).unwrap_or(0);
+    (n + 1..)
+        .map(|i| format!("v{i}"))
+        .find(|v| !reg.root.join(v).exists())
+        .expect("a free name")
+}

@@ -1,0 +1,78 @@
+//! `validate`: scores joined to what happened, measured into the
+//! score-to-renewal report, with the bands and segment column of the scores'
+//! version when the registry has it.
+
+use std::path::Path;
+
+use crate::data::spec::Bands;
+use crate::error::Result;
+use crate::registry::Registry;
+use crate::validate::{build, join::join, Report, Settings};
+
+/// What to validate.
+#[derive(Debug, Clone, Copy)]
+pub struct ValidateInput<'a> {
+    /// Scores written by `score`.
+    pub scores: &'a Path,
+    /// What happened: `account_id` (and `snapshot_date`), `churned`, `expanded`, `arr`.
+    pub outcomes: &'a Path,
+    /// Another scores file of the same accounts (paired AUC difference).
+    pub compare: Option<&'a Path>,
+    /// The registry that holds the scores' version (for its bands and segment column).
+    pub registry: &'a Registry,
+    /// The segment column of the scores file (default: the version's spec).
+    pub segment: Option<&'a str>,
+}
+
+/// The score-to-renewal report of a scores file against the outcomes.
+///
+/// ```no_run
+/// use healthscore::{validate_files, Registry, ValidateInput, ValidateSettings};
+/// let reg = Registry::new("models");
+/// let input = ValidateInput {
+///     scores: "scores.csv".as_ref(),
+///     outcomes: "notebooks-data/outcomes.csv".as_ref(),
+///     compare: None,
+///     registry: &reg,
+///     segment: None,
+/// };
+/// let report = validate_files(&input, &ValidateSettings::default(), "Q3 validation")?;
+/// print!("{}", report.summary());
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn validate_files(input: &ValidateInput<'_>, settings: &Settings, title: &str) -> Result<Report> {
+    let probe = join(input.scores, input.outcomes, None, None)?;
+    let spec = probe
+        .model_version
+        .as_deref()
+        .and_then(|v| input.registry.load(v).ok().map(|l| l.manifest.spec));
+    let bands = spec.as_ref().map(|s| s.bands.clone()).unwrap_or_else(Bands::default);
+    let segment = input
+        .segment
+        .map(str::to_string)
+        .or_else(|| spec.as_ref().and_then(|s| s.columns.segment.clone()));
+    let joined = join(input.scores, input.outcomes, input.compare, segment.as_deref())?;
+    Ok(build(&joined, &bands, settings, title))
+}
+
+/// The outcome of the minimum-AUC gate.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Gate {
+    /// The lower bound of the risk AUC's interval is at least the minimum.
+    Passed,
+    /// It is below (or not measurable); the reason in words.
+    Failed(String),
+}
+
+/// The minimum-AUC gate: passes when the lower bound of the risk AUC's
+/// bootstrap interval is at least `min`.
+pub fn min_auc_gate(report: &Report, min: f64) -> Gate {
+    match &report.risk {
+        Some(r) if r.roc_auc.lower.is_nan() || r.roc_auc.lower < min => Gate::Failed(format!(
+            "the risk AUC interval's lower bound {:.3} is below the minimum {min}",
+            r.roc_auc.lower
+        )),
+        Some(_) => Gate::Passed,
+        None => Gate::Failed("a minimum AUC was asked for but the scores hold no risk with known outcomes".into()),
+    }
+}
