@@ -6,8 +6,8 @@ use std::path::PathBuf;
 /// Everything that can go wrong in the library, with enough context to act on.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// A file could not be read or written.
-    #[error("{path}: {source}")]
+    /// A file could not be read or written (the OS error is the source).
+    #[error("{path}")]
     Io {
         path: PathBuf,
         #[source]
@@ -62,15 +62,33 @@ pub enum Error {
         model: String,
         value: u8,
     },
+    /// A table could not be encoded in memory (the encoder's error is the source).
+    #[error("cannot encode the table as {format}")]
+    Encode {
+        format: &'static str,
+        #[source]
+        source: polars::error::PolarsError,
+    },
     /// A model artifact is missing, corrupt, tampered with or of another schema.
     #[error("model artifact {path}: {message}")]
     Artifact { path: PathBuf, message: String },
     /// The model registry refuses an operation (existing version, unknown version).
     #[error("{0}")]
     Registry(String),
-    /// Invalid hyperparameters or options.
+    /// Invalid hyperparameters of a classifier.
     #[error("invalid parameter: {0}")]
     Param(String),
+    /// An input that cannot be used as asked, beyond a single cell: no rows
+    /// to score, tables that do not join, an unknown output format.
+    #[error("{0}")]
+    Input(String),
+    /// A table could not be written in its format (the encoder's error is the source).
+    #[error("{path}: cannot write the table")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: polars::error::PolarsError,
+    },
     /// A numerical routine failed.
     #[error("model fitting failed: {0}")]
     Fit(String),
@@ -80,6 +98,24 @@ pub enum Error {
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// The message with every cause after it, `a: b: c`, as the command line
+    /// prints it.
+    ///
+    /// ```
+    /// let e = healthscore::Error::io("scores.csv", std::io::Error::from(std::io::ErrorKind::NotFound));
+    /// assert_eq!(e.full_message(), "scores.csv: entity not found");
+    /// ```
+    pub fn full_message(&self) -> String {
+        let mut out = self.to_string();
+        let mut cause = std::error::Error::source(self);
+        while let Some(c) = cause {
+            out.push_str(": ");
+            out.push_str(&c.to_string());
+            cause = c.source();
+        }
+        out
+    }
+
     /// Wraps an I/O error with the path it happened on.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io { path: path.into(), source }

@@ -73,11 +73,12 @@ pub mod validate;
 #[doc(hidden)]
 pub mod workflow;
 
-pub use data::spec::{Band, Bands, Category, Spec, Target};
+pub use data::spec::{health_of, Action, Band, Bands, Category, Spec, Target};
 pub use data::table::{parse_date, read_table, Labels, Table};
 pub use data::write::{Format, OutTable};
 pub use error::{Error, Result};
 pub use explain::{Attributions, Explained, Explainer};
+pub use features::reference::DriftLevel;
 pub use fsio::{to_json, write_atomic};
 pub use model::TargetModel;
 pub use registry::{InUse, Loaded, Manifest, Promotion, Registry};
@@ -87,7 +88,7 @@ pub use validate::{Report, Settings as ValidateSettings};
 pub use workflow::diff::{diff, strongest_effects, Diff, StrongestEffects};
 pub use workflow::retrain::{backtest, Backtest};
 pub use workflow::rules::{rules_scores, RulesRun};
-pub use workflow::score::{card, read_live, score, score_file, score_to_file, Previous, ScoreOptions, ScoreSummary, Scored};
+pub use workflow::score::{card, read_live, score, score_file, score_to_file, Drift, Previous, ScoreOptions, ScoreSummary, Scored};
 pub use workflow::train::{train_and_save, train_version, SavedVersion, TrainedVersion};
 pub use workflow::validate::{min_auc_gate, validate_files, Gate, ValidateInput};
 

@@ -222,7 +222,7 @@ fn telco_gradient_boosting_alone_matches_lightgbm() {
     let models = d.path().join("models");
     let spec = spec_with_kind(d.path(), "training/telco.toml", "gbdt");
     let loaded = train_files(&spec, &repo("notebooks-data/telco.train.csv"), &models, &[]);
-    assert_eq!(loaded.risk.as_ref().unwrap().pooled.model.kind(), "gbdt");
+    assert_eq!(loaded.risk.as_ref().unwrap().pooled.model.kind().name(), "gbdt");
     let table = read_live(&loaded, &repo("notebooks-data/telco.test.csv")).unwrap();
     let y: Vec<u8> = table.risk.as_ref().unwrap().iter().map(|v| v.unwrap()).collect();
     let s = score(&loaded, table);
@@ -402,7 +402,7 @@ fn synthetic_risk_model_is_near_the_truth() {
         .selection
         .candidates
         .iter()
-        .map(|c| c.kind.as_str())
+        .map(|c| c.kind.name())
         .collect();
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["gbdt", "logistic"]);
     // Clear linear effects get coefficients of the right sign.

@@ -45,7 +45,7 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                 let l = match reg.load(&v) {
                     Ok(l) => l,
                     Err(e) => {
-                        println!("{v:<14} cannot be loaded: {e}");
+                        println!("{v:<14} cannot be loaded: {}", e.full_message());
                         continue;
                     }
                 };

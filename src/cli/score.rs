@@ -9,7 +9,7 @@ use healthscore::parse_date;
 use healthscore::write_atomic;
 use healthscore::Format;
 use healthscore::Registry;
-use healthscore::{score_file, Previous, ScoreOptions};
+use healthscore::{score_file, DriftLevel, Previous, ScoreOptions};
 
 /// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,
 /// the top drivers of each score, a contribution per category, and the
@@ -145,13 +145,13 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let major: Vec<String> = s
         .drift
         .iter()
-        .filter(|d| d.level == "major")
+        .filter(|d| d.level == DriftLevel::Major)
         .map(|d| format!("{} (PSI {:.2})", d.feature, d.psi))
         .collect();
     let moderate: Vec<String> = s
         .drift
         .iter()
-        .filter(|d| d.level == "moderate")
+        .filter(|d| d.level == DriftLevel::Moderate)
         .map(|d| format!("{} ({:.2})", d.feature, d.psi))
         .collect();
     if !major.is_empty() {

@@ -169,6 +169,56 @@ pub struct Actions {
     pub alert_risk_rise: f64,
 }
 
+/// What the customer-success team does with an account, from its two scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// High risk: keep the account.
+    Protect,
+    /// Low risk, high upsell: expand it.
+    Grow,
+    /// The rest.
+    Nurture,
+}
+
+impl Action {
+    /// Every action, in the order reports list them.
+    pub const ALL: [Action; 3] = [Action::Protect, Action::Grow, Action::Nurture];
+
+    /// `protect` when risk ≥ `protect_risk`, else `grow` when upsell ≥
+    /// `grow_upsell`, else `nurture`. A missing score counts as below.
+    ///
+    /// ```
+    /// use healthscore::{Action, Spec};
+    /// let a = Spec::default().actions;
+    /// assert_eq!(Action::of(&a, Some(0.5), Some(0.9)), Action::Protect);
+    /// assert_eq!(Action::of(&a, Some(0.1), Some(0.9)), Action::Grow);
+    /// assert_eq!(Action::of(&a, None, Some(0.1)), Action::Nurture);
+    /// ```
+    pub fn of(actions: &Actions, risk: Option<f64>, upsell: Option<f64>) -> Action {
+        match (risk, upsell) {
+            (Some(r), _) if r >= actions.protect_risk => Action::Protect,
+            (_, Some(u)) if u >= actions.grow_upsell => Action::Grow,
+            _ => Action::Nurture,
+        }
+    }
+
+    /// `protect`, `grow` or `nurture`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Protect => "protect",
+            Action::Grow => "grow",
+            Action::Nurture => "nurture",
+        }
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 impl Default for Actions {
     fn default() -> Self {
         Actions {
@@ -534,6 +584,17 @@ impl Band {
             _ => None,
         }
     }
+}
+
+/// Health from risk: 100 (1 − risk), rounded to one decimal. The one
+/// definition the scores, the validation and the reports share.
+///
+/// ```
+/// assert_eq!(healthscore::health_of(0.3), 70.0);
+/// assert_eq!(healthscore::health_of(0.12345), 87.7);
+/// ```
+pub fn health_of(risk: f64) -> f64 {
+    (1000.0 * (1.0 - risk)).round() / 10.0
 }
 
 /// Which of the two scores a model produces.

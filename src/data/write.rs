@@ -192,7 +192,7 @@ impl Format {
             Some("csv") => Ok(Format::Csv),
             Some("parquet") | Some("pq") => Ok(Format::Parquet),
             Some("jsonl") | Some("ndjson") => Ok(Format::JsonLines),
-            _ => Err(Error::Param(format!(
+            _ => Err(Error::Input(format!(
                 "{}: unknown output format; use a .csv, .parquet or .jsonl extension",
                 path.display()
             ))),
@@ -293,7 +293,7 @@ impl OutTable {
     /// Row groups of [`PARQUET_GROUP_ROWS`], each copied out of the table
     /// only while it is written.
     fn to_parquet(&self) -> Result<Vec<u8>> {
-        let err = |e: PolarsError| Error::Param(format!("writing Parquet: {e}"));
+        let err = |source: PolarsError| Error::Encode { format: "Parquet", source };
         let mut w = ParquetOut::new(Vec::new(), self).map_err(err)?;
         let rows = self.rows();
         for start in (0..rows).step_by(PARQUET_GROUP_ROWS) {
@@ -572,7 +572,10 @@ impl Sink {
             Format::Csv => self.file.write_all(&t.to_csv_part(self.blocks == 0)).map_err(io)?,
             Format::JsonLines => self.file.write_all(&t.to_jsonl()).map_err(io)?,
             Format::Parquet => {
-                let parquet_err = |e: PolarsError| Error::Param(format!("{}: writing Parquet: {e}", self.path.display()));
+                let parquet_err = |source: PolarsError| Error::Write {
+                    path: self.path.clone(),
+                    source,
+                };
                 if self.parquet.is_none() {
                     let f = self.tmp.reopen().map_err(|e| Error::io(&self.path, e))?;
                     self.parquet = Some(ParquetOut::new(f, &t).map_err(parquet_err)?);
@@ -593,8 +596,10 @@ impl Sink {
     pub fn finish(mut self) -> Result<()> {
         use std::io::Write;
         if let Some(w) = self.parquet.take() {
-            w.finish()
-                .map_err(|e| Error::Param(format!("{}: writing Parquet: {e}", self.path.display())))?;
+            w.finish().map_err(|source| Error::Write {
+                path: self.path.clone(),
+                source,
+            })?;
         }
         self.file.flush().map_err(|e| Error::io(&self.path, e))?;
         drop(self.file);

@@ -383,6 +383,51 @@ fn percentile_in(p: &[f64], v: f64, below: impl Fn(f64) -> usize) -> Option<f64>
     Some((lo - 1) as f64 + (v - a) / (b - a))
 }
 
+/// How far a feature's distribution moved, by its population stability
+/// index: `stable` below 0.1, `moderate` from 0.1 to 0.25, `major` above.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DriftLevel {
+    Stable,
+    Moderate,
+    Major,
+}
+
+impl DriftLevel {
+    /// The level of a PSI.
+    ///
+    /// ```
+    /// use healthscore::DriftLevel;
+    /// assert_eq!(DriftLevel::of(0.3), DriftLevel::Major);
+    /// assert_eq!(DriftLevel::of(0.1), DriftLevel::Moderate);
+    /// assert_eq!(DriftLevel::of(0.01), DriftLevel::Stable);
+    /// ```
+    pub fn of(psi: f64) -> DriftLevel {
+        if psi > 0.25 {
+            DriftLevel::Major
+        } else if psi >= 0.1 {
+            DriftLevel::Moderate
+        } else {
+            DriftLevel::Stable
+        }
+    }
+
+    /// `stable`, `moderate` or `major`.
+    pub fn name(self) -> &'static str {
+        match self {
+            DriftLevel::Stable => "stable",
+            DriftLevel::Moderate => "moderate",
+            DriftLevel::Major => "major",
+        }
+    }
+}
+
+impl std::fmt::Display for DriftLevel {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -357,6 +357,23 @@ impl Summary {
     }
 }
 
+/// The logistic function σ(z) = 1 / (1 + e^−z), computed without overflow
+/// for either sign of z.
+pub fn sigmoid(z: f64) -> f64 {
+    if z >= 0.0 {
+        1.0 / (1.0 + (-z).exp())
+    } else {
+        let e = z.exp();
+        e / (1.0 + e)
+    }
+}
+
+/// The inverse of [`sigmoid`].
+pub fn logit(p: f64) -> f64 {
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
+    (p / (1.0 - p)).ln()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -24,6 +24,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 
 use crate::design::DesignRows;
+pub use crate::metrics::{logit, sigmoid};
 
 /// Which optimiser fits the model.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,22 +307,6 @@ impl LogisticModel {
     pub fn margins_rows(&self, x: &impl DesignRows) -> Vec<f64> {
         crate::design::map_chunks(x, |chunk| self.margins(&chunk))
     }
-}
-
-/// The logistic function.
-pub fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// The inverse of [`sigmoid`].
-pub fn logit(p: f64) -> f64 {
-    let p = p.clamp(1e-15, 1.0 - 1e-15);
-    (p / (1.0 - p)).ln()
 }
 
 #[cfg(test)]

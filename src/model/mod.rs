@@ -23,6 +23,32 @@ use logistic::{sigmoid, LogisticModel};
 /// The version of the model file format. Loading refuses other versions.
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// The kind of a fitted classifier.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// L2-regularised logistic regression.
+    Logistic,
+    /// Gradient-boosted trees.
+    Gbdt,
+}
+
+impl Kind {
+    /// `logistic` or `gbdt`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Logistic => "logistic",
+            Kind::Gbdt => "gbdt",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
 /// A fitted classifier.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -32,11 +58,11 @@ pub enum FittedModel {
 }
 
 impl FittedModel {
-    /// The model kind's name.
-    pub fn kind(&self) -> &'static str {
+    /// The model's kind.
+    pub fn kind(&self) -> Kind {
         match self {
-            FittedModel::Logistic(_) => "logistic",
-            FittedModel::Gbdt(_) => "gbdt",
+            FittedModel::Logistic(_) => Kind::Logistic,
+            FittedModel::Gbdt(_) => Kind::Gbdt,
         }
     }
 
@@ -85,7 +111,7 @@ impl SubModel {
 /// One candidate tried during model selection, with its cross-validated figures.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
-    pub kind: String,
+    pub kind: Kind,
     /// Hyperparameters in words, e.g. `C=0.3`.
     pub setting: String,
     /// Pooled out-of-fold log-loss (lower is better).

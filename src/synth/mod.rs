@@ -25,6 +25,7 @@ use rand_distr::{Binomial, Distribution, Exp, LogNormal, Normal, Poisson};
 use serde::{Deserialize, Serialize};
 
 use crate::data::write::{OutColumn, OutTable};
+use crate::metrics::sigmoid;
 
 /// Settings of a generated history.
 #[derive(Debug, Clone, PartialEq)]
@@ -460,10 +461,6 @@ fn add_months(d: NaiveDate, months: i32) -> NaiveDate {
         .find(|&day| NaiveDate::from_ymd_opt(y, mo, day).is_some())
         .unwrap_or(28);
     NaiveDate::from_ymd_opt(y, mo, d.day().min(last)).expect("valid date")
-}
-
-fn sigmoid(x: f64) -> f64 {
-    1.0 / (1.0 + (-x).exp())
 }
 
 /// Per-account state that persists from quarter to quarter.

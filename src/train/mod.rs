@@ -85,7 +85,7 @@ pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptio
         Target::Risk => spec.columns.risk_label.clone(),
         Target::Upsell => spec.columns.upsell_label.clone(),
     }
-    .ok_or_else(|| Error::Param(format!("the spec names no {} label", target.name())))?;
+    .ok_or_else(|| Error::Input(format!("the spec names no {} label", target.name())))?;
     let labels = table.labels(target).ok_or_else(|| Error::MissingColumn {
         path: table.path.clone(),
         column: column.clone(),

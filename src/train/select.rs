@@ -16,7 +16,7 @@ use crate::features::{PreprocessParams, Preprocessor};
 use crate::metrics::{self};
 use crate::model::gbdt::{self, GbdtModel, GbdtParams};
 use crate::model::logistic::{sigmoid, LogisticParams};
-use crate::model::{Candidate, FittedModel, Selection, SubModel};
+use crate::model::{Candidate, FittedModel, Kind, Selection, SubModel};
 use crate::train::folds::Fold;
 use crate::train::shape::shape_test;
 
@@ -52,8 +52,8 @@ pub(crate) fn fit_candidate(
     pp: PreprocessParams,
     cand: &Candidate,
 ) -> Result<SubModel> {
-    match cand.kind.as_str() {
-        "gbdt" => {
+    match cand.kind {
+        Kind::Gbdt => {
             let pre = Preprocessor::fit(table, rows, Some(shape_test(labels)), pp)?;
             let params = gbdt_params(spec, cand.depth.unwrap_or(spec.model.depth_grid[0]));
             let m = fit_gbdt_rows(table, rows, labels, &pre, params, cand.rounds)?;
@@ -65,7 +65,7 @@ pub(crate) fn fit_candidate(
                 base_rate: y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64,
             })
         }
-        _ => fit_sub(table, rows, labels, pp, cand.c.unwrap_or(1.0)),
+        Kind::Logistic => fit_sub(table, rows, labels, pp, cand.c.unwrap_or(1.0)),
     }
 }
 
@@ -221,7 +221,7 @@ pub(crate) fn cv_gbdt(
             }
         }
         out.push(Candidate {
-            kind: "gbdt".into(),
+            kind: Kind::Gbdt,
             setting: format!(
                 "depth {depth}, learning rate {}, {} rounds",
                 spec.model.learning_rate,
@@ -263,7 +263,7 @@ pub(crate) fn select_logistic(
         // Too little data for folds: take the middle of the grid.
         let c = grid[grid.len() / 2];
         let cand = Candidate {
-            kind: "logistic".into(),
+            kind: Kind::Logistic,
             setting: format!("C={c}"),
             cv_log_loss: f64::NAN,
             cv_roc_auc: f64::NAN,
@@ -314,7 +314,7 @@ pub(crate) fn select_logistic(
             p.extend_from_slice(&f[i].1);
         }
         candidates.push(Candidate {
-            kind: "logistic".into(),
+            kind: Kind::Logistic,
             setting: format!("C={c}"),
             cv_log_loss: metrics::log_loss(&y, &p),
             cv_roc_auc: metrics::roc_auc(&y, &p),

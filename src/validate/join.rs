@@ -96,7 +96,7 @@ pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_colu
     let health = if s.has("health") {
         s.numbers("health", "health score")?
     } else {
-        risk.iter().map(|r| r.map(|r| 100.0 * (1.0 - r))).collect()
+        risk.iter().map(|r| r.map(crate::data::spec::health_of)).collect()
     };
     let action = if s.has("action") {
         s.strings("action", "action")?
@@ -160,7 +160,7 @@ pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_colu
     j.unmatched_scores = sdf.height() - j.ids.len();
     j.unmatched_outcomes = odf.height() - matched_outcomes;
     if j.ids.is_empty() {
-        return Err(Error::Param(format!(
+        return Err(Error::Input(format!(
             "no row of {} joins a row of {} on account_id{}; are they of the same accounts and quarter?",
             scores.display(),
             outcomes.display(),

@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::data::spec::health_of;
 use crate::data::spec::{Band, Bands};
 use crate::metrics::{self, DecileRow, Interval, ReliabilityBin};
 
@@ -435,7 +436,12 @@ pub fn build(j: &join::Joined, bands: &Bands, s: &Settings, title: &str) -> Repo
     let risk = (!rows.is_empty()).then(|| {
         let y: Vec<u8> = rows.iter().map(|&r| j.churned[r].expect("filtered")).collect();
         let p: Vec<f64> = rows.iter().map(|&r| j.risk[r].expect("filtered")).collect();
-        let h: Vec<f64> = rows.iter().map(|&r| j.health[r].unwrap_or(100.0 * (1.0 - p[0]))).collect();
+        // A row without a health cell takes its own risk's health.
+        let h: Vec<f64> = rows
+            .iter()
+            .zip(&p)
+            .map(|(&r, &risk)| j.health[r].unwrap_or_else(|| health_of(risk)))
+            .collect();
         let arr: Option<Vec<f64>> = j.arr.as_ref().map(|a| rows.iter().map(|&r| a[r].unwrap_or(0.0)).collect());
         let mut baselines = vec![];
         if let Some(rh) = &j.rules_health {
@@ -545,5 +551,26 @@ mod tests {
         assert_eq!(r.revenue.as_ref().unwrap().red_band_share, 1.0);
         assert_eq!(r.baselines[0].roc_auc.estimate, 0.5);
         assert_eq!(r.baselines[0].difference.estimate, 0.5);
+    }
+
+    /// A scores file without health cells: each row's band comes from its own
+    /// risk (the report once took the first row's risk for every row).
+    #[test]
+    fn missing_health_comes_from_each_rows_own_risk() {
+        let n = 40;
+        let risk: Vec<Option<f64>> = (0..n).map(|i| Some(if i % 2 == 0 { 0.05 } else { 0.9 })).collect();
+        let j = join::Joined {
+            ids: (0..n).map(|i| format!("a{i}")).collect(),
+            health: vec![None; n],
+            upsell: vec![None; n],
+            action: vec![None; n],
+            churned: (0..n).map(|i| Some((i % 2 == 1 && i % 3 != 0) as u8)).collect(),
+            expanded: vec![None; n],
+            risk,
+            ..Default::default()
+        };
+        let r = build(&j, &Bands::default(), &Settings::default(), "t").risk.expect("risk rows");
+        let count = |b: &str| r.bands.iter().find(|x| x.band == b).map_or(0, |x| x.count);
+        assert_eq!((count("green"), count("red")), (20, 20), "{:?}", r.bands);
     }
 }

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::Category;
-use crate::features::reference::{psi, Distribution, FeatureReference};
+use crate::features::reference::{psi, Distribution, DriftLevel, FeatureReference};
 use crate::features::FeatureTransform;
 use crate::metrics::Summary;
 use crate::model::{FittedModel, Target, TargetModel};
@@ -243,14 +243,7 @@ impl Diff {
         }
         let _ = writeln!(s, "\ndrift between the training sets (PSI, largest first):");
         for (f, p) in self.drift.iter().take(5) {
-            let level = if *p > 0.25 {
-                "major"
-            } else if *p >= 0.1 {
-                "moderate"
-            } else {
-                "stable"
-            };
-            let _ = writeln!(s, "  {f:<26} {p:.3} {level}");
+            let _ = writeln!(s, "  {f:<26} {p:.3} {}", DriftLevel::of(*p));
         }
         s
     }

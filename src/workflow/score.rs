@@ -12,12 +12,12 @@ use std::path::Path;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::data::spec::{Band, Category, Spec};
+use crate::data::spec::{health_of, Action, Band, Category, Spec};
 use crate::data::table::{read_frame_text, read_table_date_optional, FeatureValues, Frame, Labels, Table, TableBlocks};
 use crate::data::write::{push_float, OutColumn, OutTable, Sink, TextCells};
 use crate::error::{Error, Result};
 use crate::explain::{by_category, top_k, top_k_into, Explained, Explainer};
-use crate::features::reference::LiveCounts;
+use crate::features::reference::{DriftLevel, LiveCounts};
 use crate::model::Target;
 use crate::registry::Loaded;
 
@@ -37,22 +37,8 @@ pub struct Scored {
     pub upsell: Option<TargetScores>,
     pub health: Vec<Option<f64>>,
     pub band: Vec<Option<Band>>,
-    pub action: Vec<&'static str>,
+    pub action: Vec<Action>,
     pub rules_health: Vec<f64>,
-}
-
-/// The action for a pair of scores.
-pub fn action(spec: &Spec, risk: Option<f64>, upsell: Option<f64>) -> &'static str {
-    match (risk, upsell) {
-        (Some(r), _) if r >= spec.actions.protect_risk => "protect",
-        (_, Some(u)) if u >= spec.actions.grow_upsell => "grow",
-        _ => "nurture",
-    }
-}
-
-/// Health from risk: 100 (1 − risk), one decimal.
-pub fn health_of(risk: f64) -> f64 {
-    (1000.0 * (1.0 - risk)).round() / 10.0
 }
 
 /// Reads a live table with the version's spec and features.
@@ -113,8 +99,8 @@ pub fn score_with(loaded: &Loaded, explainers: &Explainers<'_>, table: Table) ->
     let band = health.iter().map(|h| h.map(|h| spec.band(h))).collect();
     let action = (0..n)
         .map(|r| {
-            action(
-                spec,
+            Action::of(
+                &spec.actions,
                 risk.as_ref().map(|s| s.probability[r]),
                 upsell.as_ref().map(|s| s.probability[r]),
             )
@@ -198,8 +184,7 @@ impl Previous {
 pub struct Drift {
     pub feature: String,
     pub psi: f64,
-    /// `stable` (< 0.1), `moderate` (0.1–0.25) or `major` (> 0.25).
-    pub level: String,
+    pub level: DriftLevel,
 }
 
 /// What the terminal summary of a scoring run shows.
@@ -285,7 +270,7 @@ pub fn score_to_file(
         let rows: Vec<usize> = (start..(start + step).min(table.len())).collect();
         Ok(table.select(&rows))
     });
-    let no_rows = || Error::Param(format!("{}: no rows to score", table.path.display()));
+    let no_rows = || Error::Input(format!("{}: no rows to score", table.path.display()));
     score_blocks(loaded, blocks, previous, opts, output, no_rows)
 }
 
@@ -313,16 +298,19 @@ pub fn score_file(
     let spec = &loaded.manifest.spec;
     let blocks = TableBlocks::open(input, &spec.columns, &loaded.manifest.features, Labels::IfPresent, opts.block_rows)?;
     let Some(day) = as_of else {
-        let no_rows = || Error::Param(format!("{}: no rows to score", input.display()));
+        let no_rows = || Error::Input(format!("{}: no rows to score", input.display()));
         return score_blocks(loaded, blocks, previous, opts, output, no_rows);
     };
     if !blocks.has_dates() {
-        return Err(Error::Param(format!("{}: --as-of needs a snapshot date column", input.display())));
+        return Err(Error::Input(format!(
+            "{}: scoring as of a date needs a snapshot date column",
+            input.display()
+        )));
     }
     let kept = blocks
         .map(|b| b.map(|t| keep_date(t, day)))
         .filter(|b| b.as_ref().map_or(true, |t| !t.is_empty()));
-    let no_rows = || Error::Param(format!("{}: no rows with snapshot date {day}", input.display()));
+    let no_rows = || Error::Input(format!("{}: no rows with snapshot date {day}", input.display()));
     score_blocks(loaded, kept, previous, opts, output, no_rows)
 }
 
@@ -457,7 +445,7 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
     out.push("upsell", prob(&scored.upsell));
     out.push("health", OutColumn::Float(scored.health.clone()));
     out.push("band", OutColumn::labels(scored.band.iter().map(|b| b.map(|b| b.name()))));
-    out.push("action", OutColumn::labels(scored.action.iter().map(|a| Some(*a))));
+    out.push("action", OutColumn::labels(scored.action.iter().map(|a| Some(a.name()))));
     out.push("model_version", OutColumn::constant(&scored.version, n));
     out.push(
         "rules_health",
@@ -568,7 +556,7 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
         ..Default::default()
     };
     count_names(scored.band.iter().flatten().map(|b| b.name()), &mut summary.bands);
-    count_names(scored.action.iter().copied(), &mut summary.actions);
+    count_names(scored.action.iter().map(|a| a.name()), &mut summary.actions);
     let mut alerts = OutTable::default();
     if let (Some(prev), Some(risk)) = (previous, &scored.risk) {
         let (mut pb, mut pr, mut change, mut moved, mut alert) = (vec![], vec![], vec![], vec![], vec![]);
@@ -829,17 +817,10 @@ impl<'a> DataChecks<'a> {
             .zip(&self.live)
             .filter_map(|(r, live)| {
                 let psi = r.psi_of(live.as_ref()?);
-                let level = if psi > 0.25 {
-                    "major"
-                } else if psi >= 0.1 {
-                    "moderate"
-                } else {
-                    "stable"
-                };
                 Some(Drift {
                     feature: r.name.clone(),
                     psi,
-                    level: level.into(),
+                    level: DriftLevel::of(psi),
                 })
             })
             .collect();

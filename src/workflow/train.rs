@@ -6,7 +6,7 @@ use std::path::Path;
 
 use chrono::Datelike;
 
-use crate::data::spec::Spec;
+use crate::data::spec::{Action, Spec};
 use crate::data::table::{read_table, Labels, Table};
 use crate::error::Result;
 use crate::features::reference;
@@ -162,7 +162,8 @@ pub fn holdout_report(tv: &TrainedVersion, settings: &crate::validate::Settings)
         let action: Vec<String> = tr
             .holdout_p
             .iter()
-            .map(|&u| if u >= spec.actions.grow_upsell { "grow" } else { "other" }.to_string())
+            // Risk is not known for these rows: the action by upsell alone.
+            .map(|&u| Action::of(&spec.actions, None, Some(u)).name().to_string())
             .collect();
         upsell_report(&tr.holdout_y, &tr.holdout_p, &action, settings)
     });
