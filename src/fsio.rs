@@ -70,3 +70,41 @@ pub fn to_json<T: Serialize>(v: &T) -> Vec<u8> {
 pub fn now() -> String {
     std::env::var("HEALTHSCORE_NOW").unwrap_or_else(|_| chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string())
 }
+
+/// Whether two paths name the same existing file (same device and inode on
+/// Unix, the same canonical path elsewhere).
+pub fn same_file(a: &Path, b: &Path) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        if let (Ok(x), Ok(y)) = (std::fs::metadata(a), std::fs::metadata(b)) {
+            return x.dev() == y.dev() && x.ino() == y.ino();
+        }
+        false
+    }
+    #[cfg(not(unix))]
+    {
+        matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+    }
+}
+
+/// Refuses to write `output` over any of `inputs`: the run would replace
+/// the data it reads.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let p = dir.path().join("live.csv");
+/// std::fs::write(&p, "account_id\n").unwrap();
+/// assert!(healthscore::refuse_input_as_output(&p, &[&p]).is_err());
+/// assert!(healthscore::refuse_input_as_output(&dir.path().join("out.csv"), &[&p]).is_ok());
+/// ```
+pub fn refuse_input_as_output(output: &Path, inputs: &[&Path]) -> Result<()> {
+    match inputs.iter().find(|i| same_file(output, i)) {
+        Some(i) => Err(Error::Input(format!(
+            "{}: the output is the input {}; write the output to another file",
+            output.display(),
+            i.display()
+        ))),
+        None => Ok(()),
+    }
+}

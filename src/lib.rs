@@ -79,7 +79,7 @@ pub use data::write::{Format, OutTable};
 pub use error::{Error, Result};
 pub use explain::{Attributions, Explained, Explainer};
 pub use features::reference::DriftLevel;
-pub use fsio::{to_json, write_atomic};
+pub use fsio::{refuse_input_as_output, to_json, write_atomic};
 pub use model::TargetModel;
 pub use registry::{InUse, Loaded, Manifest, Promotion, Registry};
 pub use synth::{generate, Generated, SynthParams, Truth};

@@ -1,6 +1,7 @@
 //! Integration tests: they drive the real binary in temporary directories, and
 //! the library on the bundled data. One test binary (see `util.rs`).
 
+mod faults;
 mod layers;
 mod util;
 

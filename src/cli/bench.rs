@@ -48,7 +48,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         a.dir.display()
     ));
     let r = healthscore::bench::run(a.rows, a.features, a.seed, &a.dir, !a.no_trees)?;
-    print!("{}", r.table());
+    out!("{}", r.table());
     if let Some(p) = &a.json {
         write_atomic(p, &to_json(&r))?;
     }

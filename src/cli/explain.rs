@@ -42,6 +42,6 @@ pub fn run(a: Args, _log: Log) -> anyhow::Result<Outcome> {
     // The latest snapshot of the account.
     let last = *rows.iter().max_by_key(|&&r| table.dates.as_ref().map(|d| d[r])).expect("non-empty");
     let scored = score(&loaded, table.select(&[last]));
-    print!("{}", card(&scored, 0, &loaded.manifest.spec));
+    out!("{}", card(&scored, 0, &loaded.manifest.spec));
     Ok(Outcome::Ok)
 }

@@ -1,6 +1,24 @@
 //! The command line: one file per subcommand, each with its clap `Args` and a
 //! `run`. Data goes to stdout; logs, progress and warnings go to stderr.
 
+/// `println!` for data on stdout that returns the error of a closed pipe
+/// (`healthscore models list | head -0`) instead of panicking; `main` ends
+/// such a run quietly with exit code 0.
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
+/// `print!` that returns a closed pipe's error, as [`outln!`].
+macro_rules! out {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($t)*)?
+    }};
+}
+
 pub mod bench;
 pub mod demo;
 pub mod explain;

@@ -40,12 +40,12 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
         Command::List { models } => {
             let reg = Registry::new(&models);
             let in_use = reg.in_use()?.map(|u| u.version);
-            println!("{:<14} {:<21} {:>9} {:>10}  in use", "version", "created", "risk AUC", "upsell AUC");
+            outln!("{:<14} {:<21} {:>9} {:>10}  in use", "version", "created", "risk AUC", "upsell AUC");
             for v in reg.versions()? {
                 let l = match reg.load(&v) {
                     Ok(l) => l,
                     Err(e) => {
-                        println!("{v:<14} cannot be loaded: {}", e.full_message());
+                        outln!("{v:<14} cannot be loaded: {}", e.full_message());
                         continue;
                     }
                 };
@@ -56,7 +56,7 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                         .map(|s| format!("{:.3}", s.holdout.metrics.roc_auc))
                         .unwrap_or_else(|| "-".into())
                 };
-                println!(
+                outln!(
                     "{:<14} {:<21} {:>9} {:>10}  {}",
                     v,
                     l.manifest.created_at,
@@ -69,20 +69,20 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
         Command::Diff { a, b, models } => {
             let reg = Registry::new(&models);
             let d = healthscore::diff(&reg.load(&a)?, &reg.load(&b)?);
-            print!("{}", d.summary());
+            out!("{}", d.summary());
         }
         Command::Show { version, models } => {
             let reg = Registry::new(&models);
             let l = reg.load(&version)?;
             let m = &l.manifest;
-            println!("version {} (healthscore {}, created {})", m.version, m.tool_version, m.created_at);
-            println!("input   {} ({} rows, sha256 {})", m.input.file, m.input.rows, &m.input.sha256[..16]);
+            outln!("version {} (healthscore {}, created {})", m.version, m.tool_version, m.created_at);
+            outln!("input   {} ({} rows, sha256 {})", m.input.file, m.input.rows, &m.input.sha256[..16]);
             if let (Some(a), Some(b)) = (&m.input.first_date, &m.input.last_date) {
-                println!("dates   {a} to {b}");
+                outln!("dates   {a} to {b}");
             }
             for (t, s) in &m.targets {
                 let h = &s.holdout.metrics;
-                println!(
+                outln!(
                     "\n{}: {} labeled rows, rate {:.1}%, {}; holdout AUC {:.3}, PR-AUC {:.3}, Brier {:.4}, log-loss {:.4} on {} rows",
                     t.name(),
                     s.labeled_rows,
@@ -95,14 +95,14 @@ pub fn run(c: Command, _log: Log) -> anyhow::Result<Outcome> {
                     h.rows
                 );
                 for (segment, why) in &s.segments {
-                    println!("  segment {segment}: {why}");
+                    outln!("  segment {segment}: {why}");
                 }
                 let Some(model) = l.model(*t) else { continue };
                 let e = healthscore::strongest_effects(model, 3);
-                println!("  {}:", e.heading);
+                outln!("  {}:", e.heading);
                 for (c, top) in &e.per_category {
                     let top: Vec<String> = top.iter().map(|(name, v)| format!("{name} {}", e.format(*v))).collect();
-                    println!("    {:<14} {}", c.name(), top.join(", "));
+                    outln!("    {:<14} {}", c.name(), top.join(", "));
                 }
             }
         }

@@ -62,7 +62,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         ..Default::default()
     };
     let bt = backtest(tv, champion.as_ref(), &a.input, &settings)?;
-    print!("{}", bt.summary());
+    out!("{}", bt.summary());
     if let Some(p) = &a.json {
         write_atomic(p, &to_json(&bt))?;
     }

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 
-use healthscore::{write_atomic, Format, Spec};
+use healthscore::{refuse_input_as_output, write_atomic, Format, Spec};
 
 use crate::cli::{Log, Outcome};
 
@@ -34,6 +34,9 @@ pub struct Args {
 pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let spec = Spec::load(&a.spec)?;
     let format = Format::from_path(&a.output)?;
+    let mut inputs: Vec<&std::path::Path> = vec![&a.input, &a.spec];
+    inputs.extend(a.reference.as_deref());
+    refuse_input_as_output(&a.output, &inputs)?;
     let run = healthscore::rules_scores(&spec, &a.input, a.reference.as_deref())?;
     let unoriented = run.rules.unoriented();
     if !unoriented.is_empty() {

@@ -6,9 +6,9 @@ use anyhow::Context;
 
 use crate::cli::{Log, Outcome};
 use healthscore::parse_date;
-use healthscore::write_atomic;
 use healthscore::Format;
 use healthscore::Registry;
+use healthscore::{refuse_input_as_output, write_atomic};
 use healthscore::{score_file, DriftLevel, Previous, ScoreOptions};
 
 /// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,
@@ -78,6 +78,12 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
                 dir.display()
             );
         }
+    }
+    // Neither the scores nor the alerts may replace a file the run reads.
+    let mut inputs: Vec<&std::path::Path> = vec![&a.input];
+    inputs.extend(a.previous.as_deref());
+    for out in [a.output.clone(), alerts_path(&a.output)] {
+        refuse_input_as_output(&out, &inputs)?;
     }
     let as_of = match &a.as_of {
         Some(s) => Some(parse_date(s).with_context(|| format!("--as-of `{s}` is not a date; write YYYY-MM-DD"))?),

@@ -52,6 +52,9 @@ pub struct Args {
 }
 
 pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
+    if let Some(m) = a.min_auc.filter(|m| !(0.0..=1.0).contains(m)) {
+        anyhow::bail!("--min-auc {m} is not an AUC; give a number between 0 and 1");
+    }
     if a.resamples < 100 {
         anyhow::bail!("--resamples must be at least 100 for a usable interval");
     }
@@ -78,7 +81,15 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         a.scores.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default()
     );
     let report = validate_files(&input, &settings, &title).context("joining scores and outcomes")?;
-    print!("{}", report.summary());
+    if report.risk.is_none() && report.upsell.is_none() {
+        log.warn(format!(
+            "{}: no score joins a known outcome: the file has no `risk` or `upsell` column, or no outcome is known; nothing could be measured",
+            a.scores.display()
+        ));
+    } else if report.risk.is_none() {
+        log.warn("the risk score is not measured: the scores have no `risk` column or no `churned` outcome joins them");
+    }
+    out!("{}", report.summary());
     if let Some(p) = &a.json {
         write_atomic(p, &to_json(&report))?;
         log.info(format!("wrote {}", p.display()));

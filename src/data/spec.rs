@@ -512,6 +512,11 @@ impl Spec {
         if self.rules.weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
             return Err(bad("rules.weights must be non-negative numbers".into()));
         }
+        if self.rules.weights.values().sum::<f64>() <= 0.0 {
+            return Err(bad(
+                "rules.weights sum to 0, so the hand-built score would be 50 for every account; give at least one category a positive weight".into(),
+            ));
+        }
         for (name, v) in [
             ("protect_risk", self.actions.protect_risk),
             ("grow_upsell", self.actions.grow_upsell),

@@ -267,6 +267,30 @@ impl Preprocessor {
                 }
             })
             .collect();
+        // Values whose squares overflow (|x| near 1e154 and beyond) leave no
+        // finite spread: refuse them here, naming the feature and the row,
+        // rather than write a model that can never be loaded.
+        for (f, raw) in features.iter().zip(&table.features) {
+            if let (FeatureTransform::Numeric { name, mean, sd, .. }, FeatureValues::Numeric(v)) = (f, &raw.values) {
+                if !(mean.is_finite() && sd.is_finite()) {
+                    let row = rows
+                        .iter()
+                        .copied()
+                        .filter(|&r| v[r].is_finite())
+                        .max_by(|&a, &b| v[a].abs().total_cmp(&v[b].abs()))
+                        .unwrap_or(0);
+                    return Err(Error::BadValue {
+                        path: table.path.clone(),
+                        column: name.clone(),
+                        row: row + 1,
+                        message: format!(
+                            "the value {} is too large to standardise (its square overflows); rescale the column, e.g. to thousands",
+                            v[row]
+                        ),
+                    });
+                }
+            }
+        }
         let mut pre = Preprocessor {
             features,
             columns: Vec::new(),

@@ -76,6 +76,19 @@ fn valid_version_name(v: &str) -> bool {
     !v.is_empty() && !v.starts_with('.') && v.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
 }
 
+/// Refuses a version name that could reach outside the registry (`../x`,
+/// `/abs`, hidden names) wherever a name comes in: arguments, `in_use.json`,
+/// the promotion log.
+fn check_name(v: &str) -> Result<()> {
+    if valid_version_name(v) {
+        Ok(())
+    } else {
+        Err(Error::Registry(format!(
+            "invalid version name `{v}`: a version is a directory of the registry named with letters, digits, `-`, `_` and `.`"
+        )))
+    }
+}
+
 impl Registry {
     /// Opens (without creating) a registry directory.
     pub fn new(root: impl Into<PathBuf>) -> Registry {
@@ -151,10 +164,15 @@ impl Registry {
             return Ok(None);
         }
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        serde_json::from_str(&text).map(Some).map_err(|e| Error::Artifact {
+        let u: InUse = serde_json::from_str(&text).map_err(|e| Error::Artifact {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        check_name(&u.version).map_err(|e| Error::Artifact {
             path: p,
             message: e.to_string(),
-        })
+        })?;
+        Ok(Some(u))
     }
 
     /// The promotion log, oldest first.
@@ -233,6 +251,7 @@ impl Registry {
     }
 
     fn check_exists(&self, version: &str) -> Result<()> {
+        check_name(version)?;
         if !self.root.join(version).join("manifest.json").is_file() {
             let known = self.versions()?.join(", ");
             return Err(Error::Registry(format!(

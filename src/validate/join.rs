@@ -83,13 +83,26 @@ pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_colu
             available: o.names().join(", "),
         });
     }
+    let probabilities = |name: &str, role: &str| -> Result<Vec<Option<f64>>> {
+        let v = s.numbers(name, role)?;
+        // A score is a probability: anything else is not a scores file of ours.
+        if let Some(r) = v.iter().position(|x| x.is_some_and(|x| !(0.0..=1.0).contains(&x))) {
+            return Err(Error::BadValue {
+                path: scores.into(),
+                column: name.into(),
+                row: r + 1,
+                message: format!("{} is not a probability between 0 and 1", v[r].unwrap_or(f64::NAN)),
+            });
+        }
+        Ok(v)
+    };
     let risk = if s.has("risk") {
-        s.numbers("risk", "risk score")?
+        probabilities("risk", "risk score")?
     } else {
         vec![None; sdf.height()]
     };
     let upsell = if s.has("upsell") {
-        s.numbers("upsell", "upsell score")?
+        probabilities("upsell", "upsell score")?
     } else {
         vec![None; sdf.height()]
     };
