@@ -189,8 +189,8 @@ impl Action {
     /// `grow_upsell`, else `nurture`. A missing score counts as below.
     ///
     /// ```
-    /// use healthscore::{Action, Spec};
-    /// let a = Spec::default().actions;
+    /// use healthscore::{data::spec::Actions, Action};
+    /// let a = Actions::default();
     /// assert_eq!(Action::of(&a, Some(0.5), Some(0.9)), Action::Protect);
     /// assert_eq!(Action::of(&a, Some(0.1), Some(0.9)), Action::Grow);
     /// assert_eq!(Action::of(&a, None, Some(0.1)), Action::Nurture);

@@ -847,7 +847,7 @@ mod tests {
         let mut t = OutTable::default();
         t.push("x", OutColumn::Num(vec![1.0]));
         t.push("x", OutColumn::Num(vec![2.0]));
-        let e = t.render(Format::Parquet).unwrap_err().to_string();
+        let e = t.render(Format::Parquet).unwrap_err().full_message();
         assert!(e.contains("twice"), "{e}");
     }
 
