@@ -18,6 +18,7 @@
 //! | validate | [`validate_files`] → [`Report`], [`validation_html`], [`min_auc_gate`] |
 //! | retrain | [`backtest`] a challenger against the version in use, [`diff`] two versions |
 //! | baseline | [`rules_scores`]: the hand-built weighted score on its own |
+//! | warehouse | [`export_sql`]: a version as one SQL query ([`Dialect`]) |
 //! | sample data | [`generate`] a synthetic history with known truth |
 //!
 //! ```no_run
@@ -35,7 +36,7 @@
 //!
 //! Each module imports only the layers below it (checked by `tests/layers`):
 //! `error` → `fsio`, `design`, `metrics` → `data` → `features`, `synth` →
-//! `model`, `rules` → `explain` → `train` → `registry` → `validate` → `report`
+//! `model`, `rules` → `explain` → `train` → `registry` → `validate`, `export` → `report`
 //! → `workflow`. The modules stay reachable for the benchmarks and for doc
 //! examples of the building blocks, but they are not the contract: use the
 //! items above.
@@ -50,6 +51,8 @@ pub mod design;
 pub mod error;
 #[doc(hidden)]
 pub mod explain;
+#[doc(hidden)]
+pub mod export;
 #[doc(hidden)]
 pub mod features;
 #[doc(hidden)]
@@ -78,6 +81,7 @@ pub use data::table::{parse_date, read_table, Labels, Table};
 pub use data::write::{Format, OutTable};
 pub use error::{Error, Result};
 pub use explain::{Attributions, Explained, Explainer};
+pub use export::sql::{select as export_sql, Dialect, SqlOptions};
 pub use features::reference::DriftLevel;
 pub use fsio::{refuse_input_as_output, to_json, write_atomic};
 pub use model::TargetModel;
@@ -86,11 +90,14 @@ pub use synth::{generate, Generated, SynthParams, Truth};
 pub use train::{Leak, TrainOptions, LEAK_AUC};
 pub use validate::{Report, Settings as ValidateSettings};
 pub use workflow::diff::{diff, strongest_effects, Diff, StrongestEffects};
-pub use workflow::retrain::{backtest, Backtest};
+pub use workflow::retrain::{backtest, backtest_with, Backtest};
 pub use workflow::rules::{rules_scores, RulesRun};
-pub use workflow::score::{card, read_live, score, score_file, score_to_file, Drift, Previous, ScoreOptions, ScoreSummary, Scored};
-pub use workflow::train::{train_and_save, train_version, SavedVersion, TrainedVersion};
-pub use workflow::validate::{min_auc_gate, validate_files, Gate, ValidateInput};
+pub use workflow::score::{
+    card, live_from_frame, read_live, score, score_file, score_frame, score_to_file, Drift, Previous, ScoreOptions, ScoreOutput,
+    ScoreSummary, Scored,
+};
+pub use workflow::train::{save_history, train_and_save, train_history, train_version, History, SavedVersion, TrainedVersion};
+pub use workflow::validate::{min_auc_gate, validate_files, validate_frames, Gate, ValidateInput};
 
 /// The HTML score-to-renewal report of a [`Report`]: one self-contained page
 /// (inline SVG charts, no script, no external resource).

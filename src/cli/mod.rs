@@ -22,6 +22,7 @@ macro_rules! out {
 pub mod bench;
 pub mod demo;
 pub mod explain;
+pub mod export;
 pub mod generate;
 pub mod models;
 pub mod promote;
@@ -79,6 +80,9 @@ pub enum Command {
     /// List and inspect model versions.
     #[command(subcommand)]
     Models(models::Command),
+    /// A version as SQL the warehouse runs.
+    #[command(subcommand)]
+    Export(export::Command),
 }
 
 /// How a successful run ended.
@@ -143,6 +147,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Promote(a) => promote::run(a, log),
         Command::Rollback(a) => promote::rollback(a, log),
         Command::Models(c) => models::run(c, log),
+        Command::Export(c) => export::run(c, log),
     }
 }
 

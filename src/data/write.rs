@@ -221,6 +221,54 @@ impl OutTable {
         self.columns.first().map_or(0, OutColumn::len)
     }
 
+    /// The table as a polars frame, the same columns as the files: text as
+    /// strings, numbers as `f64` (missing as null), counts as `i64`. This is
+    /// the table the Python package hands out.
+    ///
+    /// ```
+    /// use healthscore::data::write::{OutColumn, OutTable};
+    /// let mut t = OutTable::default();
+    /// t.push("account_id", OutColumn::Text(vec![Some("a1".into()), Some("a2".into())]));
+    /// t.push("risk", OutColumn::Num(vec![0.25, f64::NAN]));
+    /// t.push("band", OutColumn::labels([Some("green"), None].into_iter()));
+    /// let df = t.into_frame()?;
+    /// assert_eq!(df.shape(), (2, 3));
+    /// assert_eq!(df.column("risk")?.null_count(), 1);
+    /// assert_eq!(df.column("band")?.str()?.get(0), Some("green"));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn into_frame(self) -> Result<DataFrame> {
+        use polars_arrow::array::{MutableBinaryViewArray, Utf8ViewArray};
+        let encode = |source: PolarsError| Error::Encode {
+            format: "a polars frame",
+            source,
+        };
+        let mut columns = Vec::with_capacity(self.columns.len());
+        for (name, c) in self.names.into_iter().zip(self.columns) {
+            let array = match c {
+                // Labels leave as plain text, not as a dictionary: the same type as the files'.
+                OutColumn::Labels { levels, codes } => {
+                    let mut a = MutableBinaryViewArray::<str>::with_capacity(codes.len());
+                    for &code in &codes {
+                        match OutColumn::label(&levels, code) {
+                            Some(s) => a.push_value(s),
+                            None => a.push_null(),
+                        }
+                    }
+                    let a: Utf8ViewArray = a.freeze();
+                    a.boxed()
+                }
+                other => other.into_arrow().0,
+            };
+            columns.push(
+                Series::from_arrow(PlSmallStr::from_string(name), array)
+                    .map_err(encode)?
+                    .into_column(),
+            );
+        }
+        DataFrame::new_infer_height(columns).map_err(encode)
+    }
+
     /// Renders the table in a format.
     pub fn render(&self, format: Format) -> Result<Vec<u8>> {
         match format {

@@ -57,6 +57,13 @@ pub struct Loaded {
 }
 
 impl Loaded {
+    /// The sha256 of the version's `manifest.json`, which fingerprints the
+    /// whole version (the manifest holds the checksums of the other files).
+    pub fn manifest_sha256(&self) -> Result<String> {
+        let p = self.dir.join("manifest.json");
+        std::fs::read(&p).map(|b| sha256_hex(&b)).map_err(|e| Error::io(&p, e))
+    }
+
     /// The model of a target, if the version has one.
     pub fn model(&self, t: Target) -> Option<&TargetModel> {
         match t {

@@ -5,6 +5,8 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use polars::prelude::DataFrame;
+
 use crate::data::table::{read_frame_text, Frame};
 use crate::error::{Error, Result};
 
@@ -68,8 +70,20 @@ pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_colu
     keys_text.extend(segment_column);
     let sdf = read_frame_text(scores, &keys_text)?;
     let odf = read_frame_text(outcomes, &keys_text)?;
-    let s = Frame::new(scores, &sdf);
-    let o = Frame::new(outcomes, &odf);
+    let cdf = compare.map(|c| read_frame_text(c, &keys_text)).transpose()?;
+    join_frames((scores, &sdf), (outcomes, &odf), compare.zip(cdf.as_ref()), segment_column)
+}
+
+/// Joins tables already in memory, each with the name (a file's path, or a
+/// name that stands for it) its errors quote.
+pub fn join_frames(
+    (scores, sdf): (&Path, &DataFrame),
+    (outcomes, odf): (&Path, &DataFrame),
+    compare: Option<(&Path, &DataFrame)>,
+    segment_column: Option<&str>,
+) -> Result<Joined> {
+    let s = Frame::new(scores, sdf);
+    let o = Frame::new(outcomes, odf);
     let use_date = s.has("snapshot_date") && o.has("snapshot_date");
     let skeys = keys(&s, use_date)?;
     let okeys = keys(&o, use_date)?;
@@ -180,9 +194,8 @@ pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_colu
             if use_date { " and snapshot_date" } else { "" }
         )));
     }
-    if let Some(c) = compare {
-        let cdf = read_frame_text(c, &keys_text)?;
-        let cf = Frame::new(c, &cdf);
+    if let Some((c, cdf)) = compare {
+        let cf = Frame::new(c, cdf);
         let cdate = use_date && cf.has("snapshot_date");
         let ck = keys(&cf, cdate)?;
         let cidx = index(c, &ck)?;

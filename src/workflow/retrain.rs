@@ -12,7 +12,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::table::{read_table, Labels};
+use crate::data::table::{read_table, Labels, Table};
 use crate::error::Result;
 use crate::metrics::{self, Interval, Summary};
 use crate::model::Target;
@@ -43,8 +43,22 @@ pub struct Backtest {
     pub reason: String,
 }
 
-/// Backtests the champion against the challenger on the challenger's holdout.
+/// Backtests the champion against the challenger on the challenger's holdout;
+/// the champion reads `input` with its own spec.
 pub fn backtest(tv: &TrainedVersion, champion: Option<&Loaded>, input: &Path, s: &Settings) -> Result<Backtest> {
+    let read = |champ: &Loaded| read_table(input, &champ.manifest.spec.columns, &champ.manifest.features, Labels::IfPresent);
+    backtest_with(tv, champion, read, s)
+}
+
+/// [`backtest`] with the champion's view of the history read by
+/// `champion_table` (for example from a frame held in memory): the same rows
+/// as the challenger's history, through the champion's spec.
+pub fn backtest_with(
+    tv: &TrainedVersion,
+    champion: Option<&Loaded>,
+    champion_table: impl FnOnce(&Loaded) -> Result<Table>,
+    s: &Settings,
+) -> Result<Backtest> {
     let date = tv.trained.values().find_map(|t| t.holdout.date.clone());
     let Some(champ) = champion else {
         return Ok(Backtest {
@@ -56,7 +70,7 @@ pub fn backtest(tv: &TrainedVersion, champion: Option<&Loaded>, input: &Path, s:
             reason: "no version is in use yet".into(),
         });
     };
-    let ctable = read_table(input, &champ.manifest.spec.columns, &champ.manifest.features, Labels::IfPresent)?;
+    let ctable = champion_table(champ)?;
     let mut comparisons = vec![];
     for (target, tr) in &tv.trained {
         let Some(model) = champ.model(*target) else { continue };

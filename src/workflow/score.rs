@@ -9,11 +9,12 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
+use polars::prelude::DataFrame;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{health_of, Action, Band, Category, Spec};
-use crate::data::table::{read_frame_text, read_table_date_optional, FeatureValues, Frame, Labels, Table, TableBlocks};
+use crate::data::table::{read_frame_text, read_table_date_optional, table_from_frame, FeatureValues, Frame, Labels, Table, TableBlocks};
 use crate::data::write::{push_float, OutColumn, OutTable, Sink, TextCells};
 use crate::error::{Error, Result};
 use crate::explain::{by_category, top_k, top_k_into, Explained, Explainer};
@@ -44,6 +45,20 @@ pub struct Scored {
 /// Reads a live table with the version's spec and features.
 pub fn read_live(loaded: &Loaded, input: &Path) -> Result<Table> {
     read_table_date_optional(input, &loaded.manifest.spec.columns, &loaded.manifest.features, Labels::IfPresent)
+}
+
+/// A live table held as a polars frame, checked as [`read_live`] checks a
+/// file; `name` stands for the file in error messages. A snapshot date column
+/// the spec names and the frame lacks is skipped.
+pub fn live_from_frame(loaded: &Loaded, name: &Path, df: DataFrame) -> Result<Table> {
+    let mut columns = loaded.manifest.spec.columns.clone();
+    if columns.date.as_ref().is_some_and(|d| df.column(d).is_err()) {
+        columns.date = None;
+    }
+    if df.height() == 0 {
+        return Err(Error::EmptyTable { path: name.to_path_buf() });
+    }
+    table_from_frame(name, df, &columns, &loaded.manifest.features, Labels::IfPresent)
 }
 
 /// The explainers of a version's two models, kept for every block of a run
@@ -142,7 +157,14 @@ impl Previous {
     /// Reads a scores file written by `healthscore score`.
     pub fn read(path: &Path) -> Result<Previous> {
         let df = read_frame_text(path, &["account_id", "band"])?;
-        let f = Frame::new(path, &df);
+        Previous::from_frame(path, &df)
+    }
+
+    /// A previous run's scores held as a frame; `name` stands for the file
+    /// in error messages.
+    pub fn from_frame(name: &Path, df: &DataFrame) -> Result<Previous> {
+        let path = name;
+        let f = Frame::new(path, df);
         let ids = f.strings("account_id", "account id of the previous scores")?;
         let band = f.strings("band", "band of the previous scores")?;
         let risk = f.numbers("risk", "risk of the previous scores")?;
@@ -240,6 +262,29 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opt
     let mut out = render_rows(scored, scored.table.ids.clone(), loaded, previous, opts);
     data_checks(loaded, &scored.table, &mut out.summary);
     out
+}
+
+/// Scores a live table held as a polars frame (checked as [`read_live`]
+/// checks a file; `name` stands for the file in error messages) and renders
+/// the scores, the alerts (with a previous run) and the summary: the same rows
+/// and columns as the scores file of [`score_file`].
+///
+/// ```no_run
+/// use healthscore::{Registry, ScoreOptions, workflow::score::score_frame};
+/// use polars::prelude::*;
+/// let reg = Registry::new("models");
+/// let loaded = reg.load(&reg.resolve(None)?)?;
+/// let file = std::fs::File::open("notebooks-data/live.csv").unwrap();
+/// let live = CsvReader::new(file).finish().unwrap();
+/// let out = score_frame(&loaded, "live".as_ref(), live, None, ScoreOptions::default())?;
+/// let scores = out.scores.into_frame()?;
+/// println!("{} accounts scored", scores.height());
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn score_frame(loaded: &Loaded, name: &Path, live: DataFrame, previous: Option<&Previous>, opts: ScoreOptions) -> Result<ScoreOutput> {
+    let table = live_from_frame(loaded, name, live)?;
+    let scored = score(loaded, table);
+    Ok(render(&scored, loaded, previous, opts))
 }
 
 /// Scores `table` in blocks of `opts.block_rows` and streams the rows to

@@ -5,9 +5,10 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use chrono::Datelike;
+use polars::prelude::{CsvWriter, DataFrame, SerWriter};
 
 use crate::data::spec::{Action, Spec};
-use crate::data::table::{read_table, Labels, Table};
+use crate::data::table::{read_table, table_from_frame, Labels, Table};
 use crate::error::Result;
 use crate::features::reference;
 use crate::fsio::{sha256_hex, to_json};
@@ -42,6 +43,69 @@ pub fn default_version_name(table: &Table) -> Option<String> {
     Some(format!("{}Q{}", d.year(), d.month0() / 3 + 1))
 }
 
+/// A history to train on: the table, and what a version records of where it
+/// came from (a file name and the sha256 fingerprint of its bytes).
+pub struct History {
+    pub table: Table,
+    /// The file name (or the name given to a table held in memory).
+    pub file: String,
+    /// sha256 of the file's bytes; for a table held in memory, of the table
+    /// written as CSV.
+    pub sha256: String,
+}
+
+impl History {
+    /// Reads a history file (CSV or Parquet) as the spec describes it.
+    ///
+    /// ```no_run
+    /// use healthscore::{History, Spec};
+    /// let spec = Spec::load("training/saas.toml".as_ref())?;
+    /// let h = History::read(&spec, "notebooks-data/history.csv".as_ref())?;
+    /// println!("{} rows, sha256 {}", h.table.len(), h.sha256);
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn read(spec: &Spec, input: &Path) -> Result<History> {
+        let bytes = std::fs::read(input).map_err(|e| crate::Error::io(input, e))?;
+        let table = read_table(input, &spec.columns, &spec.feature_defs(), Labels::Required)?;
+        Ok(History {
+            table,
+            file: input.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
+            sha256: sha256_hex(&bytes),
+        })
+    }
+
+    /// A history held as a polars frame (the Python package's tables), checked
+    /// as a file is; `name` stands for the file in error messages and in the
+    /// manifest.
+    ///
+    /// ```
+    /// use healthscore::{History, Spec};
+    /// use polars::prelude::*;
+    /// let text = "[columns]\nid = \"account_id\"\nrisk_label = \"churned\"\n[features]\nengagement = [\"logins\"]\n";
+    /// let spec = Spec::parse(text, "spec.toml".as_ref())?;
+    /// let df = df!("account_id" => ["a", "b"], "churned" => [1i64, 0], "logins" => [3.0, 9.0]).unwrap();
+    /// let h = History::from_frame(&spec, "history", df)?;
+    /// assert_eq!(h.table.len(), 2);
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn from_frame(spec: &Spec, name: &str, mut df: DataFrame) -> Result<History> {
+        let path = Path::new(name);
+        if df.height() == 0 {
+            return Err(crate::Error::EmptyTable { path: path.to_path_buf() });
+        }
+        let mut csv = Vec::new();
+        CsvWriter::new(&mut csv)
+            .finish(&mut df)
+            .map_err(|source| crate::Error::Encode { format: "CSV", source })?;
+        let table = table_from_frame(path, df, &spec.columns, &spec.feature_defs(), Labels::Required)?;
+        Ok(History {
+            table,
+            file: name.to_string(),
+            sha256: sha256_hex(&csv),
+        })
+    }
+}
+
 /// Reads the input and trains every model the spec names.
 ///
 /// ```no_run
@@ -53,8 +117,13 @@ pub fn default_version_name(table: &Table) -> Option<String> {
 /// ```
 pub fn train_version(spec: &Spec, input: &Path, version: &str, opts: TrainOptions, progress: &dyn Fn(&str)) -> Result<TrainedVersion> {
     progress("reading the history");
-    let bytes = std::fs::read(input).map_err(|e| crate::Error::io(input, e))?;
-    let table = read_table(input, &spec.columns, &spec.feature_defs(), Labels::Required)?;
+    let history = History::read(spec, input)?;
+    train_history(spec, history, version, opts, progress)
+}
+
+/// Trains every model the spec names on a history already read.
+pub fn train_history(spec: &Spec, history: History, version: &str, opts: TrainOptions, progress: &dyn Fn(&str)) -> Result<TrainedVersion> {
+    let History { table, file, sha256 } = history;
     let mut trained = BTreeMap::new();
     for target in Target::ALL {
         let named = match target {
@@ -108,8 +177,8 @@ pub fn train_version(spec: &Spec, input: &Path, version: &str, opts: TrainOption
         created_at: crate::fsio::now(),
         spec: spec.clone(),
         input: InputInfo {
-            file: input.file_name().map(|f| f.to_string_lossy().to_string()).unwrap_or_default(),
-            sha256: sha256_hex(&bytes),
+            file,
+            sha256,
             rows: table.len(),
             first_date: dates.and_then(|d| d.iter().min()).map(|d| d.to_string()),
             last_date: dates.and_then(|d| d.iter().max()).map(|d| d.to_string()),
@@ -257,15 +326,24 @@ pub fn train_and_save(
     opts: TrainOptions,
     progress: &dyn Fn(&str),
 ) -> Result<SavedVersion> {
-    if let Some(v) = version {
-        if registry.root.join(v).exists() {
-            return Err(crate::Error::Registry(format!(
-                "version `{v}` already exists in {}; versions never change: choose another version name",
-                registry.root.display()
-            )));
-        }
-    }
-    let mut tv = train_version(spec, input, version.unwrap_or("pending"), opts, progress)?;
+    refuse_existing(registry, version)?;
+    progress("reading the history");
+    let history = History::read(spec, input)?;
+    save_history(registry, spec, history, version, opts, progress)
+}
+
+/// [`train_and_save`] on a history already read (for example a
+/// [`History::from_frame`]).
+pub fn save_history(
+    registry: &crate::registry::Registry,
+    spec: &Spec,
+    history: History,
+    version: Option<&str>,
+    opts: TrainOptions,
+    progress: &dyn Fn(&str),
+) -> Result<SavedVersion> {
+    refuse_existing(registry, version)?;
+    let mut tv = train_history(spec, history, version.unwrap_or("pending"), opts, progress)?;
     let name = match version {
         Some(v) => v.to_string(),
         None => default_version_name(&tv.table).unwrap_or_else(|| next_plain_name(registry)),
@@ -288,6 +366,19 @@ pub fn train_and_save(
         report,
         in_use,
     })
+}
+
+/// Refuses an explicit version name that already exists, before any training.
+fn refuse_existing(registry: &crate::registry::Registry, version: Option<&str>) -> Result<()> {
+    if let Some(v) = version {
+        if registry.root.join(v).exists() {
+            return Err(crate::Error::Registry(format!(
+                "version `{v}` already exists in {}; versions never change: choose another version name",
+                registry.root.display()
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The first free `vN` name of a registry.

@@ -7,7 +7,9 @@ use std::path::Path;
 use crate::data::spec::Bands;
 use crate::error::Result;
 use crate::registry::Registry;
-use crate::validate::{build, join::join, Report, Settings};
+use polars::prelude::DataFrame;
+
+use crate::validate::{build, join::join, join::join_frames, Report, Settings};
 
 /// What to validate.
 #[derive(Debug, Clone, Copy)]
@@ -52,6 +54,51 @@ pub fn validate_files(input: &ValidateInput<'_>, settings: &Settings, title: &st
         .map(str::to_string)
         .or_else(|| spec.as_ref().and_then(|s| s.columns.segment.clone()));
     let joined = join(input.scores, input.outcomes, input.compare, segment.as_deref())?;
+    Ok(build(&joined, &bands, settings, title))
+}
+
+/// The score-to-renewal report of scores and outcomes held as polars frames
+/// (each with the name its errors quote), with the bands and segment column of
+/// the scores' version when `registry` holds it.
+///
+/// ```no_run
+/// use healthscore::{workflow::validate::validate_frames, Registry, ValidateSettings};
+/// use polars::prelude::*;
+/// let read = |p: &str| CsvReader::new(std::fs::File::open(p).unwrap()).finish().unwrap();
+/// let (scores, outcomes) = (read("scores.csv"), read("notebooks-data/outcomes.csv"));
+/// let reg = Registry::new("models");
+/// let report = validate_frames(
+///     ("scores".as_ref(), &scores),
+///     ("outcomes".as_ref(), &outcomes),
+///     None,
+///     Some(&reg),
+///     None,
+///     &ValidateSettings::default(),
+///     "Q3 validation",
+/// )?;
+/// print!("{}", report.summary());
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn validate_frames(
+    scores: (&Path, &DataFrame),
+    outcomes: (&Path, &DataFrame),
+    compare: Option<(&Path, &DataFrame)>,
+    registry: Option<&Registry>,
+    segment: Option<&str>,
+    settings: &Settings,
+    title: &str,
+) -> Result<Report> {
+    let probe = join_frames(scores, outcomes, None, None)?;
+    let spec = probe
+        .model_version
+        .as_deref()
+        .zip(registry)
+        .and_then(|(v, r)| r.load(v).ok().map(|l| l.manifest.spec));
+    let bands = spec.as_ref().map(|s| s.bands.clone()).unwrap_or_else(Bands::default);
+    let segment = segment
+        .map(str::to_string)
+        .or_else(|| spec.as_ref().and_then(|s| s.columns.segment.clone()));
+    let joined = join_frames(scores, outcomes, compare, segment.as_deref())?;
     Ok(build(&joined, &bands, settings, title))
 }
 

@@ -15,7 +15,7 @@ pub const LAYERS: &[&[&str]] = &[
     &["explain"],
     &["train"],
     &["registry"],
-    &["validate"],
+    &["validate", "export"],
     &["report"],
     &["workflow"],
     &["bench"],

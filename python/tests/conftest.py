@@ -1,0 +1,30 @@
+"""Shared set-up: the repository's sample data and the command line beside the package."""
+
+import os
+import pathlib
+import subprocess
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+DATA = ROOT / "notebooks-data"
+SPECS = ROOT / "training"
+
+
+@pytest.fixture(scope="session")
+def cli() -> str:
+    """The `healthscore` binary: $HEALTHSCORE_BIN, else target/debug (built if missing)."""
+    given = os.environ.get("HEALTHSCORE_BIN")
+    if given:
+        return given
+    binary = ROOT / "target" / "debug" / "healthscore"
+    if not binary.exists():
+        subprocess.run(["cargo", "build", "--locked", "--bin", "healthscore"], cwd=ROOT, check=True)
+    return str(binary)
+
+
+def run(cli: str, *args: str) -> subprocess.CompletedProcess:
+    """Runs the command line; fails the test with its stderr when it fails."""
+    p = subprocess.run([cli, *args], capture_output=True, text=True)
+    assert p.returncode == 0, f"healthscore {' '.join(args)} failed:\n{p.stderr}"
+    return p
