@@ -127,3 +127,10 @@ def test_postgres_scores_as_the_cli(exported, tmp_path):
     assert p.returncode == 0, p.stderr
     got = pl.read_csv(out, infer_schema_length=None)
     check(name, got, expected, manifest)
+
+
+def test_spark_sql_scores_as_the_cli(exported, spark):
+    name, manifest, live, sql, expected = exported
+    spark.createDataFrame(live.to_pandas()).createOrReplaceTempView("accounts")
+    got = pl.from_arrow(spark.sql(sql["spark"]).toArrow())
+    check(name, got, expected, manifest)
