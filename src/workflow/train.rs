@@ -81,7 +81,7 @@ impl History {
     /// ```
     /// use healthscore::{History, Spec};
     /// use polars::prelude::*;
-    /// let text = "[columns]\nid = \"account_id\"\nrisk_label = \"churned\"\n[features]\nengagement = [\"logins\"]\n";
+    /// let text = "[columns]\nid = \"account_id\"\ndate = \"\"\nrisk_label = \"churned\"\nupsell_label = \"\"\n[features]\nengagement = [\"logins\"]\n";
     /// let spec = Spec::parse(text, "spec.toml".as_ref())?;
     /// let df = df!("account_id" => ["a", "b"], "churned" => [1i64, 0], "logins" => [3.0, 9.0]).unwrap();
     /// let h = History::from_frame(&spec, "history", df)?;
