@@ -224,6 +224,24 @@ pub struct ScoreSummary {
     pub previous_matched: Option<usize>,
 }
 
+impl ScoreSummary {
+    /// Adds the counts of one block's summary (rows, alerts, bands, actions,
+    /// previous matches); the data checks are gathered over all blocks apart.
+    fn add(&mut self, s: ScoreSummary) {
+        self.rows += s.rows;
+        self.alerts += s.alerts;
+        for (k, v) in s.bands {
+            *self.bands.entry(k).or_default() += v;
+        }
+        for (k, v) in s.actions {
+            *self.actions.entry(k).or_default() += v;
+        }
+        if let (Some(a), Some(b)) = (self.previous_matched.as_mut(), s.previous_matched) {
+            *a += b;
+        }
+    }
+}
+
 /// The output tables of a scoring run.
 pub struct ScoreOutput {
     pub scores: OutTable,
@@ -281,10 +299,35 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opt
 /// println!("{} accounts scored", scores.height());
 /// # Ok::<(), healthscore::Error>(())
 /// ```
-pub fn score_frame(loaded: &Loaded, name: &Path, live: DataFrame, previous: Option<&Previous>, opts: ScoreOptions) -> Result<ScoreOutput> {
+pub fn score_frame(
+    loaded: &Loaded,
+    name: &Path,
+    live: DataFrame,
+    previous: Option<&Previous>,
+    opts: ScoreOptions,
+) -> Result<ScoreOutput> {
     let table = live_from_frame(loaded, name, live)?;
-    let scored = score(loaded, table);
-    Ok(render(&scored, loaded, previous, opts))
+    // Block by block, as the files are scored: each block's attributions stay
+    // in cache, and the output is the same rows as one block would give.
+    let explainers = Explainers::new(loaded);
+    let step = opts.block_rows.max(1);
+    let mut summary = ScoreSummary {
+        version: loaded.version.clone(),
+        previous_matched: previous.map(|_| 0),
+        ..Default::default()
+    };
+    let (mut scores, mut alerts) = (OutTable::default(), OutTable::default());
+    for start in (0..table.len()).step_by(step) {
+        let rows: Vec<usize> = (start..(start + step).min(table.len())).collect();
+        let mut scored = score_with(loaded, &explainers, table.select(&rows));
+        let ids = std::mem::take(&mut scored.table.ids);
+        let part = render_rows(&scored, ids, loaded, previous, opts);
+        summary.add(part.summary);
+        scores.append(part.scores);
+        alerts.append(part.alerts);
+    }
+    data_checks(loaded, &table, &mut summary);
+    Ok(ScoreOutput { scores, alerts, summary })
 }
 
 /// Scores `table` in blocks of `opts.block_rows` and streams the rows to
@@ -441,18 +484,7 @@ fn score_blocks(
                 // The writer failed; its error is collected below.
                 break;
             }
-            let s = part.summary;
-            summary.rows += s.rows;
-            summary.alerts += s.alerts;
-            for (k, v) in s.bands {
-                *summary.bands.entry(k).or_default() += v;
-            }
-            for (k, v) in s.actions {
-                *summary.actions.entry(k).or_default() += v;
-            }
-            if let (Some(a), Some(b)) = (summary.previous_matched.as_mut(), s.previous_matched) {
-                *a += b;
-            }
+            summary.add(part.summary);
             alerts.append(part.alerts);
         }
         drop(write_tx);
