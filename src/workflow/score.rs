@@ -299,13 +299,7 @@ pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opt
 /// println!("{} accounts scored", scores.height());
 /// # Ok::<(), healthscore::Error>(())
 /// ```
-pub fn score_frame(
-    loaded: &Loaded,
-    name: &Path,
-    live: DataFrame,
-    previous: Option<&Previous>,
-    opts: ScoreOptions,
-) -> Result<ScoreOutput> {
+pub fn score_frame(loaded: &Loaded, name: &Path, live: DataFrame, previous: Option<&Previous>, opts: ScoreOptions) -> Result<ScoreOutput> {
     let table = live_from_frame(loaded, name, live)?;
     // Block by block, as the files are scored: each block's attributions stay
     // in cache, and the output is the same rows as one block would give.
