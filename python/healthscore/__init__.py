@@ -82,7 +82,7 @@ def _table(obj: Table, what: str) -> Union[pl.DataFrame, str]:
     ]
     if casts:
         obj = obj.with_columns(casts)
-    return obj.rechunk()
+    return obj
 
 
 class Spec:
