@@ -39,6 +39,10 @@ pub enum Error {
         row: usize,
         message: String,
     },
+    /// Several problems of one table against the spec, reported together so
+    /// that one round of fixes deals with all of them.
+    #[error("{path}: {} problems with the table against the spec:{}", problems.len(), list_problems(path, problems))]
+    Schema { path: PathBuf, problems: Vec<Error> },
     /// Two rows share the same (account id, snapshot date).
     #[error("{path}: column `{column}`, row {row}: duplicate account `{id}`{date} (first seen at row {first}); each account may appear once per snapshot date")]
     Duplicate {
@@ -92,6 +96,18 @@ pub enum Error {
     /// A numerical routine failed.
     #[error("model fitting failed: {0}")]
     Fit(String),
+}
+
+/// Each problem on a line of its own, without the path they share.
+fn list_problems(path: &std::path::Path, problems: &[Error]) -> String {
+    let prefix = format!("{}: ", path.display());
+    problems
+        .iter()
+        .map(|e| {
+            let m = e.full_message();
+            format!("\n  - {}", m.strip_prefix(&prefix).unwrap_or(&m))
+        })
+        .collect()
 }
 
 /// The library's result type.

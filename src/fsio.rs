@@ -40,11 +40,49 @@ pub fn temp_beside(path: &Path) -> Result<tempfile::NamedTempFile> {
             ),
         ));
     }
+    sweep_stale_temporaries(dir);
     tempfile::Builder::new()
-        .prefix(".healthscore-")
+        .prefix(&temp_prefix())
         .suffix(".tmp")
         .tempfile_in(dir)
         .map_err(|e| Error::io(path, e))
+}
+
+/// The name prefix of this process's temporary files and directories:
+/// `.healthscore-<pid>-`, so that those of a killed process can be told apart.
+pub fn temp_prefix() -> String {
+    format!(".healthscore-{}-", std::process::id())
+}
+
+/// Removes the temporary files and directories a killed healthscore process
+/// left in `dir` (named by [`temp_prefix`] with the pid of a process that no
+/// longer runs). Best effort: what cannot be removed stays, and nothing else
+/// is touched. Only where the OS tells whether a pid runs (Linux's /proc).
+pub fn sweep_stale_temporaries(dir: &Path) {
+    if !cfg!(target_os = "linux") || !Path::new("/proc/self").exists() {
+        return;
+    }
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(rest) = name.to_str().and_then(|n| n.strip_prefix(".healthscore-")) else {
+            continue;
+        };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<u32>().ok()) else {
+            continue;
+        };
+        if pid == std::process::id() || Path::new("/proc").join(pid.to_string()).exists() {
+            continue;
+        }
+        let p = e.path();
+        let _ = if p.is_dir() {
+            std::fs::remove_dir_all(&p)
+        } else {
+            std::fs::remove_file(&p)
+        };
+    }
 }
 
 /// Flushes a temporary file from [`temp_beside`] and renames it over `path`.

@@ -76,7 +76,8 @@ pub mod validate;
 #[doc(hidden)]
 pub mod workflow;
 
-pub use data::spec::{health_of, Action, Band, Bands, Category, Spec, Target};
+pub use data::draft::{draft_from_frame, draft_spec, Draft, DraftOptions};
+pub use data::spec::{health_of, Action, Band, Bands, Category, LabelValues, Spec, Target};
 pub use data::table::{parse_date, read_table, Labels, Table};
 pub use data::write::{Format, OutTable};
 pub use error::{Error, Result};

@@ -887,3 +887,98 @@ fn segments_that_differ_get_their_own_models_and_scoring_routes_to_them() {
         holdout_auc["never"]
     );
 }
+
+// ---------- init: a drafted spec trains unedited ----------
+
+/// The test AUC on the telco split of a version trained from `spec`.
+fn telco_test_auc(spec: &std::path::Path, models: &std::path::Path) -> f64 {
+    let loaded = train_files(spec, &repo("notebooks-data/telco.train.csv"), models, &[]);
+    let table = read_live(&loaded, &repo("notebooks-data/telco.test.csv")).unwrap();
+    let y: Vec<u8> = table.risk.as_ref().unwrap().iter().map(|v| v.unwrap()).collect();
+    let s = score(&loaded, table);
+    roc_auc(&y, &s.risk.as_ref().unwrap().probability)
+}
+
+#[test]
+fn init_drafts_a_telco_spec_that_trains_as_well_as_the_hand_written_one() {
+    let d = tempfile::tempdir().unwrap();
+    let out = hs()
+        .args(["init", "--input"])
+        .arg(repo("notebooks-data/telco.csv"))
+        .args(["--label", "churned"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let drafted = write(d.path(), "t.toml", &String::from_utf8(out.stdout).unwrap());
+    let summary = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        summary.contains("id account_id") && summary.contains("risk label churned"),
+        "{summary}"
+    );
+    let spec = healthscore::Spec::load(&drafted).unwrap();
+    assert_eq!(spec.columns.date, None);
+    assert_eq!(spec.feature_defs().len(), 19, "every other column is a feature");
+    let auto = telco_test_auc(&drafted, &d.path().join("drafted"));
+    let hand = telco_test_auc(&repo("training/telco.toml"), &d.path().join("hand"));
+    assert!((auto - hand).abs() <= 0.005, "drafted {auto:.4} vs hand-written {hand:.4}");
+}
+
+#[test]
+fn init_finds_both_labels_and_the_snapshot_date_of_a_history() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = d.path().join("saas.toml");
+    hs().args(["init", "--input"])
+        .arg(repo("notebooks-data/history.csv"))
+        .arg("--output")
+        .arg(&spec)
+        .assert()
+        .success();
+    let s = healthscore::Spec::load(&spec).unwrap();
+    assert_eq!(s.columns.id, "account_id");
+    assert_eq!(s.columns.date.as_deref(), Some("snapshot_date"));
+    assert_eq!(s.columns.risk_label.as_deref(), Some("churned"));
+    assert_eq!(s.columns.upsell_label.as_deref(), Some("expanded"));
+    assert_eq!(s.columns.revenue.as_deref(), Some("arr"));
+    let text = std::fs::read_to_string(&spec).unwrap();
+    assert!(text.contains("#   renewal_date: a date"), "{text}");
+    // An existing file is not replaced without --force.
+    hs().args(["init", "--input"])
+        .arg(repo("notebooks-data/history.csv"))
+        .arg("--output")
+        .arg(&spec)
+        .assert()
+        .code(2)
+        .stderr(contains("--force"));
+}
+
+#[test]
+fn every_schema_problem_is_named_in_one_run() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = write(
+        d.path(),
+        "spec.toml",
+        "[columns]\ndate = \"\"\nupsell_label = \"\"\n[features]\nusage = [\"logins\", \"seats\", \"plan\"]\n",
+    );
+    // Three problems: `seats` is missing, `plan` is text but not categorical, a label is `maybe`.
+    let input = write(
+        d.path(),
+        "t.csv",
+        "account_id,logins,plan,churned\nA1,3,basic,1\nA2,4,pro,maybe\nA3,5,pro,0\n",
+    );
+    hs().args(["train", "--spec"])
+        .arg(&spec)
+        .arg("--input")
+        .arg(&input)
+        .arg("--models")
+        .arg(d.path().join("models"))
+        .assert()
+        .code(2)
+        .stderr(
+            contains("3 problems")
+                .and(contains("`seats` is missing"))
+                .and(contains("`plan`, row 1"))
+                .and(contains("`churned`, row 2"))
+                .and(contains("`maybe`")),
+        );
+    assert!(!d.path().join("models").exists(), "nothing written");
+}

@@ -113,6 +113,31 @@ class Spec:
         """
         return Spec(_core.Spec.from_toml(text, name))
 
+    @staticmethod
+    def draft(
+        table: Table,
+        label: Optional[str] = None,
+        upsell_label: Optional[str] = None,
+        id: Optional[str] = None,
+    ) -> "Spec":
+        """Drafts a spec from a table, as ``healthscore init`` does: the id,
+        snapshot date, labels, revenue and segment found from names and values,
+        every other column a feature under the category its name suggests.
+        The commented TOML is :attr:`draft_toml`; what was found and left out,
+        :attr:`draft_summary`.
+
+        >>> spec = hs.Spec.draft(pl.read_csv("notebooks-data/telco.csv"), label="churned")
+        >>> print(spec.draft_toml)   # review it, then save it beside the data
+        >>> version = hs.Registry("models").train(spec, "notebooks-data/telco.train.csv")
+        """
+        frame = _table(table, "table")
+        name = frame if isinstance(frame, str) else "table"
+        core, text, summary = _core.Spec.draft(frame, name, label, upsell_label, id)
+        spec = Spec(core)
+        spec.draft_toml = text
+        spec.draft_summary = summary
+        return spec
+
     def to_toml(self) -> str:
         """The spec as TOML text, which :meth:`from_toml` and ``healthscore train`` read.
 

@@ -70,6 +70,27 @@ impl Spec {
         CoreSpec::parse(text, Path::new(name)).map(|inner| Spec { inner }).map_err(err)
     }
 
+    /// A drafted spec and its commented TOML text, from a frame or a file.
+    #[staticmethod]
+    #[pyo3(signature = (table, name = "table", label = None, upsell_label = None, id = None))]
+    fn draft(
+        py: Python<'_>,
+        table: Input,
+        name: &str,
+        label: Option<String>,
+        upsell_label: Option<String>,
+        id: Option<String>,
+    ) -> PyResult<(Spec, String, Vec<String>)> {
+        let opts = healthscore::DraftOptions { label, upsell_label, id };
+        let d = py
+            .detach(|| match table {
+                Input::Frame(df) => healthscore::draft_from_frame(Path::new(name), &df.0, &opts),
+                Input::Path(p) => healthscore::draft_spec(&p, &opts),
+            })
+            .map_err(err)?;
+        Ok((Spec { inner: d.spec }, d.toml, d.summary))
+    }
+
     fn to_toml(&self) -> PyResult<String> {
         spec_toml(&self.inner)
     }

@@ -211,3 +211,24 @@ def test_long_calls_release_the_gil(trained):
         t.join()
     # The ticker ran while the core scored: the GIL was not held throughout.
     assert during > 0
+
+
+def test_a_drafted_spec_trains_and_matches_the_command_line(tmp_path, cli):
+    frame = pl.read_csv(DATA / "telco.csv")
+    spec = hs.Spec.draft(frame, label="churned")
+    assert spec.to_dict()["columns"]["risk_label"] == "churned"
+    assert len(spec.features) == 19
+    assert "# Drafted by `healthscore init`" in spec.draft_toml
+    assert any("roles:" in line for line in spec.draft_summary)
+    # The command line drafts the same spec from the file.
+    text = run(cli, "init", "--input", str(DATA / "telco.csv"), "--label", "churned").stdout
+    drafted = hs.Spec.from_toml(text).to_dict()
+    assert drafted == spec.to_dict() | {"name": drafted["name"]}
+    version = hs.Registry(tmp_path / "models").train(spec, DATA / "telco.train.csv")
+    assert version.manifest["targets"]["risk"]["holdout"]["metrics"]["roc_auc"] > 0.8
+
+
+def test_a_draft_without_a_label_says_how_to_name_it():
+    frame = pl.DataFrame({"account_id": ["a", "b"], "x": [1.0, 2.0]})
+    with pytest.raises(hs.HealthscoreError, match="--label"):
+        hs.Spec.draft(frame)

@@ -31,8 +31,9 @@ pub struct Args {
     /// of the same simulated business (for running the quarterly recipe).
     #[arg(long, value_name = "K")]
     pub cut: Option<usize>,
-    /// Output directory (created if missing).
-    #[arg(long, default_value = "notebooks-data")]
+    /// Output directory (created if missing). Required, so that the bundled
+    /// sample in `notebooks-data/` is never overwritten by accident.
+    #[arg(long)]
     pub out: PathBuf,
     /// File format of the tables: csv or parquet.
     #[arg(long, default_value = "csv", value_parser = ["csv", "parquet"])]

@@ -24,6 +24,7 @@ pub mod demo;
 pub mod explain;
 pub mod export;
 pub mod generate;
+pub mod init;
 pub mod models;
 pub mod promote;
 pub mod retrain;
@@ -61,6 +62,8 @@ pub enum Command {
     Demo(demo::Args),
     #[command(about = "Generate a synthetic SaaS account history with known ground truth")]
     Generate(generate::Args),
+    #[command(about = "Draft a spec from your table: roles, features and categories, commented")]
+    Init(init::Args),
     #[command(about = "Train the risk and upsell models and save them as a new version")]
     Train(train::Args),
     #[command(about = "Train a challenger and backtest it against the version in use")]
@@ -123,6 +126,9 @@ impl Log {
             return indicatif::ProgressBar::hidden();
         }
         let pb = indicatif::ProgressBar::new_spinner();
+        if let Ok(style) = indicatif::ProgressStyle::with_template("{spinner} {msg} [{elapsed}]") {
+            pb.set_style(style);
+        }
         pb.enable_steady_tick(std::time::Duration::from_millis(120));
         pb
     }
@@ -138,6 +144,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Bench(a) => bench::run(a, log),
         Command::Demo(a) => demo::run(a, log),
         Command::Generate(a) => generate::run(a, log),
+        Command::Init(a) => init::run(a, log),
         Command::Train(a) => train::run(a, log),
         Command::Score(a) => score::run(a, log),
         Command::Retrain(a) => retrain::run(a, log),

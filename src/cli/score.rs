@@ -55,6 +55,22 @@ pub struct Args {
     pub as_of: Option<String>,
 }
 
+/// A temporary path beside `output` with its extension (so the format is the
+/// same), removed when dropped unless persisted.
+fn stage_beside(output: &Path) -> anyhow::Result<tempfile::TempPath> {
+    let dir = match output.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("csv");
+    let tmp = tempfile::Builder::new()
+        .prefix(&healthscore::fsio::temp_prefix())
+        .suffix(&format!(".{ext}"))
+        .tempfile_in(dir)
+        .map_err(|e| healthscore::Error::io(output, e))?;
+    Ok(tmp.into_temp_path())
+}
+
 /// The alerts file that goes with an output path.
 pub fn alerts_path(output: &Path) -> PathBuf {
     let stem = output
@@ -92,12 +108,30 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let reg = Registry::new(&a.models);
     let version = reg.resolve(a.version.as_deref())?;
     let loaded = reg.load(&version)?;
+    if a.version.is_none() {
+        let written = reg.written()?;
+        if let Some(at) = written.iter().position(|w| w.version == version) {
+            let newer: Vec<&str> = written[at + 1..].iter().map(|w| w.version.as_str()).collect();
+            if let Some(last) = newer.last() {
+                log.warn(format!(
+                    "scoring with {version}, the version in use; {} trained after it and not promoted: compare with `healthscore retrain`, or `healthscore promote {last}`",
+                    newer.join(", ")
+                ));
+            }
+        }
+    }
     let previous = a
         .previous
         .as_deref()
         .map(Previous::read)
         .transpose()
         .context("reading the previous scores")?;
+    // With alerts, the scores go to a temporary file that takes its place only
+    // once the alerts are written too: a failed run leaves neither behind.
+    let staged = match &previous {
+        Some(_) => Some(stage_beside(&a.output)?),
+        None => None,
+    };
     let (summary, alerts) = score_file(
         &loaded,
         &a.input,
@@ -108,7 +142,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
             contributions: !a.no_contributions,
             ..Default::default()
         },
-        &a.output,
+        staged.as_ref().map(|t| t.as_ref()).unwrap_or(&a.output),
     )?;
     let s = &summary;
     log.info(format!(
@@ -125,9 +159,10 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     };
     log.info(format!("  bands: {}", counts(&s.bands, &["green", "yellow", "red"])));
     log.info(format!("  actions: {}", counts(&s.actions, &["protect", "grow", "nurture"])));
-    if previous.is_some() {
+    if let Some(staged) = staged {
         let path = alerts_path(&a.output);
         write_atomic(&path, &alerts.render(format)?)?;
+        staged.persist(&a.output).map_err(|e| healthscore::Error::io(&a.output, e.error))?;
         log.info(format!(
             "  {} alerts ({} of {} accounts matched the previous run) → {}",
             s.alerts,
@@ -151,19 +186,31 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     let major: Vec<String> = s
         .drift
         .iter()
-        .filter(|d| d.level == DriftLevel::Major)
+        .filter(|d| d.level == DriftLevel::Major && !d.expected)
         .map(|d| format!("{} (PSI {:.2})", d.feature, d.psi))
         .collect();
     let moderate: Vec<String> = s
         .drift
         .iter()
-        .filter(|d| d.level == DriftLevel::Moderate)
+        .filter(|d| d.level == DriftLevel::Moderate && !d.expected)
         .map(|d| format!("{} ({:.2})", d.feature, d.psi))
         .collect();
     if !major.is_empty() {
         log.warn(format!(
             "major drift against the training data (PSI > 0.25): {}; scores may be off until you retrain",
             major.join(", ")
+        ));
+    }
+    let expected: Vec<String> = s
+        .drift
+        .iter()
+        .filter(|d| d.expected && d.level != DriftLevel::Stable)
+        .map(|d| format!("{} (PSI {:.2})", d.feature, d.psi))
+        .collect();
+    if !expected.is_empty() {
+        log.info(format!(
+            "  expected drift, features that grow with time by design: {}; no reason to retrain",
+            expected.join(", ")
         ));
     }
     if !moderate.is_empty() {

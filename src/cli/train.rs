@@ -2,8 +2,6 @@
 
 use std::path::PathBuf;
 
-use anyhow::Context;
-
 use healthscore::{Registry, SavedVersion, Spec, TrainOptions, LEAK_AUC};
 
 use crate::cli::{Log, Outcome};
@@ -40,6 +38,34 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
+/// Says in one line which columns of the table the spec leaves unused (all of them with `-v`).
+pub fn report_unused_columns(spec: &Spec, input: &std::path::Path, log: Log) {
+    let Ok(names) = healthscore::data::table::column_names(input) else {
+        return; // the read itself names the problem
+    };
+    let unused = spec.unused_columns(&names);
+    if unused.is_empty() {
+        return;
+    }
+    let shown: Vec<&str> = unused
+        .iter()
+        .take(if log.verbose > 0 { usize::MAX } else { 6 })
+        .map(String::as_str)
+        .collect();
+    log.info(format!(
+        "{} column{} of {} in no role and no feature: {}{}",
+        unused.len(),
+        if unused.len() == 1 { "" } else { "s" },
+        input.display(),
+        shown.join(", "),
+        if shown.len() < unused.len() {
+            ", ... (-v lists them all)"
+        } else {
+            ""
+        }
+    ));
+}
+
 /// Trains and writes a version, printing its summary and warnings.
 pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVersion> {
     let reg = Registry::new(&a.models);
@@ -48,6 +74,7 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVe
         pb.set_message(m.to_string());
         log.debug(m);
     };
+    report_unused_columns(spec, &a.input, log);
     let saved = healthscore::train_and_save(
         &reg,
         spec,
@@ -58,8 +85,32 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVe
         },
         &progress,
     )
-    .with_context(|| format!("training on {}", a.input.display()))?;
+    .map_err(|e| {
+        // Most errors name the file already; the others get it here.
+        let input = a.input.display().to_string();
+        if e.full_message().contains(&input) {
+            anyhow::Error::new(e)
+        } else {
+            anyhow::Error::new(e).context(format!("training on {input}"))
+        }
+    })?;
     pb.finish_and_clear();
+    for (t, tr) in &saved.trained.trained {
+        let sel = &tr.model.selection;
+        for (i, c) in sel.candidates.iter().enumerate() {
+            log.debug(format!(
+                "  {} candidate {}/{}: {} {}: CV log-loss {:.4}, AUC {:.3}{}",
+                t.name(),
+                i + 1,
+                sel.candidates.len(),
+                c.kind.name(),
+                c.setting,
+                c.cv_log_loss,
+                c.cv_roc_auc,
+                if i == sel.chosen { " (chosen)" } else { "" }
+            ));
+        }
+    }
     for (t, tr) in &saved.trained.trained {
         for l in &tr.leaks {
             log.warn(format!(
@@ -71,6 +122,32 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVe
         }
     }
     print_summary(&saved, log);
+    for (t, tr) in &saved.trained.trained {
+        let y = &tr.holdout_y;
+        let positives = y.iter().filter(|&&v| v == 1).count();
+        let negatives = y.len() - positives;
+        if positives < 20 || negatives < 20 {
+            let h = &saved.trained.manifest.targets[t].holdout.metrics;
+            log.warn(format!(
+                "the {} holdout holds only {positives} positive and {negatives} negative rows: its AUC {:.3} rests on too few to mean much; train on more history",
+                t.name(),
+                h.roc_auc
+            ));
+        }
+        let (lo, hi) = tr
+            .holdout_p
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), &p| (a.min(p), b.max(p)));
+        if tr.holdout_p.len() >= 20 && hi - lo < 0.05 {
+            log.warn(format!(
+                "the {} model is nearly constant: every holdout score lies between {lo:.3} and {hi:.3}, so it barely tells accounts apart",
+                t.name()
+            ));
+        }
+    }
+    for v in &saved.report.verdicts {
+        log.warn(v);
+    }
     if let Some(b) = saved.report.risk.as_ref().and_then(|r| r.baselines.first()) {
         log.info(format!(
             "  risk vs the hand-built score on the holdout: {:+.3} AUC [{:+.3}, {:+.3}]; report: {}",

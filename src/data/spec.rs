@@ -97,6 +97,49 @@ pub struct Columns {
     /// Segment (edition, lifecycle stage...). Optional.
     #[serde(deserialize_with = "empty_is_none")]
     pub segment: Option<String>,
+    /// The risk label's values when they are names, e.g. `positive = ["Churned"]`,
+    /// `negative = ["Renewed"]` (case-insensitive). Without it a label is
+    /// read as 1/0, true/false, yes/no or y/n.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub risk_values: Option<LabelValues>,
+    /// The upsell label's values when they are names, as `risk_values`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub upsell_values: Option<LabelValues>,
+}
+
+/// The values of a label column that mean 1 (`positive`) and 0 (`negative`),
+/// compared without regard to case; an empty cell is unknown, anything else is
+/// an error naming the row.
+///
+/// ```
+/// use healthscore::data::spec::LabelValues;
+/// let v = LabelValues { positive: vec!["Churned".into()], negative: vec!["Renewed".into()] };
+/// assert_eq!(v.read("churned"), Some(Some(1)));
+/// assert_eq!(v.read(""), Some(None));
+/// assert_eq!(v.read("lost"), None);
+/// ```
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LabelValues {
+    pub positive: Vec<String>,
+    pub negative: Vec<String>,
+}
+
+impl LabelValues {
+    /// `Some(Some(1))`, `Some(Some(0))`, `Some(None)` for an empty cell, `None` for a value not listed.
+    pub fn read(&self, cell: &str) -> Option<Option<u8>> {
+        let v = cell.trim();
+        if v.is_empty() {
+            return Some(None);
+        }
+        if self.positive.iter().any(|p| p.trim().eq_ignore_ascii_case(v)) {
+            Some(Some(1))
+        } else if self.negative.iter().any(|p| p.trim().eq_ignore_ascii_case(v)) {
+            Some(Some(0))
+        } else {
+            None
+        }
+    }
 }
 
 impl Default for Columns {
@@ -108,6 +151,8 @@ impl Default for Columns {
             upsell_label: some("expanded"),
             revenue: None,
             segment: None,
+            risk_values: None,
+            upsell_values: None,
         }
     }
 }
@@ -464,6 +509,23 @@ impl Spec {
                 return Err(bad(format!("[rules.direction] names `{f}`, which is not a listed feature")));
             }
         }
+        for (key, v) in [
+            ("risk_values", &self.columns.risk_values),
+            ("upsell_values", &self.columns.upsell_values),
+        ] {
+            if let Some(v) = v {
+                if v.positive.is_empty() || v.negative.is_empty() {
+                    return Err(bad(format!("columns.{key} needs at least one positive and one negative value")));
+                }
+                if let Some(both) = v
+                    .positive
+                    .iter()
+                    .find(|p| v.negative.iter().any(|n| n.trim().eq_ignore_ascii_case(p.trim())))
+                {
+                    return Err(bad(format!("columns.{key} lists `{both}` as both positive and negative")));
+                }
+            }
+        }
         if self.columns.risk_label.is_none() && self.columns.upsell_label.is_none() {
             return Err(bad(
                 "neither a risk nor an upsell label column is named; set columns.risk_label or columns.upsell_label".into(),
@@ -536,6 +598,21 @@ impl Spec {
             v.push(o.as_str());
         }
         v
+    }
+
+    /// The columns of `names` that are in no role and no feature, in table order.
+    ///
+    /// ```
+    /// let spec = healthscore::Spec::parse("[features]\nusage = [\"logins\"]\n", "x.toml".as_ref()).unwrap();
+    /// let names = ["account_id", "logins", "notes", "churned"].map(String::from);
+    /// assert_eq!(spec.unused_columns(&names), ["notes"]);
+    /// ```
+    pub fn unused_columns(&self, names: &[String]) -> Vec<String> {
+        let mut used: Vec<&str> = self.role_columns();
+        used.extend(self.columns.segment.as_deref());
+        let defs = self.feature_defs();
+        used.extend(defs.iter().map(|d| d.name.as_str()));
+        names.iter().filter(|n| !used.contains(&n.as_str())).cloned().collect()
     }
 
     /// Features in a fixed order: by category, then as listed.

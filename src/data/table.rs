@@ -11,7 +11,7 @@ use std::path::{Path, PathBuf};
 use chrono::NaiveDate;
 use polars::prelude::*;
 
-use crate::data::spec::{Columns, FeatureDef};
+use crate::data::spec::{Columns, FeatureDef, LabelValues};
 use crate::error::{Error, Result};
 
 /// The values of one feature column.
@@ -361,8 +361,38 @@ pub fn read_frame_text(path: &Path, text: &[&str]) -> Result<DataFrame> {
     Ok(df)
 }
 
+/// The column names of a CSV or Parquet table, read from its header or schema only.
+///
+/// ```no_run
+/// let names = healthscore::data::table::column_names("notebooks-data/history.csv".as_ref())?;
+/// assert!(names.iter().any(|n| n == "account_id"));
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+pub fn column_names(path: &Path) -> Result<Vec<String>> {
+    let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("").to_ascii_lowercase();
+    let table_err = |e: PolarsError| Error::Table {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let names: Vec<String> = if matches!(ext.as_str(), "parquet" | "pq") {
+        let schema = ParquetReader::new(file).schema().map_err(table_err)?;
+        schema.iter_names().map(|n| n.to_string()).collect()
+    } else {
+        let df = CsvReadOptions::default()
+            .with_has_header(true)
+            .with_n_rows(Some(1))
+            .with_infer_schema_length(Some(0))
+            .into_reader_with_file_handle(file)
+            .finish()
+            .map_err(table_err)?;
+        df.get_column_names().iter().map(|n| n.to_string()).collect()
+    };
+    Ok(names)
+}
+
 /// Cells read as missing in text columns (besides empty).
-fn is_missing_text(s: &str) -> bool {
+pub(crate) fn is_missing_text(s: &str) -> bool {
     matches!(s, "" | "NA" | "N/A" | "na" | "null" | "NULL" | "None")
 }
 
@@ -517,11 +547,42 @@ impl<'a> Frame<'a> {
         Ok(out)
     }
 
-    /// A 0/1 label column: 1, 0 or empty; anything else (2, NaN, "yes") is an error.
-    pub fn labels(&self, name: &str, role: &str) -> Result<Vec<Option<u8>>> {
+    /// A label column: 1/0, true/false, yes/no, y/n (any case) or empty, or
+    /// the named `values` of the spec when given; anything else (2, NaN,
+    /// "maybe") is an error naming the row.
+    pub fn labels(&self, name: &str, role: &str, values: Option<&LabelValues>) -> Result<Vec<Option<u8>>> {
         let col = self.column(name, role)?;
         let dtype = col.dtype();
-        let bad = |i: usize, other: &dyn std::fmt::Display| self.bad(name, i, format!("label must be 1, 0 or empty, found `{other}`"));
+        if let Some(values) = values {
+            let text = col.cast(&DataType::String).map_err(|e| self.bad(name, 0, e.to_string()))?;
+            let ca = text.str().map_err(|e| self.bad(name, 0, e.to_string()))?;
+            let mut out = Vec::with_capacity(ca.len());
+            for (i, v) in ca.iter().enumerate() {
+                out.push(values.read(v.unwrap_or("")).ok_or_else(|| {
+                    self.bad(
+                        name,
+                        i,
+                        format!(
+                            "label `{}` is neither a positive ({}) nor a negative ({}) value of the spec",
+                            v.unwrap_or("").trim(),
+                            values.positive.join(", "),
+                            values.negative.join(", ")
+                        ),
+                    )
+                })?);
+            }
+            return Ok(out);
+        }
+        let bad = |i: usize, other: &dyn std::fmt::Display| {
+            self.bad(
+                name,
+                i,
+                format!(
+                    "label must be 1/0, yes/no, true/false or empty, found `{other}`; name other values in the spec's [columns.{}_values]",
+                    if role.starts_with("upsell") { "upsell" } else { "risk" }
+                ),
+            )
+        };
         // Numbers are read as numbers, not through text.
         if dtype.is_integer() || dtype.is_float() || dtype.is_bool() {
             let floats = col.cast(&DataType::Float64).map_err(|e| self.bad(name, 0, e.to_string()))?;
@@ -542,11 +603,11 @@ impl<'a> Frame<'a> {
         let mut out = Vec::with_capacity(ca.len());
         for (i, v) in ca.iter().enumerate() {
             let v = v.map(str::trim).unwrap_or("");
-            out.push(match v {
+            out.push(match v.to_ascii_lowercase().as_str() {
                 "" => None,
-                "1" | "1.0" | "true" => Some(1),
-                "0" | "0.0" | "false" => Some(0),
-                other => return Err(bad(i, &other)),
+                "1" | "1.0" | "true" | "t" | "yes" | "y" => Some(1),
+                "0" | "0.0" | "false" | "f" | "no" | "n" => Some(0),
+                _ => return Err(bad(i, &v)),
             });
         }
         Ok(out)
@@ -699,46 +760,68 @@ fn table_from_block(
     labels: Labels,
     seen: &mut Seen,
 ) -> Result<Table> {
+    // Every problem of the block is collected, so that one run names them all.
+    let mut problems: Vec<Error> = Vec::new();
     let f = &Frame { path, df: &df, first_row };
-    let ids: Vec<String> = {
-        let raw = f.strings(&columns.id, "account id")?;
-        raw.into_iter()
-            .enumerate()
-            .map(|(i, v)| v.ok_or_else(|| f.bad(&columns.id, i, "the account id is empty; every row needs one".into())))
-            .collect::<Result<_>>()?
-    };
+    fn keep<T>(problems: &mut Vec<Error>, r: Result<T>) -> Option<T> {
+        r.map_err(|e| problems.push(e)).ok()
+    }
+    let ids: Option<Vec<String>> = keep(
+        &mut problems,
+        f.strings(&columns.id, "account id").and_then(|raw| {
+            raw.into_iter()
+                .enumerate()
+                .map(|(i, v)| v.ok_or_else(|| f.bad(&columns.id, i, "the account id is empty; every row needs one".into())))
+                .collect::<Result<_>>()
+        }),
+    );
     let dates = match &columns.date {
-        Some(c) => Some(f.dates(c, "snapshot date")?),
-        None => None,
+        Some(c) => keep(&mut problems, f.dates(c, "snapshot date")).map(Some),
+        None => Some(None),
     };
-    check_duplicates(f, &columns.id, &ids, dates.as_deref(), seen)?;
-    let label = |c: &Option<String>, role: &str| -> Result<Option<Vec<Option<u8>>>> {
+    if let (Some(ids), Some(dates)) = (&ids, &dates) {
+        keep(&mut problems, check_duplicates(f, &columns.id, ids, dates.as_deref(), seen));
+    }
+    let label = |c: &Option<String>, role: &str, values: Option<&LabelValues>| -> Result<Option<Vec<Option<u8>>>> {
         match c {
-            Some(c) if labels == Labels::Required || f.has(c) => Ok(Some(f.labels(c, role)?)),
+            Some(c) if labels == Labels::Required || f.has(c) => Ok(Some(f.labels(c, role, values)?)),
             _ => Ok(None),
         }
     };
-    let risk = label(&columns.risk_label, "risk label")?;
-    let upsell = label(&columns.upsell_label, "upsell label")?;
-    let revenue = match &columns.revenue {
-        Some(c) if f.has(c) || labels == Labels::Required => Some(f.numbers(c, "revenue")?),
-        _ => None,
-    };
-    let segment = match &columns.segment {
-        Some(c) => Some(
-            f.strings(c, "segment")?
-                .into_iter()
-                .map(|s| s.unwrap_or_else(|| "(missing)".into()))
-                .collect(),
-        ),
-        None => None,
-    };
+    let risk = keep(
+        &mut problems,
+        label(&columns.risk_label, "risk label", columns.risk_values.as_ref()),
+    );
+    let upsell = keep(
+        &mut problems,
+        label(&columns.upsell_label, "upsell label", columns.upsell_values.as_ref()),
+    );
+    let revenue = keep(
+        &mut problems,
+        match &columns.revenue {
+            Some(c) if f.has(c) || labels == Labels::Required => f.numbers(c, "revenue").map(Some),
+            _ => Ok(None),
+        },
+    );
+    let segment = keep(
+        &mut problems,
+        match &columns.segment {
+            Some(c) => f
+                .strings(c, "segment")
+                .map(|v| Some(v.into_iter().map(|s| s.unwrap_or_else(|| "(missing)".into())).collect())),
+            None => Ok(None),
+        },
+    );
     // Every feature column must exist (named against the whole frame) before any is moved out.
-    for d in defs {
-        f.column(&d.name, &format!("{} feature", d.category))?;
-    }
+    let present: Vec<bool> = defs
+        .iter()
+        .map(|d| keep(&mut problems, f.column(&d.name, &format!("{} feature", d.category))).is_some())
+        .collect();
     let mut features = Vec::with_capacity(defs.len());
-    for d in defs {
+    for (d, present) in defs.iter().zip(present) {
+        if !present {
+            continue;
+        }
         let col = df.drop_in_place(&d.name).expect("checked above");
         let single = DataFrame::new_infer_height(vec![col]).map_err(|e| Error::Table {
             path: path.to_path_buf(),
@@ -750,12 +833,29 @@ fn table_from_block(
             first_row,
         };
         let values = if d.categorical {
-            FeatureValues::Categorical(f.categories(&d.name, &format!("{} feature", d.category))?)
+            f.categories(&d.name, &format!("{} feature", d.category))
+                .map(FeatureValues::Categorical)
         } else {
-            FeatureValues::Numeric(f.numeric_values(&d.name, &format!("{} feature", d.category))?)
+            f.numeric_values(&d.name, &format!("{} feature", d.category))
+                .map(FeatureValues::Numeric)
         };
-        features.push(RawFeature { def: d.clone(), values });
+        if let Some(values) = keep(&mut problems, values) {
+            features.push(RawFeature { def: d.clone(), values });
+        }
     }
+    if problems.len() == 1 {
+        return Err(problems.pop().expect("one problem"));
+    }
+    if !problems.is_empty() {
+        return Err(Error::Schema {
+            path: path.to_path_buf(),
+            problems,
+        });
+    }
+    let (Some(ids), Some(dates), Some(risk), Some(upsell), Some(revenue), Some(segment)) = (ids, dates, risk, upsell, revenue, segment)
+    else {
+        unreachable!("every failed read left a problem");
+    };
     Ok(Table {
         path: path.to_path_buf(),
         ids,
@@ -1558,11 +1658,11 @@ mod tests {
         let path = Path::new("live.parquet");
         let ok = |c: Column| -> Vec<Option<u8>> {
             let df = DataFrame::new_infer_height(vec![c]).unwrap();
-            Frame::new(path, &df).labels("y", "risk label").unwrap()
+            Frame::new(path, &df).labels("y", "risk label", None).unwrap()
         };
         let err = |c: Column| -> String {
             let df = DataFrame::new_infer_height(vec![c]).unwrap();
-            Frame::new(path, &df).labels("y", "risk label").unwrap_err().to_string()
+            Frame::new(path, &df).labels("y", "risk label", None).unwrap_err().to_string()
         };
         let want = vec![Some(1), None, Some(0)];
         assert_eq!(ok(Column::new("y".into(), [Some(1i64), None, Some(0)])), want);
@@ -1570,11 +1670,27 @@ mod tests {
         assert_eq!(ok(Column::new("y".into(), [Some(1.0f64), None, Some(0.0)])), want);
         assert_eq!(ok(Column::new("y".into(), [Some(true), None, Some(false)])), want);
         assert_eq!(ok(Column::new("y".into(), [Some("1"), Some(""), Some("0")])), want);
+        assert_eq!(ok(Column::new("y".into(), [Some("Yes"), None, Some("no")])), want);
+        assert_eq!(ok(Column::new("y".into(), [Some("Y"), Some(" "), Some("N")])), want);
+        assert_eq!(ok(Column::new("y".into(), [Some("TRUE"), None, Some("False")])), want);
+        // Named values, case-insensitive; a value not named is an error with its row.
+        let values = LabelValues {
+            positive: vec!["Churned".into()],
+            negative: vec!["Renewed".into(), "Active".into()],
+        };
+        let df = DataFrame::new_infer_height(vec![Column::new("y".into(), [Some("churned"), None, Some("ACTIVE")])]).unwrap();
+        assert_eq!(Frame::new(path, &df).labels("y", "risk label", Some(&values)).unwrap(), want);
+        let df = DataFrame::new_infer_height(vec![Column::new("y".into(), ["Renewed", "Paused"])]).unwrap();
+        let msg = Frame::new(path, &df)
+            .labels("y", "risk label", Some(&values))
+            .unwrap_err()
+            .to_string();
+        assert!(msg.contains("row 2") && msg.contains("`Paused`"), "{msg}");
         for (c, value) in [
             (Column::new("y".into(), [1i64, 2]), "`2`"),
             (Column::new("y".into(), [1.0f64, f64::NAN]), "`NaN`"),
             (Column::new("y".into(), [0.0f64, 0.5]), "`0.5`"),
-            (Column::new("y".into(), ["1", "yes"]), "`yes`"),
+            (Column::new("y".into(), ["1", "maybe"]), "`maybe`"),
         ] {
             let msg = err(c);
             assert!(

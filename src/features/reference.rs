@@ -43,6 +43,37 @@ pub struct FeatureReference {
     pub name: String,
     pub category: Category,
     pub distribution: Distribution,
+    /// The feature grows with time by design (tenure, account age): within
+    /// accounts it rose from one snapshot to the next almost always, so a
+    /// later population differs from the training one by construction and
+    /// its drift is expected, not a warning.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub grows_with_time: bool,
+}
+
+/// Fewest pairs of consecutive snapshots of one account for [`grows_with_time`] to judge.
+const TREND_MIN_PAIRS: usize = 30;
+
+/// Whether `values` rose between consecutive snapshots of the same account in
+/// at least 90% of the pairs and fell in at most 2%: a feature that grows with
+/// time by design. `false` without dates.
+pub fn grows_with_time(table: &Table, rows: &[usize], values: &[f64]) -> bool {
+    let Some(dates) = &table.dates else {
+        return false;
+    };
+    let mut order: Vec<usize> = rows.to_vec();
+    order.sort_by(|&a, &b| table.ids[a].cmp(&table.ids[b]).then(dates[a].cmp(&dates[b])));
+    let (mut pairs, mut up, mut down) = (0usize, 0usize, 0usize);
+    for w in order.windows(2) {
+        let (a, b) = (w[0], w[1]);
+        if table.ids[a] != table.ids[b] || !(values[a].is_finite() && values[b].is_finite()) {
+            continue;
+        }
+        pairs += 1;
+        up += (values[b] > values[a]) as usize;
+        down += (values[b] < values[a]) as usize;
+    }
+    pairs >= TREND_MIN_PAIRS && up * 10 >= pairs * 9 && down * 50 <= pairs
 }
 
 fn percentile_sorted(s: &[f64], q: f64) -> f64 {
@@ -112,6 +143,10 @@ pub fn fit(table: &Table, rows: &[usize]) -> Vec<FeatureReference> {
         .features
         .iter()
         .map(|f| {
+            let grows = match &f.values {
+                FeatureValues::Numeric(v) => grows_with_time(table, rows, v),
+                FeatureValues::Categorical(_) => false,
+            };
             let distribution = match &f.values {
                 FeatureValues::Numeric(v) => {
                     let vals: Vec<f64> = rows.iter().map(|&r| v[r]).collect();
@@ -142,6 +177,7 @@ pub fn fit(table: &Table, rows: &[usize]) -> Vec<FeatureReference> {
                 name: f.def.name.clone(),
                 category: f.def.category,
                 distribution,
+                grows_with_time: grows,
             }
         })
         .collect()
@@ -250,6 +286,7 @@ impl FeatureReference {
     ///         edges: vec![],
     ///         shares: vec![],
     ///     },
+    ///     grows_with_time: false,
     /// };
     /// let finder = r.percentile_finder().expect("a numeric feature");
     /// assert_eq!(finder.percentile(30.0), r.percentile(30.0));
@@ -443,6 +480,7 @@ mod tests {
                 edges: vec![],
                 shares: vec![],
             },
+            grows_with_time: false,
         };
         assert_eq!(r.percentile(50.0), Some(25.0));
         assert_eq!(r.percentile(51.0), Some(25.5));
@@ -463,6 +501,7 @@ mod tests {
                 edges: vec![],
                 shares: vec![],
             },
+            grows_with_time: false,
         };
         let uniform: Vec<f64> = (0..=100).map(|i| i as f64 * 0.37 - 5.0).collect();
         // Heavy tail: most percentiles in one bucket of the grid.

@@ -17,6 +17,9 @@ pub enum Calibrator {
     Isotonic { x: Vec<f64>, y: Vec<f64> },
 }
 
+/// Rows at the base rate added to each isotonic block (see [`Calibrator::isotonic`]).
+const PRIOR_ROWS: f64 = 2.0;
+
 impl Calibrator {
     /// Platt scaling on (label, probability) pairs.
     pub fn platt(y: &[u8], p: &[f64]) -> Result<Calibrator> {
@@ -32,7 +35,9 @@ impl Calibrator {
         })
     }
 
-    /// Isotonic regression of y on p (non-decreasing), by pool-adjacent-violators.
+    /// Isotonic regression of y on p (non-decreasing), by pool-adjacent-violators,
+    /// each block's rate smoothed toward the base rate so that no output is
+    /// exactly 0 or 1.
     pub fn isotonic(y: &[u8], p: &[f64]) -> Calibrator {
         let mut idx: Vec<usize> = (0..p.len()).collect();
         idx.sort_by(|&a, &b| p[a].total_cmp(&p[b]));
@@ -51,9 +56,20 @@ impl Calibrator {
                 }
             }
         }
+        // Each block's rate is smoothed toward the base rate as if it held two
+        // more rows at that rate, so that a block without a churner is not a
+        // certainty: the map never outputs exactly 0 or 1. Smoothing moves
+        // small blocks more than large ones; a running maximum keeps the map
+        // non-decreasing.
+        let n = p.len().max(1) as f64;
+        let base = (y.iter().map(|&v| v as f64).sum::<f64>() / n).clamp(0.5 / n, 1.0 - 0.5 / n);
+        let mut rates: Vec<f64> = blocks.iter().map(|b| (b.1 + PRIOR_ROWS * base) / (b.2 + PRIOR_ROWS)).collect();
+        for i in 1..rates.len() {
+            rates[i] = rates[i].max(rates[i - 1]);
+        }
         Calibrator::Isotonic {
             x: blocks.iter().map(|b| b.0 / b.2).collect(),
-            y: blocks.iter().map(|b| b.1 / b.2).collect(),
+            y: rates,
         }
     }
 
@@ -62,8 +78,8 @@ impl Calibrator {
     /// ```
     /// use healthscore::model::calibration::Calibrator;
     /// let c = Calibrator::isotonic(&[0, 0, 1, 1], &[0.1, 0.2, 0.3, 0.4]);
-    /// assert_eq!(c.apply(0.05), 0.0);
-    /// assert_eq!(c.apply(0.45), 1.0);
+    /// assert_eq!(c.apply(0.05), 0.25); // (0 + 2 × 0.5) / (2 + 2)
+    /// assert_eq!(c.apply(0.45), 0.75);
     /// ```
     pub fn apply(&self, p: f64) -> f64 {
         match self {
@@ -94,14 +110,29 @@ mod tests {
     fn isotonic_is_monotone_and_pools_violators() {
         let c = Calibrator::isotonic(&[0, 1, 0, 1, 1], &[0.1, 0.2, 0.3, 0.4, 0.5]);
         let Calibrator::Isotonic { y, .. } = &c else { panic!() };
-        // 0.2 (y=1) and 0.3 (y=0) violate the order and are pooled to 0.5.
-        assert_eq!(y, &vec![0.0, 0.5, 1.0]);
+        // 0.2 (y=1) and 0.3 (y=0) violate the order and are pooled to 0.5;
+        // the blocks of 1, 2 and 2 rows are smoothed toward the base rate 0.6.
+        let want = [1.2 / 3.0, 2.2 / 4.0, 3.2 / 4.0];
+        assert!(y.iter().zip(want).all(|(a, b)| (a - b).abs() < 1e-12), "{y:?}");
         let mut prev = 0.0;
         for i in 0..=100 {
             let v = c.apply(i as f64 / 100.0);
             assert!(v >= prev);
             prev = v;
         }
+    }
+
+    #[test]
+    fn isotonic_never_outputs_certainty_on_few_positives() {
+        // 200 scores, 4 churners, all among the highest scores.
+        let p: Vec<f64> = (0..200).map(|i| i as f64 / 200.0).collect();
+        let y: Vec<u8> = (0..200).map(|i| (i >= 196) as u8).collect();
+        let c = Calibrator::isotonic(&y, &p);
+        for q in [0.0, 0.1, 0.5, 0.97, 0.99, 1.0] {
+            let v = c.apply(q);
+            assert!(v > 0.0 && v < 1.0, "apply({q}) = {v}");
+        }
+        assert!(c.apply(0.99) > c.apply(0.1));
     }
 
     #[test]

@@ -7,9 +7,18 @@
 //!     risk.json        fitted preprocessing + classifier (plain JSON)
 //!     upsell.json
 //!     report.html      the holdout report, report.json its figures
-//!   in_use.json        the version in use
-//!   promotions.jsonl   every change of the version in use (append-only)
+//!   versions.jsonl     every version written, with its manifest's sha256
+//!   promotions.jsonl   every change of the version in use, with the manifest's
+//!                      sha256: its last entry is the version in use
+//!   in_use.json        a copy of that last entry, for people and other tools
+//!   .lock              held while a command changes the registry
 //! ```
+//!
+//! Commands that change the registry hold an exclusive lock on `.lock`, check
+//! everything first, and commit with one atomic replacement of a log (a
+//! temporary file renamed over it): a full disk or a kill leaves the log as it
+//! was. A manifest edited after training no longer matches the sha256 the
+//! logs recorded and the version is refused.
 //!
 //! A version is written into a temporary directory beside its final place and
 //! renamed into place in one step, so a killed run leaves no half version, and
@@ -44,6 +53,59 @@ pub struct Promotion {
     pub action: String,
     pub version: String,
     pub previous: Option<String>,
+    /// sha256 of the version's `manifest.json` when it was put in use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manifest_sha256: Option<String>,
+}
+
+/// One line of `versions.jsonl`: a version as it was written.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Written {
+    pub version: String,
+    pub time: String,
+    /// sha256 of its `manifest.json`, which holds the sha256 of every other file.
+    pub manifest_sha256: String,
+}
+
+/// The registry's exclusive lock, held while a command changes it; released when dropped.
+#[derive(Debug)]
+pub struct RegistryLock {
+    _file: std::fs::File,
+}
+
+/// Appends a JSON line to a log by replacing the whole file atomically, so a
+/// failed write (full disk, kill) leaves the log as it was.
+fn append_line<T: Serialize>(path: &std::path::Path, entry: &T) -> Result<()> {
+    let mut bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    if !bytes.is_empty() && !bytes.ends_with(b"\n") {
+        bytes.push(b'\n');
+    }
+    bytes.extend(serde_json::to_vec(entry).expect("serialises"));
+    bytes.push(b'\n');
+    write_atomic(path, &bytes)
+}
+
+/// Reads a JSON-lines log; a line that does not parse is an error naming it.
+fn read_lines<T: serde::de::DeserializeOwned>(path: &std::path::Path) -> Result<Vec<T>> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(vec![]),
+        Err(e) => return Err(Error::io(path, e)),
+    };
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(i, l)| {
+            serde_json::from_str(l).map_err(|e| Error::Artifact {
+                path: path.to_path_buf(),
+                message: format!("line {}: {e}; the log was edited or damaged", i + 1),
+            })
+        })
+        .collect()
 }
 
 /// A loaded, checked version.
@@ -128,6 +190,11 @@ impl Registry {
             )));
         }
         std::fs::create_dir_all(&self.root).map_err(|e| Error::io(&self.root, e))?;
+        let _lock = self.lock()?;
+        crate::fsio::sweep_stale_temporaries(&self.root);
+        // Checked before anything is written.
+        let written = self.written()?;
+        self.promotions()?;
         let dest = self.root.join(version);
         if dest.exists() {
             return Err(Error::Registry(format!(
@@ -136,36 +203,83 @@ impl Registry {
             )));
         }
         manifest.files = files.iter().map(|(n, b)| (n.clone(), sha256_hex(b))).collect();
+        let manifest_bytes = to_json(&manifest);
         let tmp = tempfile::Builder::new()
-            .prefix(&format!(".{version}-"))
+            .prefix(&crate::fsio::temp_prefix())
             .tempdir_in(&self.root)
             .map_err(|e| Error::io(&self.root, e))?;
         for (name, bytes) in files
             .iter()
-            .chain(std::iter::once(&("manifest.json".to_string(), to_json(&manifest))))
+            .chain(std::iter::once(&("manifest.json".to_string(), manifest_bytes.clone())))
         {
             let p = tmp.path().join(name);
             let mut f = std::fs::File::create(&p).map_err(|e| Error::io(&p, e))?;
             f.write_all(bytes).map_err(|e| Error::io(&p, e))?;
             f.sync_all().map_err(|e| Error::io(&p, e))?;
         }
+        let entry = Written {
+            version: version.into(),
+            time: now(),
+            manifest_sha256: sha256_hex(&manifest_bytes),
+        };
+        if written.iter().any(|w| w.version == version) {
+            return Err(Error::Registry(format!(
+                "version `{version}` is in {} but its directory is gone; versions never change: pass --version with a new name",
+                self.root.join("versions.jsonl").display()
+            )));
+        }
         let tmp_path = tmp.keep();
         if let Err(e) = std::fs::rename(&tmp_path, &dest) {
             let _ = std::fs::remove_dir_all(&tmp_path);
             return Err(Error::io(&dest, e));
         }
+        // The commit point: until the version is listed, it is not part of the registry.
+        if let Err(e) = append_line(&self.root.join("versions.jsonl"), &entry) {
+            let _ = std::fs::remove_dir_all(&dest);
+            return Err(e);
+        }
         if self.in_use()?.is_none() {
-            self.set_in_use(version, "first version", None)?;
+            self.set_in_use(version, "first version", None, &entry.manifest_sha256)?;
         }
         Ok(dest)
+    }
+
+    /// Takes the registry's exclusive lock, waiting for another command that holds it.
+    pub fn lock(&self) -> Result<RegistryLock> {
+        let p = self.root.join(".lock");
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&p)
+            .map_err(|e| Error::io(&p, e))?;
+        file.lock().map_err(|e| Error::io(&p, e))?;
+        Ok(RegistryLock { _file: file })
+    }
+
+    /// `versions.jsonl`: every version written, oldest first (empty for a registry written before it existed).
+    pub fn written(&self) -> Result<Vec<Written>> {
+        read_lines(&self.root.join("versions.jsonl"))
     }
 
     fn in_use_path(&self) -> PathBuf {
         self.root.join("in_use.json")
     }
 
-    /// The version in use, if any.
+    /// The version in use, if any: the last entry of the promotion log
+    /// (`in_use.json` is its copy, read only for a registry without a log).
     pub fn in_use(&self) -> Result<Option<InUse>> {
+        let log = self.root.join("promotions.jsonl");
+        if let Some(last) = self.promotions()?.pop() {
+            check_name(&last.version).map_err(|e| Error::Artifact {
+                path: log,
+                message: e.to_string(),
+            })?;
+            return Ok(Some(InUse {
+                version: last.version,
+                since: last.time,
+            }));
+        }
         let p = self.in_use_path();
         if !p.exists() {
             return Ok(None);
@@ -184,63 +298,60 @@ impl Registry {
 
     /// The promotion log, oldest first.
     pub fn promotions(&self) -> Result<Vec<Promotion>> {
-        let p = self.root.join("promotions.jsonl");
-        if !p.exists() {
-            return Ok(vec![]);
-        }
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        text.lines()
-            .filter(|l| !l.trim().is_empty())
-            .enumerate()
-            .map(|(i, l)| {
-                serde_json::from_str(l).map_err(|e| Error::Artifact {
-                    path: p.clone(),
-                    message: format!("line {}: {e}", i + 1),
-                })
-            })
-            .collect()
+        read_lines(&self.root.join("promotions.jsonl"))
     }
 
-    fn set_in_use(&self, version: &str, action: &str, previous: Option<String>) -> Result<()> {
+    /// Logs `version` as the version in use (the commit point), then copies
+    /// the entry to `in_use.json`; the caller holds the lock and has checked
+    /// the version.
+    fn set_in_use(&self, version: &str, action: &str, previous: Option<String>, manifest_sha256: &str) -> Result<Promotion> {
         let time = now();
         let entry = Promotion {
             time: time.clone(),
             action: action.into(),
             version: version.into(),
             previous,
+            manifest_sha256: Some(manifest_sha256.to_string()),
         };
-        let log = self.root.join("promotions.jsonl");
-        let mut f = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .map_err(|e| Error::io(&log, e))?;
-        let mut line = serde_json::to_vec(&entry).expect("serialises");
-        line.push(b'\n');
-        f.write_all(&line).map_err(|e| Error::io(&log, e))?;
-        f.sync_all().map_err(|e| Error::io(&log, e))?;
-        write_atomic(
+        append_line(&self.root.join("promotions.jsonl"), &entry)?;
+        // A copy only: readers take the log, so a failed copy changes nothing they see.
+        let _ = write_atomic(
             &self.in_use_path(),
             &to_json(&InUse {
                 version: version.into(),
                 since: time,
             }),
-        )
+        );
+        Ok(entry)
     }
 
-    /// Makes `version` the version in use and logs it.
+    /// Makes `version` the version in use and logs it. The version is loaded
+    /// and checked first; a registry that fails a check is left as it was.
     pub fn promote(&self, version: &str) -> Result<Promotion> {
-        self.check_exists(version)?;
+        check_name(version)?;
+        let _lock = self.lock_existing()?;
+        let loaded = self.load(version)?;
         let previous = self.in_use()?.map(|u| u.version);
         if previous.as_deref() == Some(version) {
             return Err(Error::Registry(format!("version `{version}` is already in use")));
         }
-        self.set_in_use(version, "promote", previous)?;
-        Ok(self.promotions()?.pop().expect("just written"))
+        self.set_in_use(version, "promote", previous, &loaded.manifest_sha256()?)
+    }
+
+    /// The lock of a registry that must exist already.
+    fn lock_existing(&self) -> Result<RegistryLock> {
+        if !self.root.is_dir() {
+            return Err(Error::Registry(format!(
+                "no model registry at {}; run `healthscore train` first",
+                self.root.display()
+            )));
+        }
+        self.lock()
     }
 
     /// Puts the version that was in use before the current one back in use.
     pub fn rollback(&self) -> Result<Promotion> {
+        let _lock = self.lock_existing()?;
         let current = self
             .in_use()?
             .ok_or_else(|| Error::Registry("no version is in use; nothing to roll back".into()))?;
@@ -252,9 +363,8 @@ impl Registry {
             .and_then(|p| p.previous.clone());
         let previous =
             last.ok_or_else(|| Error::Registry(format!("version `{}` has no earlier version to roll back to", current.version)))?;
-        self.check_exists(&previous)?;
-        self.set_in_use(&previous, "rollback", Some(current.version))?;
-        Ok(self.promotions()?.pop().expect("just written"))
+        let loaded = self.load(&previous)?;
+        self.set_in_use(&previous, "rollback", Some(current.version), &loaded.manifest_sha256()?)
     }
 
     fn check_exists(&self, version: &str) -> Result<()> {
@@ -316,10 +426,66 @@ impl Registry {
                 ),
             });
         }
+        let actual = sha256_hex(&text);
+        let recorded = self
+            .written()?
+            .into_iter()
+            .rev()
+            .find(|w| w.version == version)
+            .map(|w| (w.manifest_sha256, "versions.jsonl"));
+        let recorded = match recorded {
+            Some(r) => Some(r),
+            None => self
+                .promotions()?
+                .into_iter()
+                .rev()
+                .find(|p| p.version == version)
+                .and_then(|p| p.manifest_sha256)
+                .map(|s| (s, "promotions.jsonl")),
+        };
+        if let Some((sum, log)) = recorded {
+            if sum != actual {
+                return Err(Error::Artifact {
+                    path: mpath,
+                    message: format!(
+                        "changed after training: its sha256 is {actual}, {log} recorded {sum}; a version never changes, train a new one"
+                    ),
+                });
+            }
+        } else if self.root.join("versions.jsonl").exists() {
+            return Err(Error::Artifact {
+                path: mpath,
+                message:
+                    "this version is not in the registry's versions.jsonl: it was not written by `healthscore train` into this registry"
+                        .into(),
+            });
+        }
         let manifest: Manifest = serde_json::from_value(head).map_err(|e| Error::Artifact {
             path: mpath.clone(),
             message: e.to_string(),
         })?;
+        for t in Target::ALL {
+            let file = format!("{}.json", t.name());
+            if manifest.targets.contains_key(&t) != manifest.files.contains_key(&file) {
+                return Err(Error::Artifact {
+                    path: mpath,
+                    message: format!(
+                        "the manifest {} a {} model but {} `{file}` among its files; the version is incomplete or was edited",
+                        if manifest.targets.contains_key(&t) {
+                            "describes"
+                        } else {
+                            "does not describe"
+                        },
+                        t.name(),
+                        if manifest.files.contains_key(&file) {
+                            "lists"
+                        } else {
+                            "does not list"
+                        },
+                    ),
+                });
+            }
+        }
         let mut bytes: BTreeMap<String, Vec<u8>> = BTreeMap::new();
         for (name, sum) in &manifest.files {
             let p = dir.join(name);

@@ -329,7 +329,7 @@ fn upsell_section(u: &UpsellReport) -> String {
 /// ```
 /// use healthscore::validate::Report;
 /// let r = Report { title: "t".into(), generated_at: "now".into(), model_version: None, joined_rows: 0,
-///     unmatched_scores: 0, unmatched_outcomes: 0, resamples: 0, seed: 0, risk: None, upsell: None, segments: vec![], selection: vec![] };
+///     unmatched_scores: 0, unmatched_outcomes: 0, resamples: 0, seed: 0, risk: None, upsell: None, segments: vec![], selection: vec![], verdicts: vec![] };
 /// assert!(healthscore::report::html(&r).starts_with("<!DOCTYPE html>"));
 /// ```
 pub fn html(r: &Report) -> String {
@@ -351,6 +351,12 @@ pub fn html(r: &Report) -> String {
         r.resamples,
         r.seed
     );
+    for v in &r.verdicts {
+        h += &format!(
+            "<p style=\"background:#fff4e5;border-left:4px solid #e69500;padding:.5em .8em\"><strong>Note:</strong> {}</p>",
+            esc(v)
+        );
+    }
     if let Some(risk) = &r.risk {
         h += &risk_section(risk);
     }

@@ -18,11 +18,20 @@ pub struct Leak {
 /// Single-feature AUC above which a feature is reported as a likely leak.
 pub const LEAK_AUC: f64 = 0.95;
 
+/// Fewest holdout rows of each class for the probe to judge a feature: on
+/// fewer, a single feature reaches a high AUC by chance.
+pub const LEAK_MIN_CLASS_ROWS: usize = 10;
+
 /// Single-feature holdout AUC (either orientation) for every feature; returns
-/// those at or above [`LEAK_AUC`]. Categorical levels are scored by their
-/// label rate in the training rows.
+/// those at or above [`LEAK_AUC`], or nothing when the holdout has fewer than
+/// [`LEAK_MIN_CLASS_ROWS`] rows of either class. Categorical levels are scored
+/// by their label rate in the training rows.
 pub fn leakage_probe(table: &Table, train: &[usize], hold: &[usize], labels: &[Option<u8>]) -> Vec<Leak> {
     let y: Vec<u8> = hold.iter().map(|&r| labels[r].expect("labeled")).collect();
+    let positives = y.iter().filter(|&&v| v == 1).count();
+    if positives < LEAK_MIN_CLASS_ROWS || y.len() - positives < LEAK_MIN_CLASS_ROWS {
+        return vec![];
+    }
     let mut out = vec![];
     for f in &table.features {
         let score: Vec<f64> = match &f.values {

@@ -140,12 +140,12 @@ pub fn join_frames(
         _ => None,
     };
     let churned = if o.has("churned") {
-        o.labels("churned", "churn outcome")?
+        o.labels("churned", "churn outcome", None)?
     } else {
         vec![None; odf.height()]
     };
     let expanded = if o.has("expanded") {
-        o.labels("expanded", "expansion outcome")?
+        o.labels("expanded", "expansion outcome", None)?
     } else {
         vec![None; odf.height()]
     };

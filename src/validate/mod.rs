@@ -132,6 +132,56 @@ pub struct Report {
     /// every segment decision.
     #[serde(default)]
     pub selection: Vec<SelectionRow>,
+    /// Plain sentences on what the figures cannot support: a score that does
+    /// not rank better than chance, an AUC that cannot be measured (see
+    /// [`Report::with_verdicts`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub verdicts: Vec<String>,
+}
+
+/// The sentence for a score whose ranking cannot be trusted, if it is one:
+/// not measurable (one outcome only) or an AUC interval that holds 0.5.
+///
+/// ```
+/// use healthscore::{metrics::Interval, validate::ranking_verdict};
+/// let chance = Interval { estimate: 0.49, lower: 0.45, upper: 0.53 };
+/// assert!(ranking_verdict("risk", &chance, 800, "renewals").unwrap().contains("better than chance"));
+/// let good = Interval { estimate: 0.8, lower: 0.75, upper: 0.85 };
+/// assert_eq!(ranking_verdict("risk", &good, 800, "renewals"), None);
+/// ```
+pub fn ranking_verdict(score: &str, auc: &Interval, rows: usize, what: &str) -> Option<String> {
+    if !auc.estimate.is_finite() {
+        return Some(format!(
+            "{score} is not measurable on these {rows} {what}: they hold one outcome only, so no ranking can be judged; wait for both outcomes or join more {what}"
+        ));
+    }
+    if auc.lower.is_finite() && auc.lower <= 0.5 {
+        return Some(format!(
+            "{score} does not rank accounts better than chance on {rows} {what}: AUC {:.3} [{:.3}, {:.3}]; more history (more {what}) or other features are needed before acting on it",
+            auc.estimate, auc.lower, auc.upper
+        ));
+    }
+    None
+}
+
+impl Report {
+    /// The report with its [`Report::verdicts`] filled in from its figures.
+    pub fn with_verdicts(mut self) -> Report {
+        let mut v = Vec::new();
+        if let Some(r) = &self.risk {
+            v.extend(ranking_verdict("risk", &r.roc_auc, r.rows, "renewals"));
+        }
+        if let Some(u) = &self.upsell {
+            v.extend(ranking_verdict(
+                "upsell",
+                &u.roc_auc,
+                u.rows,
+                "accounts with a known expansion outcome",
+            ));
+        }
+        self.verdicts = v;
+        self
+    }
 }
 
 /// One line of the model-selection table of a training report.
@@ -324,6 +374,9 @@ impl Report {
         use std::fmt::Write;
         let mut s = String::new();
         let _ = writeln!(s, "{}", self.title);
+        for v in &self.verdicts {
+            let _ = writeln!(s, "note: {v}");
+        }
         let _ = writeln!(
             s,
             "joined {} rows ({} scores and {} outcomes did not join)",
@@ -344,7 +397,13 @@ impl Report {
             let bands: Vec<String> = r
                 .bands
                 .iter()
-                .map(|b| format!("{} {:.1}% of {}", b.band, 100.0 * b.renewal_rate, b.count))
+                .map(|b| {
+                    if b.count == 0 {
+                        format!("{} — of 0", b.band)
+                    } else {
+                        format!("{} {:.1}% of {}", b.band, 100.0 * b.renewal_rate, b.count)
+                    }
+                })
                 .collect();
             let _ = writeln!(s, "  renewal rate by band: {}", bands.join(", "));
             if let Some(d) = r.deciles.first() {
@@ -399,7 +458,13 @@ impl Report {
             let acts: Vec<String> = u
                 .by_action
                 .iter()
-                .map(|(a, (n, r))| format!("{a} {:.1}% of {n}", 100.0 * r))
+                .map(|(a, (n, r))| {
+                    if *n == 0 {
+                        format!("{a} — of 0")
+                    } else {
+                        format!("{a} {:.1}% of {n}", 100.0 * r)
+                    }
+                })
                 .collect();
             let _ = writeln!(s, "  expansion rate by action: {}", acts.join(", "));
         }
@@ -506,7 +571,9 @@ pub fn build(j: &join::Joined, bands: &Bands, s: &Settings, title: &str) -> Repo
         upsell,
         segments,
         selection: vec![],
+        verdicts: vec![],
     }
+    .with_verdicts()
 }
 
 #[cfg(test)]

@@ -207,6 +207,11 @@ pub struct Drift {
     pub feature: String,
     pub psi: f64,
     pub level: DriftLevel,
+    /// The feature grows with time by design (see
+    /// [`FeatureReference::grows_with_time`](crate::features::reference::FeatureReference)):
+    /// its drift is expected and no reason to retrain.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub expected: bool,
 }
 
 /// What the terminal summary of a scoring run shows.
@@ -892,6 +897,7 @@ impl<'a> DataChecks<'a> {
                     feature: r.name.clone(),
                     psi,
                     level: DriftLevel::of(psi),
+                    expected: r.grows_with_time,
                 })
             })
             .collect();

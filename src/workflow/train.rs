@@ -131,7 +131,17 @@ pub fn train_history(spec: &Spec, history: History, version: &str, opts: TrainOp
             Target::Upsell => spec.columns.upsell_label.is_some(),
         };
         if named {
-            progress(&format!("training the {} model", target.name()));
+            let m = &spec.model;
+            let candidates = match m.kind {
+                crate::data::spec::ModelKind::Logistic => format!("{} values of C", m.c_grid.len()),
+                crate::data::spec::ModelKind::Gbdt => format!("{} tree depths", m.depth_grid.len()),
+                crate::data::spec::ModelKind::Auto => format!("{} values of C and {} tree depths", m.c_grid.len(), m.depth_grid.len()),
+            };
+            progress(&format!(
+                "{} model: cross-validating {candidates} on {} folds, then the holdout and the refit",
+                target.name(),
+                m.cv_folds
+            ));
             trained.insert(target, train_target(&table, spec, target, opts)?);
         }
     }
@@ -253,7 +263,9 @@ pub fn holdout_report(tv: &TrainedVersion, settings: &crate::validate::Settings)
         upsell,
         segments,
         selection: selection_rows(tv),
+        verdicts: vec![],
     }
+    .with_verdicts()
 }
 
 /// The model-selection table of a training report: every candidate of every

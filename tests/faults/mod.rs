@@ -5,9 +5,13 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use healthscore::Registry;
+
 use predicates::str::contains;
 
 use crate::util::*;
+
+mod matrix;
 
 /// A small trained registry and its live table, shared by the cases (read only).
 fn fixture() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
@@ -99,7 +103,8 @@ fn version_names_cannot_leave_the_registry() {
         .stderr(contains("invalid version name"));
     assert!(!d.path().join("s.csv").exists());
     assert_eq!(snapshot(d.path()), before, "a refused command changed nothing");
-    // The version in use pointing outside the registry is refused too.
+    // The version in use is the promotion log's last entry: an in_use.json
+    // edited to point outside the registry is not followed.
     std::fs::write(
         models.join("in_use.json"),
         r#"{"version": "../other/v1", "since": "2026-11-22T00:00:00Z"}"#,
@@ -107,8 +112,270 @@ fn version_names_cannot_leave_the_registry() {
     .unwrap();
     score_cmd(&models, live, &d.path().join("s.csv"))
         .assert()
+        .success()
+        .stderr(contains("with version v1"));
+    // A log entry naming a version outside the registry is refused.
+    let log = models.join("promotions.jsonl");
+    let mut text = std::fs::read_to_string(&log).unwrap();
+    text.push_str(r#"{"time":"2026-11-23T00:00:00Z","action":"promote","version":"../other/v1","previous":"v1"}"#);
+    text.push('\n');
+    std::fs::write(&log, text).unwrap();
+    score_cmd(&models, live, &d.path().join("s2.csv"))
+        .assert()
         .code(2)
-        .stderr(contains("in_use.json").and(contains("invalid version name")));
+        .stderr(contains("promotions.jsonl").and(contains("invalid version name")));
+}
+
+/// A pid that no process has: above the kernel's largest.
+fn dead_pid() -> u64 {
+    std::fs::read_to_string("/proc/sys/kernel/pid_max")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .unwrap_or(4_194_304)
+        + 1
+}
+
+#[test]
+#[cfg(target_os = "linux")]
+fn temporaries_of_a_killed_run_are_swept_by_the_next() {
+    let (_, models, live) = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let pid = dead_pid();
+    let stale_file = d.path().join(format!(".healthscore-{pid}-abc123.tmp"));
+    std::fs::write(&stale_file, "half a file").unwrap();
+    // Another process's temporaries, and files that only look alike, stay.
+    let live_file = d.path().join(format!(".healthscore-{}-x.tmp", std::process::id()));
+    std::fs::write(&live_file, "in use").unwrap();
+    let mine = d.path().join(".healthscore-notes.txt");
+    std::fs::write(&mine, "a user's file").unwrap();
+    score_cmd(models, live, &d.path().join("s.csv")).assert().success();
+    assert!(!stale_file.exists(), "the dead run's temporary is removed");
+    assert!(live_file.exists() && mine.exists(), "nothing else is touched");
+    // The same in a registry: a version directory left by a killed train.
+    let reg = registry_copy(d.path());
+    let stale_dir = reg.join(format!(".healthscore-{pid}-v2-xyz"));
+    std::fs::create_dir(&stale_dir).unwrap();
+    std::fs::write(stale_dir.join("risk.json"), "{").unwrap();
+    let input = history_for_retrain(d.path());
+    hs().args(["train", "--spec"])
+        .arg(repo("training/saas.toml"))
+        .arg("--input")
+        .arg(&input)
+        .arg("--models")
+        .arg(&reg)
+        .args(["--version", "v2"])
+        .assert()
+        .success();
+    assert!(!stale_dir.exists(), "the dead run's version directory is removed");
+}
+
+/// The generated history of the shared fixture.
+fn history_for_retrain(_dir: &Path) -> PathBuf {
+    let (d, _, _) = fixture();
+    d.path().join("gen/history.csv")
+}
+
+/// Files under the hidden temporaries of a registry.
+fn temporaries_files(dir: &Path) -> usize {
+    temporaries(dir)
+        .iter()
+        .map(|t| {
+            let p = dir.join(t);
+            if p.is_dir() {
+                std::fs::read_dir(&p).unwrap().count()
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// Names of the hidden temporaries in a directory.
+fn temporaries(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().map(String::from))
+        .filter(|n| n.starts_with(".healthscore-"))
+        .collect()
+}
+
+#[test]
+#[cfg(unix)]
+fn a_killed_train_leaves_no_version_and_the_next_run_cleans_up() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry_copy(d.path());
+    let before = snapshot(&reg);
+    let history = history_for_retrain(d.path());
+    for delay_ms in [150u64, 600, 1500] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("healthscore"))
+            .args(["train", "--spec"])
+            .arg(repo("training/saas.toml"))
+            .arg("--input")
+            .arg(&history)
+            .arg("--models")
+            .arg(&reg)
+            .args(["--version", "killed"])
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill(); // SIGKILL
+        let status = child.wait().unwrap();
+        if status.success() {
+            break; // finished before the kill: nothing to check at this delay
+        }
+        assert!(!reg.join("killed").exists(), "no half version after a kill at {delay_ms} ms");
+        let reg_now = Registry::new(&reg);
+        assert_eq!(reg_now.resolve(None).unwrap(), "v1");
+        reg_now.load("v1").unwrap();
+        assert_eq!(
+            snapshot(&reg).len(),
+            before.len() + temporaries_files(&reg),
+            "only temporaries were added"
+        );
+    }
+    // The next run that writes the registry removes whatever the kills left.
+    hs().args(["train", "--spec"])
+        .arg(repo("training/saas.toml"))
+        .arg("--input")
+        .arg(&history)
+        .arg("--models")
+        .arg(&reg)
+        .args(["--version", "after"])
+        .assert()
+        .success();
+    assert_eq!(temporaries(&reg), Vec::<String>::new());
+}
+
+#[test]
+#[cfg(unix)]
+fn a_killed_score_leaves_no_partial_output() {
+    let (_, models, _) = fixture();
+    let d = tempfile::tempdir().unwrap();
+    // A live table large enough that scoring takes a while.
+    hs().args(["generate", "--accounts", "40000", "--quarters", "1", "--seed", "3", "--out"])
+        .arg(d.path().join("big"))
+        .assert()
+        .success();
+    let big = d.path().join("big/history.csv");
+    let out = d.path().join("scores.csv");
+    let mut killed = false;
+    for delay_ms in [200u64, 700] {
+        let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("healthscore"))
+            .args(["score", "--models"])
+            .arg(models)
+            .arg("--input")
+            .arg(&big)
+            .arg("--output")
+            .arg(&out)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(delay_ms));
+        let _ = child.kill();
+        if !child.wait().unwrap().success() {
+            killed = true;
+            assert!(!out.exists(), "no partial scores file after a kill at {delay_ms} ms");
+        }
+    }
+    // Scoring works afterwards and sweeps the killed runs' temporaries.
+    score_cmd(models, &big, &out).assert().success();
+    assert_eq!(temporaries(d.path()), Vec::<String>::new(), "killed: {killed}");
+    let rows = std::fs::read_to_string(&out).unwrap().lines().count() - 1;
+    let input_rows = std::fs::read_to_string(&big).unwrap().lines().count() - 1;
+    assert_eq!(rows, input_rows);
+}
+
+#[test]
+fn concurrent_trains_into_an_empty_registry_make_one_first_version() {
+    let (gen, _, _) = fixture();
+    let d = tempfile::tempdir().unwrap();
+    let reg = d.path().join("models");
+    let children: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|v| {
+            std::process::Command::new(assert_cmd::cargo::cargo_bin("healthscore"))
+                .args(["train", "--spec"])
+                .arg(repo("training/saas.toml"))
+                .arg("--input")
+                .arg(gen.path().join("gen/history.csv"))
+                .arg("--models")
+                .arg(&reg)
+                .args(["--version", v])
+                .env("HEALTHSCORE_NOW", "2026-11-22T00:00:00Z")
+                .output_in_thread()
+        })
+        .collect();
+    let outs: Vec<std::process::Output> = children.into_iter().map(|h| h.join().unwrap()).collect();
+    let in_use_claims = outs
+        .iter()
+        .filter(|o| String::from_utf8_lossy(&o.stderr).contains("(in use)"))
+        .count();
+    assert!(outs.iter().all(|o| o.status.success()));
+    assert_eq!(in_use_claims, 1, "exactly one version says it is in use");
+    let r = Registry::new(&reg);
+    let log = r.promotions().unwrap();
+    assert_eq!(log.len(), 1, "one first-version entry: {log:?}");
+    assert_eq!(r.versions().unwrap().len(), 3);
+    assert_eq!(r.written().unwrap().len(), 3);
+}
+
+#[test]
+fn concurrent_promotes_keep_the_log_a_chain() {
+    let d = tempfile::tempdir().unwrap();
+    let reg = registry_copy(d.path());
+    // Three more versions, written as train writes them.
+    let r = Registry::new(&reg);
+    let v1 = r.load("v1").unwrap();
+    let files: Vec<(String, Vec<u8>)> = v1
+        .manifest
+        .files
+        .keys()
+        .map(|f| (f.clone(), std::fs::read(reg.join("v1").join(f)).unwrap()))
+        .collect();
+    for v in ["v2", "v3", "v4"] {
+        let mut m = v1.manifest.clone();
+        m.version = v.into();
+        r.write_version(v, m, &files).unwrap();
+    }
+    let handles: Vec<_> = ["v2", "v3", "v4", "v2", "v3", "v4", "v1", "v2"]
+        .iter()
+        .map(|v| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("healthscore"));
+            c.args(["promote", v]).arg("--models").arg(&reg);
+            c.output_in_thread()
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let log = r.promotions().unwrap();
+    for w in log.windows(2) {
+        assert_eq!(w[1].previous.as_deref(), Some(w[0].version.as_str()), "{log:#?}");
+    }
+    let copy: serde_json::Value = serde_json::from_slice(&std::fs::read(reg.join("in_use.json")).unwrap()).unwrap();
+    assert_eq!(copy["version"], log.last().unwrap().version.as_str());
+    // Rollback follows the chain.
+    let before = r.in_use().unwrap().unwrap().version;
+    let back = r.rollback().unwrap();
+    assert_eq!(back.previous.as_deref(), Some(before.as_str()));
+}
+
+/// Runs a command on a thread of its own, its output collected.
+trait OutputInThread {
+    fn output_in_thread(&mut self) -> std::thread::JoinHandle<std::process::Output>;
+}
+
+impl OutputInThread for std::process::Command {
+    fn output_in_thread(&mut self) -> std::thread::JoinHandle<std::process::Output> {
+        let child = self
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        std::thread::spawn(move || child.wait_with_output().unwrap())
+    }
 }
 
 use predicates::prelude::PredicateBooleanExt;
