@@ -9,6 +9,7 @@
 //!
 //! | step | call |
 //! |---|---|
+//! | draft a spec | [`draft_spec`] from a table (what `healthscore init` writes) |
 //! | load a spec | [`Spec::load`] |
 //! | read a table | [`read_table`] (or [`read_live`] for a version's live table) |
 //! | train a version | [`train_and_save`] into a [`Registry`] (or [`train_version`] without writing) |
@@ -16,6 +17,7 @@
 //! | score | [`score_file`] (a file, streamed in blocks) or [`score`] (a table in memory) |
 //! | explain | [`Explainer`] (exact attributions), [`card`] (one account in words) |
 //! | validate | [`validate_files`] → [`Report`], [`validation_html`], [`min_auc_gate`] |
+//! | portfolio | [`portfolio`] of a scores frame → [`Portfolio`], [`portfolio_html`] |
 //! | retrain | [`backtest`] a challenger against the version in use, [`diff`] two versions |
 //! | baseline | [`rules_scores`]: the hand-built weighted score on its own |
 //! | warehouse | [`export_sql`]: a version as one SQL query ([`Dialect`]) |
@@ -78,15 +80,16 @@ pub mod workflow;
 
 pub use data::draft::{draft_from_frame, draft_spec, Draft, DraftOptions};
 pub use data::spec::{health_of, Action, Band, Bands, Category, LabelValues, Spec, Target};
-pub use data::table::{parse_date, read_table, Labels, Table};
+pub use data::table::{column_names, parse_date, read_frame_text, read_table, Frame, Labels, Table};
 pub use data::write::{Format, OutTable};
 pub use error::{Error, Result};
 pub use explain::{Attributions, Explained, Explainer};
 pub use export::sql::{select as export_sql, Dialect, SqlOptions};
 pub use features::reference::DriftLevel;
-pub use fsio::{refuse_input_as_output, to_json, write_atomic};
+pub use fsio::{refuse_input_as_output, temp_prefix, to_json, write_atomic};
 pub use model::TargetModel;
-pub use registry::{InUse, Loaded, Manifest, Promotion, Registry};
+pub use registry::{InUse, Loaded, Manifest, Promotion, Registry, Written};
+pub use report::portfolio::{portfolio, probability_points, Portfolio};
 pub use synth::{generate, Generated, SynthParams, Truth};
 pub use train::{Leak, TrainOptions, LEAK_AUC};
 pub use validate::{Report, Settings as ValidateSettings};
@@ -110,4 +113,16 @@ pub use workflow::validate::{min_auc_gate, validate_files, validate_frames, Gate
 /// ```
 pub fn validation_html(report: &Report) -> String {
     report::html(report)
+}
+
+/// The portfolio page of a [`Portfolio`]: one self-contained HTML file.
+///
+/// ```no_run
+/// let scores = healthscore::read_frame_text("scores.csv".as_ref(), &["account_id"])?;
+/// let p = healthscore::portfolio("scores.csv".as_ref(), &scores, None, None, None)?;
+/// std::fs::write("portfolio.html", healthscore::portfolio_html(&p))?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+pub fn portfolio_html(p: &Portfolio) -> String {
+    report::portfolio::html(p)
 }

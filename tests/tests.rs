@@ -133,7 +133,8 @@ fn infinite_value_names_row() {
 #[test]
 fn bad_label_names_row() {
     let (_, a) = bad_table(&format!("{HEADER}A,2026-01-01,3,x,1\nB,2026-01-01,4,x,2\n"));
-    a.code(2).stderr(contains("column `churned`, row 2").and(contains("1, 0 or empty")));
+    a.code(2)
+        .stderr(contains("column `churned`, row 2").and(contains("1/0, yes/no, true/false or empty")));
 }
 
 #[test]
@@ -278,13 +279,14 @@ fn training_is_reproducible_and_versions_are_immutable() {
     let leftovers: Vec<_> = std::fs::read_dir(&models)
         .unwrap()
         .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().starts_with('.'))
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".healthscore-"))
         .collect();
     assert!(leftovers.is_empty());
 
     // A flipped byte in risk.json makes loading fail, naming the file.
     let p = models.join("b").join("risk.json");
-    let mut bytes = std::fs::read(&p).unwrap();
+    let good = std::fs::read(&p).unwrap();
+    let mut bytes = good.clone();
     let i = bytes.len() / 2;
     bytes[i] = if bytes[i] == b'1' { b'2' } else { b'1' };
     std::fs::write(&p, bytes).unwrap();
@@ -300,6 +302,14 @@ fn training_is_reproducible_and_versions_are_immutable() {
         .code(2)
         .stderr(contains("risk.json"));
     assert!(!d.path().join("s.csv").exists());
+    // Nor can it be promoted; in use stays as it was.
+    hs().args(["promote", "b", "--models"])
+        .arg(&models)
+        .assert()
+        .code(2)
+        .stderr(contains("checksum"));
+    assert_eq!(Registry::new(&models).in_use().unwrap().unwrap().version, "a");
+    std::fs::write(&p, good).unwrap();
 
     // Promotion and rollback are logged.
     hs().args(["promote", "b", "--models"]).arg(&models).assert().success();
@@ -695,6 +705,20 @@ fn demo_runs_twice() {
     }
     assert!(d.path().join("models/demo-2/report.html").is_file());
     assert!(d.path().join("validation.html").is_file());
+    // The portfolio page: self-contained, its figures the sums of the scores.
+    let page = std::fs::read_to_string(d.path().join("portfolio.html")).unwrap();
+    assert!(page.contains("<svg") && !page.contains("<script") && !page.contains("src=\"http") && !page.contains("href=\"http"));
+    let p: serde_json::Value = serde_json::from_slice(&std::fs::read(d.path().join("portfolio.json")).unwrap()).unwrap();
+    let bands: f64 = p["by_band"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|g| g["expected_arr_at_risk"].as_f64().unwrap())
+        .sum();
+    let total = p["expected_arr_at_risk"].as_f64().unwrap();
+    assert!(total > 0.0 && (bands - total).abs() < 1e-6 * total);
+    assert!(p["migration"]["fell"].as_u64().unwrap() > 0);
+    assert_eq!(p["top_accounts"].as_array().unwrap().len(), 25);
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 
-use crate::cli::{generate, score, train, validate, Log, Outcome};
+use crate::cli::{generate, report, score, train, validate, Log, Outcome};
 use healthscore::Registry;
 use healthscore::Spec;
 
@@ -117,12 +117,25 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         },
         log,
     )?;
+    let portfolio = a.dir.join("portfolio.html");
+    report::run(
+        report::Args {
+            scores: scores.clone(),
+            input: Some(data.join("live.csv")),
+            previous: Some(a.dir.join("scores-previous.csv")),
+            models: models.clone(),
+            output: portfolio.clone(),
+            json: Some(a.dir.join("portfolio.json")),
+        },
+        Log { quiet: true, ..log },
+    )?;
     log.info("\n== reports");
     log.info(format!(
         "  holdout report:    {}",
         models.join(&version).join("report.html").display()
     ));
     log.info(format!("  validation report: {}", report.display()));
+    log.info(format!("  portfolio:         {}", portfolio.display()));
     log.info(format!("  scores:            {}", scores.display()));
     log.info(format!("  alerts:            {}", score::alerts_path(&scores).display()));
     log.info(format!(

@@ -27,6 +27,7 @@ pub mod generate;
 pub mod init;
 pub mod models;
 pub mod promote;
+pub mod report;
 pub mod retrain;
 pub mod rules;
 pub mod score;
@@ -72,6 +73,8 @@ pub enum Command {
     Score(score::Args),
     #[command(about = "Validate scores against what happened: the score-to-renewal report")]
     Validate(validate::Args),
+    #[command(about = "The portfolio page: ARR at risk by band, segment and action, the account map, drivers, migration")]
+    Report(report::Args),
     #[command(about = "The hand-built weighted health score on its own")]
     Rules(rules::Args),
     #[command(about = "Show why one account scores as it does")]
@@ -150,6 +153,7 @@ pub fn run(cli: Cli) -> anyhow::Result<Outcome> {
         Command::Retrain(a) => retrain::run(a, log),
         Command::Explain(a) => explain::run(a, log),
         Command::Validate(a) => validate::run(a, log),
+        Command::Report(a) => report::run(a, log),
         Command::Rules(a) => rules::run(a, log),
         Command::Promote(a) => promote::run(a, log),
         Command::Rollback(a) => promote::rollback(a, log),

@@ -64,7 +64,7 @@ fn stage_beside(output: &Path) -> anyhow::Result<tempfile::TempPath> {
     };
     let ext = output.extension().and_then(|e| e.to_str()).unwrap_or("csv");
     let tmp = tempfile::Builder::new()
-        .prefix(&healthscore::fsio::temp_prefix())
+        .prefix(&healthscore::temp_prefix())
         .suffix(&format!(".{ext}"))
         .tempfile_in(dir)
         .map_err(|e| healthscore::Error::io(output, e))?;

@@ -40,7 +40,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
 
 /// Says in one line which columns of the table the spec leaves unused (all of them with `-v`).
 pub fn report_unused_columns(spec: &Spec, input: &std::path::Path, log: Log) {
-    let Ok(names) = healthscore::data::table::column_names(input) else {
+    let Ok(names) = healthscore::column_names(input) else {
         return; // the read itself names the problem
     };
     let unused = spec.unused_columns(&names);
@@ -143,6 +143,21 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVe
                 "the {} model is nearly constant: every holdout score lies between {lo:.3} and {hi:.3}, so it barely tells accounts apart",
                 t.name()
             ));
+        }
+    }
+    for (t, s) in &saved.trained.manifest.targets {
+        if let Some(before) = &s.holdout.before_calibration {
+            let after = &s.holdout.metrics;
+            if after.log_loss > before.log_loss || after.brier > before.brier {
+                log.warn(format!(
+                    "calibration made the {} holdout worse: log-loss {:.4} → {:.4}, Brier {:.4} → {:.4}; set model.calibration = \"none\"",
+                    t.name(),
+                    before.log_loss,
+                    after.log_loss,
+                    before.brier,
+                    after.brier
+                ));
+            }
         }
     }
     for v in &saved.report.verdicts {

@@ -1466,8 +1466,8 @@ mod tests {
             OutColumn::Float((0..n).map(|r| (r % 13 != 0).then_some(r as f64 / 8.0)).collect()),
         );
         let plan = |r: usize| match r {
-            _ if r % 17 == 0 => None,
-            _ if r > READ_BLOCK_ROWS + 5 && r % 3 == 0 => Some("enterprise".to_string()),
+            _ if r.is_multiple_of(17) => None,
+            _ if r > READ_BLOCK_ROWS + 5 && r.is_multiple_of(3) => Some("enterprise".to_string()),
             _ => Some(["pro", "basic"][r % 2].to_string()),
         };
         t.push("plan", OutColumn::Text((0..n).map(plan).collect()));

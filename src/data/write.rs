@@ -634,7 +634,7 @@ impl Sink {
         self.blocks += 1;
         // Written blocks go to disk as the run goes on, while other threads
         // compute, so that the final sync before the rename has little left.
-        if self.blocks % Self::SYNC_BLOCKS == 0 {
+        if self.blocks.is_multiple_of(Self::SYNC_BLOCKS) {
             self.tmp.as_file().sync_data().map_err(io)?;
         }
         Ok(())

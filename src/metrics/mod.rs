@@ -334,12 +334,23 @@ fn bootstrap<F: Fn(&[usize]) -> f64 + Sync>(n: usize, resamples: usize, seed: u6
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub rows: usize,
+    #[serde(deserialize_with = "null_is_nan")]
     pub base_rate: f64,
+    #[serde(deserialize_with = "null_is_nan")]
     pub roc_auc: f64,
+    #[serde(deserialize_with = "null_is_nan")]
     pub pr_auc: f64,
+    #[serde(deserialize_with = "null_is_nan")]
     pub brier: f64,
+    #[serde(deserialize_with = "null_is_nan")]
     pub log_loss: f64,
+    #[serde(deserialize_with = "null_is_nan")]
     pub calibration_error: f64,
+}
+
+/// A figure that could not be measured (NaN) is written as JSON `null`; read it back as NaN.
+pub(crate) fn null_is_nan<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::NAN))
 }
 
 impl Summary {
@@ -377,6 +388,18 @@ pub fn logit(p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_summary_of_one_class_round_trips_through_json() {
+        let s = Summary::of(&[0, 0, 0], &[0.1, 0.2, 0.3]);
+        assert!(s.roc_auc.is_nan());
+        let json = serde_json::to_string(&s).unwrap();
+        assert!(json.contains("\"roc_auc\":null"), "{json}");
+        let back: Summary = serde_json::from_str(&json).unwrap();
+        assert!(back.roc_auc.is_nan());
+        assert_eq!(back.rows, 3);
+        assert_eq!(back.log_loss, s.log_loss);
+    }
 
     // A fixed example; the golden values below were computed with scikit-learn 1.x and
     // scipy on this exact Y and P (Python 3.11, see the comment on each assertion).

@@ -115,7 +115,9 @@ pub struct Candidate {
     /// Hyperparameters in words, e.g. `C=0.3`.
     pub setting: String,
     /// Pooled out-of-fold log-loss (lower is better).
+    #[serde(deserialize_with = "crate::metrics::null_is_nan")]
     pub cv_log_loss: f64,
+    #[serde(deserialize_with = "crate::metrics::null_is_nan")]
     pub cv_roc_auc: f64,
     /// C of a logistic candidate.
     pub c: Option<f64>,

@@ -466,22 +466,12 @@ impl Registry {
         })?;
         for t in Target::ALL {
             let file = format!("{}.json", t.name());
-            if manifest.targets.contains_key(&t) != manifest.files.contains_key(&file) {
+            if manifest.targets.contains_key(&t) && !manifest.files.contains_key(&file) {
                 return Err(Error::Artifact {
                     path: mpath,
                     message: format!(
-                        "the manifest {} a {} model but {} `{file}` among its files; the version is incomplete or was edited",
-                        if manifest.targets.contains_key(&t) {
-                            "describes"
-                        } else {
-                            "does not describe"
-                        },
-                        t.name(),
-                        if manifest.files.contains_key(&file) {
-                            "lists"
-                        } else {
-                            "does not list"
-                        },
+                        "the manifest describes a {} model but does not list `{file}` among its files; the version is incomplete or was edited",
+                        t.name()
                     ),
                 });
             }

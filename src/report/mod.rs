@@ -4,6 +4,8 @@
 //! tables. No script, no network: it opens anywhere, including mail clients.
 //! Rendering returns a string; writing it is the caller's business.
 
+pub mod portfolio;
+
 use plotters::prelude::*;
 
 use crate::validate::{Report, RiskReport, UpsellReport};

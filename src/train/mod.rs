@@ -169,7 +169,14 @@ fn split_holdout(table: &Table, spec: &Spec, labeled: &[usize], labels: &[Option
         if distinct.len() >= 2 {
             let last = *distinct.iter().next_back().expect("non-empty");
             let (hold, train): (Vec<usize>, Vec<usize>) = labeled.iter().partition(|&&r| dates[r] == last);
-            return (train, hold, "latest_date".into(), Some(last.to_string()));
+            // A holdout (or training side) of one class measures nothing: fall back to accounts.
+            let both = |rows: &[usize]| {
+                let pos = rows.iter().filter(|&&r| labels[r] == Some(1)).count();
+                pos > 0 && pos < rows.len()
+            };
+            if both(&hold) && both(&train) {
+                return (train, hold, "latest_date".into(), Some(last.to_string()));
+            }
         }
     }
     // Stratified by account: accounts with any positive label are split separately.

@@ -596,7 +596,8 @@ fn the_fault_matrix() {
         (c.setup)(&env);
         let before = snapshot(&env.dir);
         let out = (c.run)(&env).output().unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+        // Messages go to stderr; a report's verdicts are in its summary on stdout.
+        let stderr = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
         let mut why = Vec::new();
         if out.status.code() != Some(c.code) {
             why.push(format!("exit {:?}, expected {}", out.status.code(), c.code));

@@ -516,3 +516,64 @@ fn validate_refuses_what_it_cannot_check() {
     let no_risk = write(d.path(), "n.csv", "account_id,other\na,1\nb,2\nc,3\n");
     val(&no_risk, &[]).assert().stderr(contains("nothing could be measured"));
 }
+
+/// A history written as warehouses export it: Parquet with the snapshot date
+/// as a DATE column, or as a TIMESTAMP.
+fn parquet_history(path: &Path, timestamp: bool) {
+    use polars::prelude::*;
+    let n = 80;
+    let days: Vec<i32> = (0..n).map(|i| 20_453 + 90 * (i % 2)).collect(); // 2025-12-31 and 2026-03-31
+    let date = Column::new("snapshot_date".into(), days).cast(&DataType::Date).unwrap();
+    let date = if timestamp {
+        date.cast(&DataType::Datetime(TimeUnit::Microseconds, None)).unwrap()
+    } else {
+        date
+    };
+    let mut df = DataFrame::new_infer_height(vec![
+        Column::new("account_id".into(), (0..n).map(|i| format!("a{}", i / 2)).collect::<Vec<_>>()),
+        date.clone(),
+        Column::new("logins".into(), (0..n).map(|i| ((i * 7) % 11) as f64).collect::<Vec<_>>()),
+        Column::new("plan".into(), (0..n).map(|i| format!("p{}", i % 3)).collect::<Vec<_>>()),
+        Column::new("churned".into(), (0..n).map(|i| (i % 4 == 0) as i64).collect::<Vec<_>>()),
+        date.with_name("signup_date".into()),
+    ])
+    .unwrap();
+    ParquetWriter::new(std::fs::File::create(path).unwrap()).finish(&mut df).unwrap();
+}
+
+#[test]
+fn parquet_dates_and_timestamps_are_snapshot_dates() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = write(d.path(), "spec.toml", SMALL_SPEC);
+    for (name, timestamp) in [("dates.parquet", false), ("timestamps.parquet", true)] {
+        let input = d.path().join(name);
+        parquet_history(&input, timestamp);
+        hs().args(["train", "--spec"])
+            .arg(&spec)
+            .arg("--input")
+            .arg(&input)
+            .arg("--models")
+            .arg(d.path().join(format!("models-{name}")))
+            .args(["--version", "v1"])
+            .assert()
+            .success();
+        let reg = Registry::new(d.path().join(format!("models-{name}")));
+        let m = reg.load("v1").unwrap().manifest;
+        assert_eq!(m.input.last_date.as_deref(), Some("2026-03-31"), "{name}");
+    }
+    // A date-valued column used as a numeric feature is refused, named.
+    let bad = write(
+        d.path(),
+        "bad.toml",
+        &SMALL_SPEC.replace("usage = [\"logins\"]", "usage = [\"logins\", \"signup_date\"]"),
+    );
+    hs().args(["train", "--spec"])
+        .arg(&bad)
+        .arg("--input")
+        .arg(d.path().join("dates.parquet"))
+        .arg("--models")
+        .arg(d.path().join("m-bad"))
+        .assert()
+        .code(2)
+        .stderr(contains("dates.parquet").and(contains("`signup_date`")));
+}
