@@ -303,6 +303,7 @@ fn loaded_with(
         },
         refit_on_all: true,
         calibration: None,
+        calibration_choice: None,
     };
     Loaded {
         version: "bench".into(),

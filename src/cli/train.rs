@@ -99,14 +99,17 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVe
         let sel = &tr.model.selection;
         for (i, c) in sel.candidates.iter().enumerate() {
             log.debug(format!(
-                "  {} candidate {}/{}: {} {}: CV log-loss {:.4}, AUC {:.3}{}",
+                "  {} candidate {}/{}: {} {}: CV log-loss {:.4} ± {:.4}, AUC {:.3} on {} out-of-fold rows ({} positive){}",
                 t.name(),
                 i + 1,
                 sel.candidates.len(),
                 c.kind.name(),
                 c.setting,
                 c.cv_log_loss,
+                c.cv_log_loss_se,
                 c.cv_roc_auc,
+                c.cv_rows,
+                c.cv_positives,
                 if i == sel.chosen { " (chosen)" } else { "" }
             ));
         }
@@ -122,6 +125,18 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVe
         }
     }
     print_summary(&saved, log);
+    for (t, tr) in &saved.trained.trained {
+        if let Some(c) = &tr.model.calibration_choice {
+            log.info(format!(
+                "  {} calibration: {} (out-of-fold log-loss {:.4} none, {:.4} platt, {:.4} isotonic; a map is kept only when clearly better)",
+                t.name(),
+                c.chosen,
+                c.none_log_loss,
+                c.platt_log_loss,
+                c.isotonic_log_loss
+            ));
+        }
+    }
     for (t, tr) in &saved.trained.trained {
         let y = &tr.holdout_y;
         let positives = y.iter().filter(|&&v| v == 1).count();
@@ -150,7 +165,7 @@ pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVe
             let after = &s.holdout.metrics;
             if after.log_loss > before.log_loss || after.brier > before.brier {
                 log.warn(format!(
-                    "calibration made the {} holdout worse: log-loss {:.4} → {:.4}, Brier {:.4} → {:.4}; set model.calibration = \"none\"",
+                    "calibration made the {} holdout worse: log-loss {:.4} → {:.4}, Brier {:.4} → {:.4}; set model.calibration = \"auto\" or \"none\"",
                     t.name(),
                     before.log_loss,
                     after.log_loss,

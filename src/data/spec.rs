@@ -350,6 +350,9 @@ pub enum Calibration {
     None,
     Platt,
     Isotonic,
+    /// Platt, isotonic or none, whichever is clearly best out of fold
+    /// ([`crate::model::calibration::choose`]).
+    Auto,
 }
 
 /// Model settings.
@@ -364,7 +367,8 @@ pub struct ModelSettings {
     pub c_grid: Vec<f64>,
     /// A category level with fewer training rows than this goes to the `other` bucket. Default 10.
     pub min_category_rows: usize,
-    /// Post-hoc probability calibration: `none` (default), `platt` or `isotonic`.
+    /// Post-hoc probability calibration: `auto` (default: Platt or isotonic
+    /// only when clearly better out of fold), `none`, `platt` or `isotonic`.
     pub calibration: Calibration,
     /// A segment with at least this many labeled rows may get its own model. Default 500.
     pub min_segment_rows: usize,
@@ -396,7 +400,7 @@ impl Default for ModelSettings {
             cv_folds: 5,
             c_grid: vec![0.01, 0.03, 0.1, 0.3, 1.0, 3.0, 10.0],
             min_category_rows: 10,
-            calibration: Calibration::None,
+            calibration: Calibration::Auto,
             min_segment_rows: 500,
             segment_models: SegmentModels::Auto,
             depth_grid: vec![2, 4, 6],

@@ -102,9 +102,142 @@ impl Calibrator {
     }
 }
 
+/// How `calibration = "auto"` chose: the cross-fitted out-of-fold log-loss
+/// of each map and the one kept.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CalibrationChoice {
+    /// `none`, `platt` or `isotonic`.
+    pub chosen: String,
+    #[serde(deserialize_with = "crate::metrics::null_is_nan")]
+    pub none_log_loss: f64,
+    #[serde(deserialize_with = "crate::metrics::null_is_nan")]
+    pub platt_log_loss: f64,
+    #[serde(deserialize_with = "crate::metrics::null_is_nan")]
+    pub isotonic_log_loss: f64,
+}
+
+fn row_log_loss(y: u8, p: f64) -> f64 {
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
+    if y == 1 {
+        -p.ln()
+    } else {
+        -(1.0 - p).ln()
+    }
+}
+
+/// The calibration of `calibration = "auto"`, from out-of-fold predictions `p`
+/// of labels `y` in cross-validation folds `fold`: each map is fitted on the
+/// rows of every fold but one and measured on the one left out, so that no
+/// row judges a map fitted on itself. A map is kept only when its log-loss
+/// gain over no calibration is more than twice its standard error: a
+/// calibration that is not clearly better is left out, so it never hurts
+/// more than noise allows.
+///
+/// ```
+/// use healthscore::model::calibration::choose;
+/// // Scores far too confident: p = 0.9 where the rate is 0.6 and 0.1 where it is 0.4.
+/// let (mut y, mut p, mut fold) = (vec![], vec![], vec![]);
+/// for i in 0..2000 {
+///     let high = i % 2 == 0;
+///     y.push(if high { (i % 10 < 6) as u8 } else { (i % 10 < 4) as u8 });
+///     p.push(if high { 0.9 } else { 0.1 });
+///     fold.push((i / 10) % 5);
+/// }
+/// let (map, how) = choose(&y, &p, &fold).unwrap();
+/// assert!(map.is_some() && how.chosen != "none");
+/// assert!(how.platt_log_loss < how.none_log_loss);
+/// ```
+pub fn choose(y: &[u8], p: &[f64], fold: &[usize]) -> Result<(Option<Calibrator>, CalibrationChoice)> {
+    let folds: std::collections::BTreeSet<usize> = fold.iter().copied().collect();
+    let none: Vec<f64> = y.iter().zip(p).map(|(&y, &p)| row_log_loss(y, p)).collect();
+    // Per-row cross-fitted losses of a map; None when a fold's complement cannot fit it.
+    type Fit<'a> = &'a dyn Fn(&[u8], &[f64]) -> Result<Calibrator>;
+    let cross = |fit: Fit| -> Option<Vec<f64>> {
+        let mut loss = vec![f64::NAN; y.len()];
+        for &k in &folds {
+            let (ty, tp): (Vec<u8>, Vec<f64>) = (0..y.len()).filter(|&i| fold[i] != k).map(|i| (y[i], p[i])).unzip();
+            let positives = ty.iter().filter(|&&v| v == 1).count();
+            if positives == 0 || positives == ty.len() {
+                return None;
+            }
+            let c = fit(&ty, &tp).ok()?;
+            for i in (0..y.len()).filter(|&i| fold[i] == k) {
+                loss[i] = row_log_loss(y[i], c.apply(p[i]));
+            }
+        }
+        Some(loss)
+    };
+    let platt = if folds.len() >= 2 {
+        cross(&|y, p| Calibrator::platt(y, p))
+    } else {
+        None
+    };
+    let isotonic = if folds.len() >= 2 {
+        cross(&|y, p| Ok(Calibrator::isotonic(y, p)))
+    } else {
+        None
+    };
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    // Mean gain over none and its standard error, from the paired per-row differences.
+    let gain = |l: &[f64]| -> (f64, f64) {
+        let d: Vec<f64> = none.iter().zip(l).map(|(a, b)| a - b).collect();
+        let m = mean(&d);
+        let var = d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (d.len().max(2) - 1) as f64;
+        (m, (var / d.len().max(1) as f64).sqrt())
+    };
+    let mut best: Option<(&str, f64)> = None;
+    for (name, l) in [("platt", &platt), ("isotonic", &isotonic)] {
+        if let Some(l) = l {
+            let (g, se) = gain(l);
+            if g > 2.0 * se && g > 0.0 && best.is_none_or(|(_, b)| g > b) {
+                best = Some((name, g));
+            }
+        }
+    }
+    let choice = CalibrationChoice {
+        chosen: best.map_or("none", |b| b.0).to_string(),
+        none_log_loss: mean(&none),
+        platt_log_loss: platt.as_deref().map_or(f64::NAN, mean),
+        isotonic_log_loss: isotonic.as_deref().map_or(f64::NAN, mean),
+    };
+    let map = match best.map(|b| b.0) {
+        Some("platt") => Some(Calibrator::platt(y, p)?),
+        Some(_) => Some(Calibrator::isotonic(y, p)),
+        None => None,
+    };
+    Ok((map, choice))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn auto_keeps_no_map_on_calibrated_scores_and_is_never_worse_than_none() {
+        // Scores drawn as the truth: no map can be clearly better.
+        let mut rng_state = 12345u64;
+        let mut next = || {
+            rng_state = rng_state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            (rng_state >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let (mut y, mut p, mut fold) = (vec![], vec![], vec![]);
+        for i in 0..3000 {
+            let q = 0.02 + 0.5 * next();
+            y.push((next() < q) as u8);
+            p.push(q);
+            fold.push(i % 5);
+        }
+        let (map, how) = choose(&y, &p, &fold).unwrap();
+        assert!(map.is_none(), "{how:?}");
+        assert_eq!(how.chosen, "none");
+        // Whatever is chosen has a cross-fitted loss no worse than none's.
+        let chosen = match how.chosen.as_str() {
+            "platt" => how.platt_log_loss,
+            "isotonic" => how.isotonic_log_loss,
+            _ => how.none_log_loss,
+        };
+        assert!(chosen <= how.none_log_loss);
+    }
 
     #[test]
     fn isotonic_is_monotone_and_pools_violators() {

@@ -6,6 +6,7 @@
 //! A fitted classifier is plain data ([`FittedModel`], tagged by `kind`).
 
 pub mod calibration;
+mod check;
 pub mod gbdt;
 pub mod logistic;
 
@@ -119,6 +120,15 @@ pub struct Candidate {
     pub cv_log_loss: f64,
     #[serde(deserialize_with = "crate::metrics::null_is_nan")]
     pub cv_roc_auc: f64,
+    /// Standard error of the pooled out-of-fold log-loss (over its rows): how
+    /// far apart two candidates must be before the difference means anything.
+    #[serde(default = "nan", deserialize_with = "crate::metrics::null_is_nan")]
+    pub cv_log_loss_se: f64,
+    /// Out-of-fold rows and positives the figures rest on.
+    #[serde(default)]
+    pub cv_rows: usize,
+    #[serde(default)]
+    pub cv_positives: usize,
     /// C of a logistic candidate.
     pub c: Option<f64>,
     /// Tree depth of a gbdt candidate.
@@ -130,6 +140,34 @@ pub struct Candidate {
     /// Pooled out-of-fold labels and probabilities (for calibration; not saved).
     #[serde(skip)]
     pub oof: Option<(Vec<u8>, Vec<f64>)>,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+impl Candidate {
+    /// Fills the rows, positives and standard error of the cross-validated
+    /// figures from the pooled out-of-fold predictions.
+    pub(crate) fn with_cv_figures(mut self) -> Candidate {
+        if let Some((y, p)) = &self.oof {
+            let losses: Vec<f64> = y
+                .iter()
+                .zip(p)
+                .map(|(&y, &p)| {
+                    let p = p.clamp(1e-15, 1.0 - 1e-15);
+                    -if y == 1 { p.ln() } else { (1.0 - p).ln() }
+                })
+                .collect();
+            let n = losses.len();
+            let mean = losses.iter().sum::<f64>() / n.max(1) as f64;
+            let var = losses.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n.saturating_sub(1).max(1) as f64;
+            self.cv_rows = n;
+            self.cv_positives = y.iter().filter(|&&v| v == 1).count();
+            self.cv_log_loss_se = if n >= 2 { (var / n as f64).sqrt() } else { f64::NAN };
+        }
+        self
+    }
 }
 
 /// How the saved model was chosen.
@@ -181,6 +219,9 @@ pub struct TargetModel {
     /// Calibration applied to the model's probabilities (fitted on out-of-fold predictions).
     #[serde(default)]
     pub calibration: Option<calibration::Calibrator>,
+    /// How `calibration = "auto"` chose the map (absent for the other settings).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub calibration_choice: Option<calibration::CalibrationChoice>,
 }
 
 impl TargetModel {

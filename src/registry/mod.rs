@@ -508,6 +508,16 @@ impl Registry {
                             message: format!("schema version {}, expected {SCHEMA_VERSION}", m.schema_version),
                         });
                     }
+                    if m.target != t {
+                        return Err(Error::Artifact {
+                            path: p,
+                            message: format!("holds a {} model where the {} model belongs", m.target.name(), t.name()),
+                        });
+                    }
+                    m.check(&manifest.features).map_err(|e| Error::Artifact {
+                        path: p.clone(),
+                        message: format!("inconsistent, edited after training: {e}"),
+                    })?;
                     Ok(Some(m))
                 }
             }

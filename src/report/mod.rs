@@ -384,16 +384,25 @@ pub fn html(r: &Report) -> String {
     if !r.selection.is_empty() {
         h += "<h2>Model selection</h2><p class=meta>Group-aware, out-of-time cross-validation on the rows before the holdout; \
               the lowest pooled out-of-fold log-loss wins. A segment gets its own model when it beats the pooled model on the \
-              segment's rows by more than one standard error.</p>\
-              <table><tr><th>target</th><th>scope</th><th>model</th><th>CV log-loss</th><th>CV ROC-AUC</th><th>chosen</th></tr>";
+              segment's rows by more than one standard error. \
+              Each figure rests on the out-of-fold rows (positives) shown; ± is one standard error.</p>\
+              <table><tr><th>target</th><th>scope</th><th>model</th><th>CV log-loss</th><th>CV ROC-AUC</th><th>rows (positives)</th><th>chosen</th></tr>";
         for s in &r.selection {
             h += &format!(
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&s.target),
                 esc(&s.scope),
                 esc(&s.model),
-                s.cv_log_loss.map(|v| num(v, 4)).unwrap_or_else(|| "–".into()),
+                match (s.cv_log_loss, s.cv_log_loss_se) {
+                    (Some(v), Some(se)) => format!("{} ± {}", num(v, 4), num(se, 4)),
+                    (Some(v), None) => num(v, 4),
+                    _ => "–".into(),
+                },
                 s.cv_roc_auc.map(|v| num(v, 3)).unwrap_or_else(|| "–".into()),
+                match (s.cv_rows, s.cv_positives) {
+                    (Some(n), Some(k)) => format!("{n} ({k})"),
+                    _ => "–".into(),
+                },
                 if s.chosen { "✓" } else { "" }
             );
         }

@@ -218,14 +218,31 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
     };
     let (segments, segment_choices) = fit_segments(table, spec, rows, labels, pp, &fold_list, &selection, &mut served_oof)?;
     // Calibration is fitted on the out-of-fold predictions of the model that serves each row.
-    let (y_oof, p_oof): (Vec<u8>, Vec<f64>) = oof_rows
+    let fold_of: Vec<usize> = fold_list
         .iter()
-        .filter_map(|r| served_oof.get(r).map(|&p| (labels[*r].expect("labeled"), p)))
-        .unzip();
+        .enumerate()
+        .flat_map(|(k, f)| f.valid.iter().map(move |_| k))
+        .collect();
+    let mut y_oof = Vec::with_capacity(oof_rows.len());
+    let mut p_oof = Vec::with_capacity(oof_rows.len());
+    let mut k_oof = Vec::with_capacity(oof_rows.len());
+    for (r, k) in oof_rows.iter().zip(&fold_of) {
+        if let Some(&p) = served_oof.get(r) {
+            y_oof.push(labels[*r].expect("labeled"));
+            p_oof.push(p);
+            k_oof.push(*k);
+        }
+    }
+    let mut calibration_choice = None;
     let calibration = match spec.model.calibration {
         _ if y_oof.is_empty() => None,
         Calibration::Platt => Some(Calibrator::platt(&y_oof, &p_oof)?),
         Calibration::Isotonic => Some(Calibrator::isotonic(&y_oof, &p_oof)),
+        Calibration::Auto => {
+            let (map, how) = crate::model::calibration::choose(&y_oof, &p_oof, &k_oof)?;
+            calibration_choice = Some(how);
+            map
+        }
         Calibration::None => None,
     };
     Ok(TargetModel {
@@ -238,5 +255,6 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         selection,
         refit_on_all: true,
         calibration,
+        calibration_choice,
     })
 }

@@ -220,20 +220,26 @@ pub(crate) fn cv_gbdt(
                 _ => p.extend(std::iter::repeat_n(f.train_rate, f.yv.len())),
             }
         }
-        out.push(Candidate {
-            kind: Kind::Gbdt,
-            setting: format!(
-                "depth {depth}, learning rate {}, {} rounds",
-                spec.model.learning_rate,
-                best.map_or("early-stopped".to_string(), |k| k.to_string())
-            ),
-            cv_log_loss: if y.is_empty() { f64::NAN } else { metrics::log_loss(&y, &p) },
-            cv_roc_auc: if y.is_empty() { f64::NAN } else { metrics::roc_auc(&y, &p) },
-            c: None,
-            depth: Some(depth),
-            rounds: best,
-            oof: (!y.is_empty()).then_some((y, p)),
-        });
+        out.push(
+            Candidate {
+                kind: Kind::Gbdt,
+                setting: format!(
+                    "depth {depth}, learning rate {}, {} rounds",
+                    spec.model.learning_rate,
+                    best.map_or("early-stopped".to_string(), |k| k.to_string())
+                ),
+                cv_log_loss: if y.is_empty() { f64::NAN } else { metrics::log_loss(&y, &p) },
+                cv_roc_auc: if y.is_empty() { f64::NAN } else { metrics::roc_auc(&y, &p) },
+                c: None,
+                depth: Some(depth),
+                rounds: best,
+                oof: (!y.is_empty()).then_some((y, p)),
+                cv_log_loss_se: f64::NAN,
+                cv_rows: 0,
+                cv_positives: 0,
+            }
+            .with_cv_figures(),
+        );
     }
     Ok(out)
 }
@@ -271,6 +277,9 @@ pub(crate) fn select_logistic(
             depth: None,
             rounds: None,
             oof: None,
+            cv_log_loss_se: f64::NAN,
+            cv_rows: 0,
+            cv_positives: 0,
         };
         return Ok((
             Selection {
@@ -313,16 +322,22 @@ pub(crate) fn select_logistic(
             y.extend_from_slice(&f[i].0);
             p.extend_from_slice(&f[i].1);
         }
-        candidates.push(Candidate {
-            kind: Kind::Logistic,
-            setting: format!("C={c}"),
-            cv_log_loss: metrics::log_loss(&y, &p),
-            cv_roc_auc: metrics::roc_auc(&y, &p),
-            c: Some(c),
-            depth: None,
-            rounds: None,
-            oof: Some((y, p)),
-        });
+        candidates.push(
+            Candidate {
+                kind: Kind::Logistic,
+                setting: format!("C={c}"),
+                cv_log_loss: metrics::log_loss(&y, &p),
+                cv_roc_auc: metrics::roc_auc(&y, &p),
+                c: Some(c),
+                depth: None,
+                rounds: None,
+                oof: Some((y, p)),
+                cv_log_loss_se: f64::NAN,
+                cv_rows: 0,
+                cv_positives: 0,
+            }
+            .with_cv_figures(),
+        );
     }
     let chosen = (0..candidates.len())
         .min_by(|&a, &b| candidates[a].cv_log_loss.total_cmp(&candidates[b].cv_log_loss))

@@ -194,7 +194,15 @@ pub struct SelectionRow {
     /// Candidate (kind and setting), or the segment decision.
     pub model: String,
     pub cv_log_loss: Option<f64>,
+    /// Standard error of the CV log-loss.
+    #[serde(default)]
+    pub cv_log_loss_se: Option<f64>,
     pub cv_roc_auc: Option<f64>,
+    /// Out-of-fold rows and positives the CV figures rest on.
+    #[serde(default)]
+    pub cv_rows: Option<usize>,
+    #[serde(default)]
+    pub cv_positives: Option<usize>,
     /// Whether this line was chosen (candidate) or the segment got its own model.
     pub chosen: bool,
 }

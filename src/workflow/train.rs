@@ -282,7 +282,10 @@ fn selection_rows(tv: &TrainedVersion) -> Vec<crate::validate::SelectionRow> {
                 scope: "pooled".into(),
                 model: format!("{} {}", c.kind, c.setting),
                 cv_log_loss: finite(c.cv_log_loss),
+                cv_log_loss_se: finite(c.cv_log_loss_se),
                 cv_roc_auc: finite(c.cv_roc_auc),
+                cv_rows: (c.cv_rows > 0).then_some(c.cv_rows),
+                cv_positives: (c.cv_rows > 0).then_some(c.cv_positives),
                 chosen: i == sel.chosen,
             });
         }
@@ -295,7 +298,10 @@ fn selection_rows(tv: &TrainedVersion) -> Vec<crate::validate::SelectionRow> {
                     None => c.reason.clone(),
                 },
                 cv_log_loss: c.own_cv_log_loss,
+                cv_log_loss_se: None,
                 cv_roc_auc: c.candidate.as_ref().and_then(|k| finite(k.cv_roc_auc)),
+                cv_rows: Some(c.rows),
+                cv_positives: Some(c.positives),
                 chosen: c.own,
             });
         }

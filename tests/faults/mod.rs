@@ -11,6 +11,7 @@ use predicates::str::contains;
 
 use crate::util::*;
 
+mod fuzz;
 mod matrix;
 
 /// A small trained registry and its live table, shared by the cases (read only).
