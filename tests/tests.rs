@@ -442,6 +442,27 @@ fn synthetic_risk_model_is_near_the_truth() {
             .fold(0.0, f64::max);
         assert!(max_err < 1e-12, "additivity error {max_err}");
     }
+    // The zombies planted by the generator (accounts that barely use the
+    // product and churn less) are flagged well above chance, and a flagged
+    // account is a planted zombie far more often than the 4% base share.
+    let zombie_of: std::collections::HashMap<&str, bool> = truth
+        .rows
+        .account_id
+        .iter()
+        .map(|a| a.as_str())
+        .zip(truth.rows.zombie.iter().copied())
+        .collect();
+    let planted: Vec<usize> = (0..s.table.len()).filter(|&r| zombie_of[s.table.ids[r].as_str()]).collect();
+    let flagged: Vec<usize> = (0..s.table.len()).filter(|&r| s.zombie[r]).collect();
+    let caught = planted.iter().filter(|&&r| s.zombie[r]).count();
+    let recall = caught as f64 / planted.len() as f64;
+    let precision = caught as f64 / flagged.len().max(1) as f64;
+    eprintln!(
+        "zombies: {} planted, {} flagged, recall {recall:.2}, precision {precision:.2}",
+        planted.len(),
+        flagged.len()
+    );
+    assert!(recall >= 0.35 && precision >= 0.2, "recall {recall:.2}, precision {precision:.2}");
     let r = s.risk.as_ref().unwrap();
     let names: Vec<&str> = r.explained.features.iter().map(|(n, _)| n.as_str()).collect();
     let mean_abs: Vec<f64> = (0..names.len())

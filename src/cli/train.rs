@@ -70,9 +70,22 @@ pub fn report_unused_columns(spec: &Spec, input: &std::path::Path, log: Log) {
 pub fn train_and_save(spec: &Spec, a: &Args, log: Log) -> anyhow::Result<SavedVersion> {
     let reg = Registry::new(&a.models);
     let pb = log.spinner();
+    // The spinner shows every line; `-v` logs each stage once, not each fit.
+    let stage = std::sync::Mutex::new(String::new());
     let progress = |m: &str| {
         pb.set_message(m.to_string());
-        log.debug(m);
+        let name = m.split(": ").take(2).collect::<Vec<_>>().join(": ");
+        let name = name
+            .split(" of ")
+            .next()
+            .unwrap_or(&name)
+            .trim_end_matches(|c: char| c.is_ascii_digit() || c == ' ');
+        if let Ok(mut last) = stage.lock() {
+            if *last != name {
+                log.debug(name);
+                *last = name.to_string();
+            }
+        }
     };
     report_unused_columns(spec, &a.input, log);
     let saved = healthscore::train_and_save(

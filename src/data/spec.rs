@@ -212,6 +212,11 @@ pub struct Actions {
     pub grow_upsell: f64,
     /// An alert is raised when risk rose by more than this since the previous run. Default 0.15.
     pub alert_risk_rise: f64,
+    /// An account outside the red band whose engagement and usage (their
+    /// mean score in the hand-built score, a percentile of the training
+    /// reference) is at or below this is flagged a zombie: renewing by the
+    /// model's reckoning while barely using the product. Default 20.
+    pub zombie_percentile: f64,
 }
 
 /// What the customer-success team does with an account, from its two scores.
@@ -270,6 +275,7 @@ impl Default for Actions {
             protect_risk: 0.4,
             grow_upsell: 0.3,
             alert_risk_rise: 0.15,
+            zombie_percentile: 20.0,
         }
     }
 }

@@ -100,9 +100,22 @@ pub struct Portfolio {
     pub features: Vec<Driver>,
     pub migration: Option<Migration>,
     pub top_accounts: Vec<TopAccount>,
+    /// Accounts the scores file flags `zombie` (outside the red band while
+    /// barely using the product), when it has the column.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zombies: Option<Zombies>,
     /// (risk, upsell, band, ARR) of every account, for the map; not in the JSON.
     #[serde(skip)]
     pub points: Vec<(f64, f64, usize, f64)>,
+}
+
+/// The zombie accounts of a portfolio.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Zombies {
+    pub accounts: usize,
+    pub arr: f64,
+    /// The largest by ARR (at most 25), with band and risk.
+    pub largest: Vec<TopAccount>,
 }
 
 const BANDS: [&str; 3] = ["red", "yellow", "green"];
@@ -364,6 +377,33 @@ pub fn portfolio(
         })
         .collect();
 
+    let zombies = if f.has("zombie") {
+        let flag: Vec<bool> = f
+            .strings("zombie", "zombie flag")?
+            .into_iter()
+            .map(|v| v.is_some_and(|v| v.eq_ignore_ascii_case("true")))
+            .collect();
+        let mut which: Vec<usize> = (0..n).filter(|&i| flag[i]).collect();
+        which.sort_by(|&a, &b| arr_of[b].total_cmp(&arr_of[a]).then(ids[a].cmp(&ids[b])));
+        Some(Zombies {
+            accounts: which.len(),
+            arr: which.iter().map(|&i| arr_of[i]).sum(),
+            largest: which
+                .iter()
+                .take(25)
+                .map(|&i| TopAccount {
+                    account_id: ids[i].clone(),
+                    band: band[i].clone().unwrap_or_default(),
+                    risk: rk(i),
+                    arr: arr_of[i],
+                    expected_arr_loss: rk(i) * arr_of[i],
+                    drivers: vec![],
+                })
+                .collect(),
+        })
+    } else {
+        None
+    };
     let total_arr: f64 = arr_of.iter().sum();
     let expected_arr_at_risk: f64 = (0..n).map(|i| rk(i) * arr_of[i]).sum();
     let expansion_potential: f64 = (0..n).map(|i| up(i) * arr_of[i]).sum();
@@ -431,6 +471,7 @@ pub fn portfolio(
         features,
         migration,
         top_accounts,
+        zombies,
         points,
     })
 }
@@ -753,7 +794,32 @@ pub fn html(p: &Portfolio) -> String {
             esc(&t.drivers.join("; "))
         );
     }
-    h += "</table></body></html>\n";
+    h += "</table>";
+    if let Some(z) = &p.zombies {
+        h += &format!(
+            "<h2>Zombies: renewing on paper, barely using the product</h2><p>{} accounts ({} of ARR) are outside the red band \
+             while their engagement and usage sit in the bottom of the training history. The model does not expect them to \
+             churn; nobody uses what they pay for. {}</p>",
+            z.accounts,
+            money(z.arr),
+            if z.accounts > 0 { "The largest:" } else { "" }
+        );
+        if !z.largest.is_empty() {
+            h += "<table><tr><th>account</th><th>band</th><th>risk</th><th>ARR</th></tr>";
+            for t in &z.largest {
+                h += &format!(
+                    "<tr><td>{}</td><td class={}>{}</td><td>{:.1}%</td><td>{}</td></tr>",
+                    esc(&t.account_id),
+                    esc(&t.band),
+                    esc(&t.band),
+                    100.0 * t.risk,
+                    money(t.arr)
+                );
+            }
+            h += "</table>";
+        }
+    }
+    h += "</body></html>\n";
     h
 }
 
@@ -790,6 +856,27 @@ mod tests {
         assert!(p.summary[0].contains("at risk"), "{:?}", p.summary);
         let page = html(&p);
         assert!(page.contains("<svg") && !page.contains("<script"));
+    }
+
+    #[test]
+    fn zombies_are_counted_with_their_arr_largest_first() {
+        let mut df = scores();
+        df.with_column(Column::new("zombie".into(), ["false", "true", "false", "true"]))
+            .unwrap();
+        let arr: HashMap<String, f64> = [("a", 100.0), ("b", 1000.0), ("c", 50.0), ("d", 3000.0)]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+        let p = portfolio(Path::new("s.csv"), &df, Some(&arr), None, None).unwrap();
+        let z = p.zombies.as_ref().unwrap();
+        assert_eq!((z.accounts, z.arr), (2, 4000.0));
+        assert_eq!(z.largest[0].account_id, "d");
+        assert!(html(&p).contains("Zombies"));
+        // Without the column there is no section.
+        assert!(portfolio(Path::new("s.csv"), &scores(), None, None, None)
+            .unwrap()
+            .zombies
+            .is_none());
     }
 
     #[test]

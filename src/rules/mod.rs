@@ -242,8 +242,13 @@ impl RulesModel {
     /// The hand-built health score (0–100, higher is healthier) of every row:
     /// the weighted mean of the category scores present (50 when none is).
     pub fn health(&self, table: &Table) -> Vec<f64> {
-        self.category_scores(table)
-            .into_iter()
+        self.health_of_categories(&self.category_scores(table))
+    }
+
+    /// [`RulesModel::health`] from the category scores of every row.
+    pub fn health_of_categories(&self, categories: &[[Option<f64>; 8]]) -> Vec<f64> {
+        categories
+            .iter()
             .map(|cats| {
                 let (mut num, mut den) = (0.0, 0.0);
                 for c in Category::ALL {

@@ -7,6 +7,7 @@
 
 pub mod folds;
 pub mod leakage;
+pub mod progress;
 pub mod segments;
 pub mod select;
 pub mod shape;
@@ -29,6 +30,7 @@ use crate::model::calibration::Calibrator;
 use crate::model::logistic::sigmoid;
 use crate::model::{Target, TargetModel, SCHEMA_VERSION};
 use crate::train::folds::folds;
+use crate::train::progress::{fits_of, Ticker};
 use crate::train::segments::fit_segments;
 use crate::train::select::*;
 
@@ -81,6 +83,11 @@ pub struct Trained {
 /// # Ok::<(), healthscore::Error>(())
 /// ```
 pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptions) -> Result<Trained> {
+    train_target_reporting(table, spec, target, opts, &Ticker::new(&|_| {}))
+}
+
+/// [`train_target`], reporting its stages and fits to `ticker`.
+pub fn train_target_reporting(table: &Table, spec: &Spec, target: Target, opts: TrainOptions, ticker: &Ticker) -> Result<Trained> {
     let column = match target {
         Target::Risk => spec.columns.risk_label.clone(),
         Target::Upsell => spec.columns.upsell_label.clone(),
@@ -107,7 +114,7 @@ pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptio
     }
 
     let (train_rows, hold_rows, policy, date) = split_holdout(table, spec, &labeled, labels);
-    let hold_model = fit_target(table, spec, target, &train_rows, labels)?;
+    let hold_model = fit_target(table, spec, target, &train_rows, labels, ticker)?;
     let hold_margins = hold_model.margins_of(table, &hold_rows);
     let holdout_p: Vec<f64> = hold_margins.iter().map(|&m| hold_model.probability(m)).collect();
     let uncalibrated: Vec<f64> = hold_margins.iter().map(|&m| sigmoid(m)).collect();
@@ -121,7 +128,19 @@ pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptio
         before_calibration: hold_model.calibration.as_ref().map(|_| Summary::of(&holdout_y, &uncalibrated)),
         model: format!("{} {}", chosen.kind, chosen.setting),
     };
+    ticker.stage(&format!("{} model: the leakage probe on the holdout", target.name()), 0);
     let leaks = leakage_probe(table, &train_rows, &hold_rows, labels);
+    if !opts.keep_holdout_model {
+        ticker.stage(
+            &format!(
+                "{} model: refitting {} on all {} labeled rows",
+                target.name(),
+                holdout.model,
+                labeled.len()
+            ),
+            0,
+        );
+    }
     let model = if opts.keep_holdout_model {
         TargetModel {
             refit_on_all: false,
@@ -197,7 +216,14 @@ fn split_holdout(table: &Table, spec: &Spec, labeled: &[usize], labels: &[Option
 }
 
 /// Chooses and fits the model of a target on `rows` (all labeled).
-pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], labels: &[Option<u8>]) -> Result<TargetModel> {
+pub fn fit_target(
+    table: &Table,
+    spec: &Spec,
+    target: Target,
+    rows: &[usize],
+    labels: &[Option<u8>],
+    ticker: &Ticker,
+) -> Result<TargetModel> {
     let column = match target {
         Target::Risk => spec.columns.risk_label.clone(),
         Target::Upsell => spec.columns.upsell_label.clone(),
@@ -207,7 +233,11 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         min_category_rows: spec.model.min_category_rows,
     };
     let fold_list = folds(&table.ids, table.dates.as_deref(), rows, labels, spec.model.cv_folds, spec.seed);
-    let selection = select(table, spec, &fold_list, labels, pp)?;
+    ticker.stage(
+        &format!("{} model: cross-validating on {} folds", target.name(), fold_list.len()),
+        fits_of(spec, fold_list.len()),
+    );
+    let selection = select(table, spec, &fold_list, labels, pp, ticker)?;
     let chosen = selection.candidates[selection.chosen].clone();
     let pooled = fit_candidate(table, spec, rows, labels, pp, &chosen)?;
     // Out-of-fold predictions by row: fold by fold, each fold's validation rows in order.
@@ -216,7 +246,7 @@ pub fn fit_target(table: &Table, spec: &Spec, target: Target, rows: &[usize], la
         Some((_, p)) => oof_rows.iter().copied().zip(p.iter().copied()).collect(),
         None => BTreeMap::new(),
     };
-    let (segments, segment_choices) = fit_segments(table, spec, rows, labels, pp, &fold_list, &selection, &mut served_oof)?;
+    let (segments, segment_choices) = fit_segments(table, spec, rows, labels, pp, &fold_list, &selection, &mut served_oof, ticker)?;
     // Calibration is fitted on the out-of-fold predictions of the model that serves each row.
     let fold_of: Vec<usize> = fold_list
         .iter()

@@ -9,6 +9,7 @@ use crate::error::Result;
 use crate::features::PreprocessParams;
 use crate::model::{SegmentChoice, Selection, SubModel};
 use crate::train::folds::Fold;
+use crate::train::progress::{fits_of, Ticker};
 use crate::train::select::*;
 
 /// Models of their own for the segments that earn one. A segment is a candidate
@@ -29,6 +30,7 @@ pub(crate) fn fit_segments(
     fold_list: &[Fold],
     pooled: &Selection,
     served_oof: &mut BTreeMap<usize, f64>,
+    ticker: &Ticker,
 ) -> Result<(BTreeMap<String, SubModel>, Vec<SegmentChoice>)> {
     let oof_rows: Vec<usize> = fold_list.iter().flat_map(|f| f.valid.iter().copied()).collect();
     let pooled_oof: Vec<BTreeMap<usize, f64>> = pooled
@@ -48,6 +50,12 @@ pub(crate) fn fit_segments(
     for &r in rows {
         by_segment.entry(seg[r].as_str()).or_default().push(r);
     }
+    let eligible = |seg_rows: &[usize]| {
+        let positives = seg_rows.iter().filter(|&&r| labels[r] == Some(1)).count();
+        seg_rows.len() >= spec.model.min_segment_rows && positives > 0 && positives < seg_rows.len()
+    };
+    let to_fit = by_segment.values().filter(|r| eligible(r)).count();
+    let mut fitted = 0;
     for (name, seg_rows) in by_segment {
         let positives = seg_rows.iter().filter(|&&r| labels[r] == Some(1)).count();
         let mut choice = SegmentChoice {
@@ -60,7 +68,7 @@ pub(crate) fn fit_segments(
             pooled_cv_log_loss: None,
             reason: String::new(),
         };
-        if seg_rows.len() < spec.model.min_segment_rows || positives == 0 || positives == seg_rows.len() {
+        if !eligible(&seg_rows) {
             choice.reason = format!(
                 "{} labeled rows of one class or fewer than {}",
                 seg_rows.len(),
@@ -78,7 +86,12 @@ pub(crate) fn fit_segments(
             })
             .filter(|f| !f.train.is_empty() && !f.valid.is_empty())
             .collect();
-        let selection = select(table, spec, &seg_folds, labels, pp)?;
+        fitted += 1;
+        ticker.stage(
+            &format!("segment `{name}` ({fitted} of {to_fit}): cross-validating"),
+            fits_of(spec, seg_folds.len()),
+        );
+        let selection = select(table, spec, &seg_folds, labels, pp, ticker)?;
         let cand = selection.candidates[selection.chosen].clone();
         let seg_oof_rows: Vec<usize> = seg_folds.iter().flat_map(|f| f.valid.iter().copied()).collect();
         let y: Vec<u8> = seg_oof_rows.iter().map(|&r| labels[r].expect("labeled")).collect();

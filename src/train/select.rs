@@ -18,21 +18,29 @@ use crate::model::gbdt::{self, GbdtModel, GbdtParams};
 use crate::model::logistic::{sigmoid, LogisticParams};
 use crate::model::{Candidate, FittedModel, Kind, Selection, SubModel};
 use crate::train::folds::Fold;
+use crate::train::progress::Ticker;
 use crate::train::shape::shape_test;
 
 /// Cross-validates the candidates of the spec's model kind over `fold_list` and
 /// marks the one with the lowest pooled out-of-fold log-loss (NaN, i.e. no folds, loses).
-pub(crate) fn select(table: &Table, spec: &Spec, fold_list: &[Fold], labels: &[Option<u8>], pp: PreprocessParams) -> Result<Selection> {
+pub(crate) fn select(
+    table: &Table,
+    spec: &Spec,
+    fold_list: &[Fold],
+    labels: &[Option<u8>],
+    pp: PreprocessParams,
+    ticker: &Ticker,
+) -> Result<Selection> {
     let mut selection = match spec.model.kind {
         ModelKind::Gbdt => Selection {
             folds: fold_list.len(),
             candidates: vec![],
             chosen: 0,
         },
-        _ => select_logistic(table, spec, fold_list, labels, pp)?.0,
+        _ => select_logistic(table, spec, fold_list, labels, pp, ticker)?.0,
     };
     if spec.model.kind != ModelKind::Logistic {
-        selection.candidates.extend(cv_gbdt(table, spec, fold_list, labels, pp)?);
+        selection.candidates.extend(cv_gbdt(table, spec, fold_list, labels, pp, ticker)?);
     }
     selection.chosen = (0..selection.candidates.len())
         .min_by(|&a, &b| {
@@ -146,6 +154,7 @@ pub(crate) fn cv_gbdt(
     fold_list: &[Fold],
     labels: &[Option<u8>],
     pp: PreprocessParams,
+    ticker: &Ticker,
 ) -> Result<Vec<Candidate>> {
     let depths = &spec.model.depth_grid;
     // The validation rows' design is computed by chunks from the table when
@@ -180,6 +189,7 @@ pub(crate) fn cv_gbdt(
                     }
                     let m = gbdt::fit_path(&x, &y, &ti, &vi, gbdt_params(spec, d))?;
                     let curve = m.staged_log_loss(&xv, &yv);
+                    ticker.tick();
                     Ok(FoldPath { model: Some(m), curve })
                 })
                 .collect::<Result<Vec<_>>>()?;
@@ -263,6 +273,7 @@ pub(crate) fn select_logistic(
     fold_list: &[Fold],
     labels: &[Option<u8>],
     pp: PreprocessParams,
+    ticker: &Ticker,
 ) -> Result<(Selection, f64)> {
     let grid = &spec.model.c_grid;
     if fold_list.is_empty() {
@@ -309,6 +320,7 @@ pub(crate) fn select_logistic(
                         let m = LogisticParams { c, ..Default::default() }.fit_rows(&xt, &yt)?;
                         m.margins_rows(&xv).into_iter().map(sigmoid).collect()
                     };
+                    ticker.tick();
                     Ok((yv.clone(), p))
                 })
                 .collect()

@@ -40,6 +40,40 @@ pub struct Scored {
     pub band: Vec<Option<Band>>,
     pub action: Vec<Action>,
     pub rules_health: Vec<f64>,
+    /// Accounts not in the red band that barely use the product ([`zombies`]).
+    pub zombie: Vec<bool>,
+}
+
+/// Accounts outside the red band whose engagement and usage — the mean of
+/// those two categories' scores in the hand-built score, each a percentile of
+/// the training reference oriented so that higher is healthier — is at or
+/// below `percentile`: the model does not expect them to churn while they
+/// barely use the product. An account without engagement or usage features
+/// is never one.
+///
+/// ```
+/// use healthscore::{data::spec::Category, workflow::score::zombies, Band};
+/// let mut low = [None; 8];
+/// low[Category::Engagement.index()] = Some(10.0);
+/// low[Category::Usage.index()] = Some(15.0);
+/// let mut busy = low;
+/// busy[Category::Usage.index()] = Some(90.0);
+/// let bands = [Some(Band::Green), Some(Band::Yellow), Some(Band::Green), Some(Band::Red)];
+/// assert_eq!(zombies(&[low, low, busy, low], &bands, 20.0), [true, true, false, false]);
+/// ```
+pub fn zombies(categories: &[[Option<f64>; 8]], band: &[Option<Band>], percentile: f64) -> Vec<bool> {
+    use crate::data::spec::Category;
+    categories
+        .iter()
+        .zip(band)
+        .map(|(c, b)| {
+            let used: Vec<f64> = [Category::Engagement, Category::Usage]
+                .iter()
+                .filter_map(|k| c[k.index()])
+                .collect();
+            b.is_some_and(|b| b != Band::Red) && !used.is_empty() && used.iter().sum::<f64>() / used.len() as f64 <= percentile
+        })
+        .collect()
 }
 
 /// Reads a live table with the version's spec and features.
@@ -111,7 +145,7 @@ pub fn score_with(loaded: &Loaded, explainers: &Explainers<'_>, table: Table) ->
     let upsell = run(Target::Upsell);
     let n = table.len();
     let health: Vec<Option<f64>> = (0..n).map(|r| risk.as_ref().map(|s| health_of(s.probability[r]))).collect();
-    let band = health.iter().map(|h| h.map(|h| spec.band(h))).collect();
+    let band: Vec<Option<Band>> = health.iter().map(|h| h.map(|h| spec.band(h))).collect();
     let action = (0..n)
         .map(|r| {
             Action::of(
@@ -121,7 +155,9 @@ pub fn score_with(loaded: &Loaded, explainers: &Explainers<'_>, table: Table) ->
             )
         })
         .collect();
-    let rules_health = loaded.manifest.rules.health(&table);
+    let categories = loaded.manifest.rules.category_scores(&table);
+    let rules_health = loaded.manifest.rules.health_of_categories(&categories);
+    let zombie = zombies(&categories, &band, spec.actions.zombie_percentile);
     Scored {
         table,
         version: loaded.version.clone(),
@@ -131,6 +167,7 @@ pub fn score_with(loaded: &Loaded, explainers: &Explainers<'_>, table: Table) ->
         band,
         action,
         rules_health,
+        zombie,
     }
 }
 
@@ -522,6 +559,10 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
     out.push("health", OutColumn::Float(scored.health.clone()));
     out.push("band", OutColumn::labels(scored.band.iter().map(|b| b.map(|b| b.name()))));
     out.push("action", OutColumn::labels(scored.action.iter().map(|a| Some(a.name()))));
+    out.push(
+        "zombie",
+        OutColumn::labels(scored.zombie.iter().map(|&z| Some(if z { "true" } else { "false" }))),
+    );
     out.push("model_version", OutColumn::constant(&scored.version, n));
     out.push(
         "rules_health",

@@ -16,7 +16,8 @@ use crate::model::{Target, SCHEMA_VERSION};
 use crate::registry::manifest::{InputInfo, TargetSummary};
 use crate::registry::Manifest;
 use crate::rules::RulesModel;
-use crate::train::{train_target, TrainOptions, Trained};
+use crate::train::progress::Ticker;
+use crate::train::{train_target_reporting, TrainOptions, Trained};
 
 /// A trained, not yet written, version.
 pub struct TrainedVersion {
@@ -115,14 +116,26 @@ impl History {
 /// println!("{:?}", v.manifest.targets.keys());
 /// # Ok::<(), healthscore::Error>(())
 /// ```
-pub fn train_version(spec: &Spec, input: &Path, version: &str, opts: TrainOptions, progress: &dyn Fn(&str)) -> Result<TrainedVersion> {
+pub fn train_version(
+    spec: &Spec,
+    input: &Path,
+    version: &str,
+    opts: TrainOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<TrainedVersion> {
     progress("reading the history");
     let history = History::read(spec, input)?;
     train_history(spec, history, version, opts, progress)
 }
 
 /// Trains every model the spec names on a history already read.
-pub fn train_history(spec: &Spec, history: History, version: &str, opts: TrainOptions, progress: &dyn Fn(&str)) -> Result<TrainedVersion> {
+pub fn train_history(
+    spec: &Spec,
+    history: History,
+    version: &str,
+    opts: TrainOptions,
+    progress: &(dyn Fn(&str) + Sync),
+) -> Result<TrainedVersion> {
     let History { table, file, sha256 } = history;
     let mut trained = BTreeMap::new();
     for target in Target::ALL {
@@ -131,18 +144,7 @@ pub fn train_history(spec: &Spec, history: History, version: &str, opts: TrainOp
             Target::Upsell => spec.columns.upsell_label.is_some(),
         };
         if named {
-            let m = &spec.model;
-            let candidates = match m.kind {
-                crate::data::spec::ModelKind::Logistic => format!("{} values of C", m.c_grid.len()),
-                crate::data::spec::ModelKind::Gbdt => format!("{} tree depths", m.depth_grid.len()),
-                crate::data::spec::ModelKind::Auto => format!("{} values of C and {} tree depths", m.c_grid.len(), m.depth_grid.len()),
-            };
-            progress(&format!(
-                "{} model: cross-validating {candidates} on {} folds, then the holdout and the refit",
-                target.name(),
-                m.cv_folds
-            ));
-            trained.insert(target, train_target(&table, spec, target, opts)?);
+            trained.insert(target, train_target_reporting(&table, spec, target, opts, &Ticker::new(progress))?);
         }
     }
     let all: Vec<usize> = (0..table.len()).collect();
@@ -342,7 +344,7 @@ pub fn train_and_save(
     input: &Path,
     version: Option<&str>,
     opts: TrainOptions,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<SavedVersion> {
     refuse_existing(registry, version)?;
     progress("reading the history");
@@ -358,7 +360,7 @@ pub fn save_history(
     history: History,
     version: Option<&str>,
     opts: TrainOptions,
-    progress: &dyn Fn(&str),
+    progress: &(dyn Fn(&str) + Sync),
 ) -> Result<SavedVersion> {
     refuse_existing(registry, version)?;
     let mut tv = train_history(spec, history, version.unwrap_or("pending"), opts, progress)?;
