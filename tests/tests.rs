@@ -515,6 +515,25 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
     let lines: Vec<&str> = alerts.lines().collect();
     assert!(lines.len() > 10, "expected alerts, got {}", lines.len());
     assert!(lines[0].starts_with("account_id,alert,previous_band,band"));
+    // Most at stake first: the alerts come sorted by expected ARR loss = risk × ARR.
+    let header: Vec<&str> = lines[0].split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
+    let (risk_at, arr_at, loss_at) = (col("risk"), col("arr"), col("expected_arr_loss"));
+    let losses: Vec<f64> = lines[1..]
+        .iter()
+        .map(|l| {
+            // moved_by holds no commas: the features are joined with "; ".
+            let cells: Vec<&str> = l.split(',').collect();
+            let (risk, arr, loss): (f64, f64, f64) = (
+                cells[risk_at].parse().unwrap(),
+                cells[arr_at].parse().unwrap(),
+                cells[loss_at].parse().unwrap(),
+            );
+            assert!((loss - risk * arr).abs() <= 1e-6 * arr.max(1.0), "{l}");
+            loss
+        })
+        .collect();
+    assert!(losses.windows(2).all(|w| w[0] >= w[1]), "alerts not sorted by expected loss");
     assert!(lines
         .iter()
         .any(|l| l.contains("band fell") && l.contains("(+") || l.contains("band fell") && l.contains("(-")));

@@ -14,6 +14,8 @@ pub enum OutColumn {
     Text(Vec<Option<String>>),
     Float(Vec<Option<f64>>),
     Int(Vec<Option<i64>>),
+    /// Flags, none missing.
+    Bool(Vec<bool>),
     /// Numbers with NaN for missing: half the memory of `Float`, for wide outputs.
     Num(Vec<f64>),
     /// Text from a small set of values (bands, feature names...): one code per
@@ -106,6 +108,7 @@ impl OutColumn {
             OutColumn::Text(v) => v.len(),
             OutColumn::Float(v) => v.len(),
             OutColumn::Int(v) => v.len(),
+            OutColumn::Bool(v) => v.len(),
             OutColumn::Num(v) => v.len(),
             OutColumn::Labels { codes, .. } => codes.len(),
             OutColumn::Cells(c) => c.len(),
@@ -149,6 +152,7 @@ impl OutColumn {
             OutColumn::Text(v) => OutColumn::Text(v[range].to_vec()),
             OutColumn::Float(v) => OutColumn::Float(v[range].to_vec()),
             OutColumn::Int(v) => OutColumn::Int(v[range].to_vec()),
+            OutColumn::Bool(v) => OutColumn::Bool(v[range].to_vec()),
             OutColumn::Num(v) => OutColumn::Num(v[range].to_vec()),
             OutColumn::Labels { levels, codes } => OutColumn::Labels {
                 levels: levels.clone(),
@@ -306,6 +310,7 @@ impl OutTable {
                     OutColumn::Text(v) => v[r].as_deref().map(csv_quote).unwrap_or_default(),
                     OutColumn::Float(v) => v[r].filter(|x| x.is_finite()).map(fmt_float).unwrap_or_default(),
                     OutColumn::Int(v) => v[r].map(|x| x.to_string()).unwrap_or_default(),
+                    OutColumn::Bool(v) => v[r].to_string(),
                     OutColumn::Num(v) => Some(v[r]).filter(|x| x.is_finite()).map(fmt_float).unwrap_or_default(),
                     OutColumn::Labels { levels, codes } => OutColumn::label(levels, codes[r]).map(csv_quote).unwrap_or_default(),
                     OutColumn::Cells(c) => c.get(r).map(csv_quote).unwrap_or_default(),
@@ -324,6 +329,7 @@ impl OutTable {
                     OutColumn::Text(v) => v[r].clone().map(serde_json::Value::String),
                     OutColumn::Float(v) => v[r].and_then(serde_json::Number::from_f64).map(serde_json::Value::Number),
                     OutColumn::Int(v) => v[r].map(|x| serde_json::Value::Number(x.into())),
+                    OutColumn::Bool(v) => Some(serde_json::Value::Bool(v[r])),
                     OutColumn::Num(v) => serde_json::Number::from_f64(v[r]).map(serde_json::Value::Number),
                     OutColumn::Labels { levels, codes } => {
                         OutColumn::label(levels, codes[r]).map(|s| serde_json::Value::String(s.to_string()))
@@ -355,6 +361,45 @@ impl OutTable {
         w.finish().map_err(err)
     }
 
+    /// The column called `name`, if any.
+    pub fn column(&self, name: &str) -> Option<&OutColumn> {
+        self.names.iter().position(|n| n == name).map(|i| &self.columns[i])
+    }
+
+    /// Keeps the rows in `order` (row indices), in that order.
+    ///
+    /// ```
+    /// use healthscore::data::write::{OutColumn, OutTable};
+    /// let mut t = OutTable::default();
+    /// t.push("id", OutColumn::Text(vec![Some("a".into()), Some("b".into())]));
+    /// t.push("band", OutColumn::labels(["red", "green"].iter().map(|s| Some(*s))));
+    /// t.reorder(&[1, 0]);
+    /// let OutColumn::Text(ids) = t.column("id").unwrap() else { unreachable!() };
+    /// assert_eq!(ids[0].as_deref(), Some("b"));
+    /// ```
+    pub fn reorder(&mut self, order: &[usize]) {
+        for c in &mut self.columns {
+            *c = match std::mem::replace(c, OutColumn::Num(vec![])) {
+                OutColumn::Text(v) => OutColumn::Text(order.iter().map(|&r| v[r].clone()).collect()),
+                OutColumn::Float(v) => OutColumn::Float(order.iter().map(|&r| v[r]).collect()),
+                OutColumn::Int(v) => OutColumn::Int(order.iter().map(|&r| v[r]).collect()),
+                OutColumn::Bool(v) => OutColumn::Bool(order.iter().map(|&r| v[r]).collect()),
+                OutColumn::Num(v) => OutColumn::Num(order.iter().map(|&r| v[r]).collect()),
+                OutColumn::Labels { levels, codes } => OutColumn::Labels {
+                    levels,
+                    codes: order.iter().map(|&r| codes[r]).collect(),
+                },
+                OutColumn::Cells(cells) => {
+                    let mut out = TextCells::default();
+                    for &r in order {
+                        out.push(cells.get(r));
+                    }
+                    OutColumn::Cells(out)
+                }
+            };
+        }
+    }
+
     /// Appends the rows of `other`, which has the same columns.
     pub fn append(&mut self, other: OutTable) {
         if self.names.is_empty() {
@@ -366,6 +411,7 @@ impl OutTable {
                 (OutColumn::Text(a), OutColumn::Text(b)) => a.extend(b),
                 (OutColumn::Float(a), OutColumn::Float(b)) => a.extend(b),
                 (OutColumn::Int(a), OutColumn::Int(b)) => a.extend(b),
+                (OutColumn::Bool(a), OutColumn::Bool(b)) => a.extend(b),
                 (OutColumn::Num(a), OutColumn::Num(b)) => a.extend(b),
                 (OutColumn::Cells(a), OutColumn::Cells(b)) => a.extend(b),
                 (OutColumn::Labels { levels, codes }, OutColumn::Labels { levels: l2, codes: c2 }) => {
@@ -502,6 +548,7 @@ impl OutColumn {
             OutColumn::Text(_) | OutColumn::Labels { .. } | OutColumn::Cells(_) => T::Utf8View,
             OutColumn::Float(_) | OutColumn::Num(_) => T::Float64,
             OutColumn::Int(_) => T::Int64,
+            OutColumn::Bool(_) => T::Boolean,
         }
     }
 
@@ -546,6 +593,10 @@ impl OutColumn {
                 let values: Vec<i64> = v.into_iter().map(|x| x.unwrap_or(0)).collect();
                 (PrimitiveArray::new(T::Int64, values.into(), valid).boxed(), Encoding::RleDictionary)
             }
+            OutColumn::Bool(v) => (
+                polars_arrow::array::BooleanArray::new(T::Boolean, v.into_iter().collect(), None).boxed(),
+                Encoding::Plain,
+            ),
             OutColumn::Text(v) => (text(v.len(), &mut v.iter().map(|s| s.as_deref())), Encoding::RleDictionary),
             OutColumn::Cells(c) => (text(c.len(), &mut (0..c.len()).map(|r| c.get(r))), Encoding::Plain),
             OutColumn::Labels { levels, codes } => {

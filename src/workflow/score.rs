@@ -321,6 +321,7 @@ impl Default for ScoreOptions {
 pub fn render(scored: &Scored, loaded: &Loaded, previous: Option<&Previous>, opts: ScoreOptions) -> ScoreOutput {
     let mut out = render_rows(scored, scored.table.ids.clone(), loaded, previous, opts);
     data_checks(loaded, &scored.table, &mut out.summary);
+    sort_alerts(&mut out.alerts);
     out
 }
 
@@ -363,6 +364,7 @@ pub fn score_frame(loaded: &Loaded, name: &Path, live: DataFrame, previous: Opti
         alerts.append(part.alerts);
     }
     data_checks(loaded, &table, &mut summary);
+    sort_alerts(&mut alerts);
     Ok(ScoreOutput { scores, alerts, summary })
 }
 
@@ -533,7 +535,27 @@ fn score_blocks(
         checks.finish(&mut summary);
         Ok(())
     })?;
+    sort_alerts(&mut alerts);
     Ok((summary, alerts))
+}
+
+/// Alerts, most at stake first: by expected ARR loss when the revenue is
+/// known, else by risk; ties by account id, so the order is reproducible.
+pub fn sort_alerts(alerts: &mut OutTable) {
+    let key = |name: &str| match alerts.column(name) {
+        Some(OutColumn::Float(v)) => Some(v.iter().map(|x| x.unwrap_or(f64::NEG_INFINITY)).collect::<Vec<f64>>()),
+        _ => None,
+    };
+    let Some(k) = key("expected_arr_loss").or_else(|| key("risk")) else {
+        return;
+    };
+    let ids: Vec<Option<String>> = match alerts.column("account_id") {
+        Some(OutColumn::Text(v)) => v.clone(),
+        _ => vec![None; k.len()],
+    };
+    let mut order: Vec<usize> = (0..k.len()).collect();
+    order.sort_by(|&a, &b| k[b].total_cmp(&k[a]).then_with(|| ids[a].cmp(&ids[b])));
+    alerts.reorder(&order);
 }
 
 /// The rows of [`render`], without the data checks. `ids` are the table's
@@ -559,10 +581,15 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
     out.push("health", OutColumn::Float(scored.health.clone()));
     out.push("band", OutColumn::labels(scored.band.iter().map(|b| b.map(|b| b.name()))));
     out.push("action", OutColumn::labels(scored.action.iter().map(|a| Some(a.name()))));
-    out.push(
-        "zombie",
-        OutColumn::labels(scored.zombie.iter().map(|&z| Some(if z { "true" } else { "false" }))),
-    );
+    // Revenue passed through, and the loss a churn would cost, weighted by its chance.
+    if let (Some(col), Some(rev), Some(risk)) = (&spec.columns.revenue, &t.revenue, &scored.risk) {
+        out.push(col.clone(), OutColumn::Float(rev.clone()));
+        out.push(
+            "expected_arr_loss",
+            OutColumn::Float(rev.iter().zip(&risk.probability).map(|(v, p)| v.map(|v| v * p)).collect()),
+        );
+    }
+    out.push("zombie", OutColumn::Bool(scored.zombie.clone()));
     out.push("model_version", OutColumn::constant(&scored.version, n));
     out.push(
         "rules_health",
@@ -742,6 +769,13 @@ fn render_rows(scored: &Scored, ids: Vec<String>, loaded: &Loaded, previous: Opt
             "action",
             OutColumn::Text(alert_rows.iter().map(|&r| Some(scored.action[r].to_string())).collect()),
         );
+        if let (Some(col), Some(rev)) = (&spec.columns.revenue, &t.revenue) {
+            alerts.push(col.clone(), OutColumn::Float(alert_rows.iter().map(|&r| rev[r]).collect()));
+            alerts.push(
+                "expected_arr_loss",
+                OutColumn::Float(alert_rows.iter().map(|&r| rev[r].map(|v| v * risk.probability[r])).collect()),
+            );
+        }
     }
     out.columns[0] = OutColumn::Text(ids.into_iter().map(Some).collect());
     ScoreOutput {
