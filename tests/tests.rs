@@ -1051,3 +1051,64 @@ fn every_schema_problem_is_named_in_one_run() {
         );
     assert!(!d.path().join("models").exists(), "nothing written");
 }
+
+/// The risk of `rows` of the live table when `feature` is set to each value
+/// of `grid` in turn, everything else as it is: one curve per row.
+fn risk_curves(loaded: &healthscore::Loaded, feature: &str, grid: &[f64]) -> Vec<Vec<f64>> {
+    let live = read_live(loaded, &repo("notebooks-data/live.csv")).unwrap();
+    let rows: Vec<usize> = (0..live.len()).step_by(live.len() / 60).collect();
+    let base = live.select(&rows);
+    let per_value: Vec<Vec<f64>> = grid
+        .iter()
+        .map(|&v| {
+            let mut t = base.clone();
+            let f = t.features.iter_mut().find(|f| f.def.name == feature).unwrap();
+            let healthscore::data::table::FeatureValues::Numeric(values) = &mut f.values else {
+                panic!("{feature} is numeric")
+            };
+            values.iter_mut().for_each(|x| *x = v);
+            score(loaded, t).risk.unwrap().probability
+        })
+        .collect();
+    (0..rows.len()).map(|r| per_value.iter().map(|p| p[r]).collect()).collect()
+}
+
+/// Rows whose curve moves against `sign` (+1: must not fall, −1: must not rise).
+fn against(curves: &[Vec<f64>], sign: f64) -> usize {
+    curves
+        .iter()
+        .filter(|c| c.windows(2).any(|w| sign * (w[1] - w[0]) < -1e-12))
+        .count()
+}
+
+#[test]
+fn monotone_constraints_hold_along_the_feature_for_both_model_kinds() {
+    let grid: Vec<f64> = (0..=40).map(|i| i as f64 * 3.0).collect(); // days 0..120, logins 0..120
+    for kind in ["gbdt", "logistic"] {
+        let d = tempfile::tempdir().unwrap();
+        let base = std::fs::read_to_string(repo("training/saas.toml")).unwrap().replace(
+            "\n[holdout]",
+            &format!("\n[model]\nkind = \"{kind}\"\ndepth_grid = [3]\nmax_rounds = 300\nsegment_models = \"never\"\n\n[holdout]"),
+        );
+        let free = write(d.path(), "free.toml", &base);
+        let constrained = write(
+            d.path(),
+            "constrained.toml",
+            &format!("{base}\n[model.monotone]\ndays_since_last_meeting = \"raises_risk\"\nlogins_30d = \"lowers_risk\"\n"),
+        );
+        let load = |spec: &std::path::Path, name: &str| train_files(spec, &repo("notebooks-data/history.csv"), &d.path().join(name), &[]);
+        let (free, constrained) = (load(&free, "free"), load(&constrained, "constrained"));
+        let mut free_against = 0;
+        for (feature, sign) in [("days_since_last_meeting", 1.0), ("logins_30d", -1.0)] {
+            let bad = against(&risk_curves(&constrained, feature, &grid), sign);
+            assert_eq!(bad, 0, "{kind}: {bad} accounts' risk moves against the constraint on {feature}");
+            free_against += against(&risk_curves(&free, feature, &grid), sign);
+        }
+        if kind == "gbdt" {
+            // The check can fail: without constraints the trees do move against them.
+            assert!(free_against > 0, "the unconstrained trees were monotone already");
+        }
+        // The upsell model is left free.
+        assert!(constrained.upsell.is_some());
+    }
+}

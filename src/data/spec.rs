@@ -388,6 +388,33 @@ pub struct ModelSettings {
     pub learning_rate: f64,
     /// Most boosting rounds; cross-validation picks the number. Default 1000.
     pub max_rounds: usize,
+    /// Numeric features whose effect on risk is constrained to one direction
+    /// (`logins_30d = "lowers_risk"`): constrained splits and leaf values in
+    /// the trees, a sign-constrained coefficient in the logistic model. The
+    /// risk model only; none by default.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub monotone: BTreeMap<String, Monotone>,
+}
+
+/// A monotone effect on risk, for trust: the risk model's score never moves
+/// against it along the feature (`[model.monotone]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Monotone {
+    /// A higher value never lowers the risk.
+    RaisesRisk,
+    /// A higher value never raises the risk.
+    LowersRisk,
+}
+
+impl Monotone {
+    /// +1 when risk may only rise with the feature, −1 when it may only fall.
+    pub fn sign(self) -> i8 {
+        match self {
+            Monotone::RaisesRisk => 1,
+            Monotone::LowersRisk => -1,
+        }
+    }
 }
 
 /// When a segment gets a model of its own.
@@ -412,6 +439,7 @@ impl Default for ModelSettings {
             depth_grid: vec![2, 4, 6],
             learning_rate: 0.05,
             max_rounds: 1000,
+            monotone: BTreeMap::new(),
         }
     }
 }
@@ -496,6 +524,17 @@ impl Spec {
             return Err(bad(
                 "no features: list them under [features] by category, e.g. usage = [\"logins_30d\"]".into(),
             ));
+        }
+        for name in self.model.monotone.keys() {
+            match defs.iter().find(|d| &d.name == name) {
+                None => return Err(bad(format!("[model.monotone] names `{name}`, which is not a feature of the spec"))),
+                Some(d) if d.categorical => {
+                    return Err(bad(format!(
+                        "[model.monotone] names `{name}`, a categorical feature; only numeric features have a direction"
+                    )))
+                }
+                Some(_) => {}
+            }
         }
         let mut seen = std::collections::HashSet::new();
         for d in &defs {
@@ -730,6 +769,29 @@ sentiment = ["nps"]
         assert_eq!(s.rules.weights[&Category::Payments], 5.0);
         assert_eq!(s.feature_defs()[0].category, Category::Usage);
         assert_eq!(s.seed, 42);
+    }
+
+    #[test]
+    fn monotone_names_numeric_features_only() {
+        let ok = Spec::parse(
+            &format!("{MINIMAL}[model.monotone]\nlogins_30d = \"lowers_risk\"\n"),
+            Path::new("x.toml"),
+        )
+        .unwrap();
+        assert_eq!(ok.model.monotone["logins_30d"].sign(), -1);
+        let e = Spec::parse(
+            &format!("{MINIMAL}[model.monotone]\nlogins = \"lowers_risk\"\n"),
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("`logins`"), "{e}");
+        let cat = format!("categorical = [\"nps\"]\n{MINIMAL}[model.monotone]\nnps = \"raises_risk\"\n");
+        assert!(Spec::parse(&cat, Path::new("x.toml"))
+            .unwrap_err()
+            .to_string()
+            .contains("categorical"));
+        let word = format!("{MINIMAL}[model.monotone]\nnps = \"up\"\n");
+        assert!(Spec::parse(&word, Path::new("x.toml")).is_err());
     }
 
     #[test]

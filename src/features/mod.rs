@@ -733,7 +733,7 @@ mod tests {
         };
         let all: Vec<usize> = (0..rows.len()).collect();
         let (train, valid) = all.split_at(6_000);
-        let g1 = crate::model::gbdt::fit(&dt, &y, train, valid, None, gp).unwrap();
+        let g1 = crate::model::gbdt::fit(&dt, &y, train, valid, None, gp.clone()).unwrap();
         let g2 = crate::model::gbdt::fit(&xt.view(), &y, train, valid, None, gp).unwrap();
         assert!(g1.trees.len() > 1);
         assert_eq!(serde_json::to_string(&g1).unwrap(), serde_json::to_string(&g2).unwrap());

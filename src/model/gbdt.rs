@@ -25,7 +25,7 @@ use crate::error::{Error, Result};
 use crate::model::logistic::sigmoid;
 
 /// Unchecked hyperparameters.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct GbdtParams {
     pub learning_rate: f64,
     pub max_depth: usize,
@@ -41,6 +41,12 @@ pub struct GbdtParams {
     pub subsample: f64,
     pub max_bins: usize,
     pub seed: u64,
+    /// Per column of the tree matrix: +1 when the margin may only rise with
+    /// it, −1 when it may only fall, 0 (or absent) when free. Constrained
+    /// splits must order their children's values that way, and each split
+    /// bounds the values below it at their midpoint (LightGBM's basic
+    /// monotone method), so every tree, and their sum, is monotone.
+    pub monotone: Vec<i8>,
 }
 
 impl Default for GbdtParams {
@@ -56,6 +62,7 @@ impl Default for GbdtParams {
             subsample: 0.8,
             max_bins: 255,
             seed: 42,
+            monotone: vec![],
         }
     }
 }
@@ -300,6 +307,9 @@ struct Split {
     feature: usize,
     bin: usize,
     missing_left: bool,
+    /// The gradient sums of the two sides.
+    left: Stat,
+    right: Stat,
 }
 
 /// Fits boosted trees with early stopping on `valid` (rows of `x`), or a fixed number of rounds when `valid` is empty.
@@ -649,7 +659,7 @@ fn grow(codes: &Codes, bins: &[Bins], grad: &[(f64, f64)], rows: &mut [u32], scr
         // off by less than this (the hessians are all positive).
         slack: 2.0 * (p.max_depth + 4) as f64 * (rows.len() + 256) as f64 * f64::EPSILON * h_root,
     };
-    let sub = g.build(rows, scratch, hist, 0);
+    let sub = g.build(rows, scratch, hist, 0, (f64::NEG_INFINITY, f64::INFINITY));
     (Tree { nodes: sub.nodes }, sub.leaf_sizes)
 }
 
@@ -685,7 +695,7 @@ impl Grower<'_> {
     /// then its left subtree, then its right. The two subtrees grow at the
     /// same time (rayon::join), each numbered on its own, and are then placed
     /// one after the other: the same nodes as growing them in turn.
-    fn build(&self, rows: &mut [u32], scratch: &mut [u32], hist: Hist, depth: usize) -> Subtree {
+    fn build(&self, rows: &mut [u32], scratch: &mut [u32], hist: Hist, depth: usize, bounds: (f64, f64)) -> Subtree {
         let p = self.p;
         // Totals from the first column's slots (every row lands in exactly one).
         let mut total = Stat::default();
@@ -693,7 +703,7 @@ impl Grower<'_> {
             total.g += s.g;
             total.h += s.h;
         }
-        let mut node = leaf(total.g, total.h, rows.len(), p);
+        let mut node = leaf(total.g, total.h, rows.len(), p, bounds);
         if depth >= p.max_depth || rows.len() < 2 * p.min_samples_leaf {
             return Subtree::leaf(node, rows.len());
         }
@@ -703,7 +713,7 @@ impl Grower<'_> {
             h_max: self.h_max,
             slack: self.slack,
         };
-        let Some(split) = best_split(&hist, self.bins, total, &sizes, p) else {
+        let Some(split) = best_split(&hist, self.bins, total, &sizes, p, bounds) else {
             return Subtree::leaf(node, rows.len());
         };
         let f = split.feature;
@@ -730,9 +740,26 @@ impl Grower<'_> {
             (lh, rh)
         };
         drop(hist);
+        // Below a constrained split, each side's values stay on its side of the midpoint.
+        let (lb, rb) = match p.monotone.get(f).copied().unwrap_or(0) {
+            0 => (bounds, bounds),
+            d => {
+                let (wl, wr) = (
+                    value(split.left.g, split.left.h, p, bounds),
+                    value(split.right.g, split.right.h, p, bounds),
+                );
+                let mid = 0.5 * (wl + wr);
+                let (low, high) = ((bounds.0, mid.min(bounds.1)), (mid.max(bounds.0), bounds.1));
+                if d > 0 {
+                    (low, high)
+                } else {
+                    (high, low)
+                }
+            }
+        };
         let (l, r) = rayon::join(
-            || self.child(left, left_scratch, lh, depth + 1),
-            || self.child(right, right_scratch, rh, depth + 1),
+            || self.child(left, left_scratch, lh, depth + 1, lb),
+            || self.child(right, right_scratch, rh, depth + 1, rb),
         );
         node.feature = f as u32;
         node.threshold = self.bins[f].upper[split.bin];
@@ -760,29 +787,29 @@ impl Grower<'_> {
     }
 
     /// A child at the depth limit is a leaf: its value comes from its rows directly.
-    fn child(&self, rows: &mut [u32], scratch: &mut [u32], hist: Hist, depth: usize) -> Subtree {
+    fn child(&self, rows: &mut [u32], scratch: &mut [u32], hist: Hist, depth: usize, bounds: (f64, f64)) -> Subtree {
         if !hist.is_empty() {
-            return self.build(rows, scratch, hist, depth);
+            return self.build(rows, scratch, hist, depth, bounds);
         }
         let (mut g, mut h) = (0.0, 0.0);
         for &r in rows.iter() {
             g += self.grad[r as usize].0;
             h += self.grad[r as usize].1;
         }
-        Subtree::leaf(leaf(g, h, rows.len(), self.p), rows.len())
+        Subtree::leaf(leaf(g, h, rows.len(), self.p, bounds), rows.len())
     }
 }
 
 /// A leaf with value −η G/(H+λ) (an internal node starts as one and is
 /// turned into a split by its builder).
-fn leaf(g: f64, h: f64, cover: usize, p: &GbdtParams) -> Node {
+fn leaf(g: f64, h: f64, cover: usize, p: &GbdtParams, bounds: (f64, f64)) -> Node {
     Node {
         feature: 0,
         threshold: 0.0,
         missing_left: false,
         left: 0,
         right: 0,
-        value: -p.learning_rate * g / (h + p.lambda),
+        value: value(g, h, p, bounds),
         cover: cover as f64,
     }
 }
@@ -828,7 +855,12 @@ impl Sizes<'_> {
 /// `min_samples_leaf` rows and `min_child_weight` hessian (missing values on
 /// the left only where the node has some); ties keep the earlier column and
 /// bin, then missing on the right.
-fn best_split(hist: &Hist, bins: &[Bins], total: Stat, sizes: &Sizes, p: &GbdtParams) -> Option<Split> {
+/// The value −η G/(H+λ) of a leaf, within the `bounds` monotone splits above it set.
+fn value(g: f64, h: f64, p: &GbdtParams, bounds: (f64, f64)) -> f64 {
+    (-p.learning_rate * g / (h + p.lambda)).clamp(bounds.0, bounds.1)
+}
+
+fn best_split(hist: &Hist, bins: &[Bins], total: Stat, sizes: &Sizes, p: &GbdtParams, bounds: (f64, f64)) -> Option<Split> {
     let parent = total.score(p.lambda);
     let n = sizes.rows.len();
     let min = p.min_samples_leaf;
@@ -838,6 +870,7 @@ fn best_split(hist: &Hist, bins: &[Bins], total: Stat, sizes: &Sizes, p: &GbdtPa
         if nb < 2 {
             continue;
         }
+        let direction = p.monotone.get(f).copied().unwrap_or(0) as f64;
         let h = &hist[f * STRIDE..(f + 1) * STRIDE];
         let missing = h[255];
         // Counted when a candidate needs it: rows up to each bin, and missing.
@@ -853,6 +886,10 @@ fn best_split(hist: &Hist, bins: &[Bins], total: Stat, sizes: &Sizes, p: &GbdtPa
                 let l = if missing_left { left.plus(missing) } else { left };
                 let r = total.minus(l);
                 if l.h < p.min_child_weight || r.h < p.min_child_weight {
+                    continue;
+                }
+                // A constrained column's children must be ordered its way.
+                if direction != 0.0 && direction * (value(r.g, r.h, p, bounds) - value(l.g, l.h, p, bounds)) < 0.0 {
                     continue;
                 }
                 let gain = l.score(p.lambda) + r.score(p.lambda) - parent;
@@ -873,6 +910,8 @@ fn best_split(hist: &Hist, bins: &[Bins], total: Stat, sizes: &Sizes, p: &GbdtPa
                     feature: f,
                     bin,
                     missing_left,
+                    left: l,
+                    right: r,
                 });
             }
         }

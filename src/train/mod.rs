@@ -88,6 +88,16 @@ pub fn train_target(table: &Table, spec: &Spec, target: Target, opts: TrainOptio
 
 /// [`train_target`], reporting its stages and fits to `ticker`.
 pub fn train_target_reporting(table: &Table, spec: &Spec, target: Target, opts: TrainOptions, ticker: &Ticker) -> Result<Trained> {
+    // The monotone constraints are the risk model's.
+    let unconstrained;
+    let spec = if target == Target::Upsell && !spec.model.monotone.is_empty() {
+        let mut s = spec.clone();
+        s.model.monotone.clear();
+        unconstrained = s;
+        &unconstrained
+    } else {
+        spec
+    };
     let column = match target {
         Target::Risk => spec.columns.risk_label.clone(),
         Target::Upsell => spec.columns.upsell_label.clone(),

@@ -11,11 +11,12 @@ use rayon::prelude::*;
 
 use crate::data::spec::{ModelKind, Spec};
 use crate::data::table::Table;
+use crate::design::DesignRows;
 use crate::error::Result;
-use crate::features::{PreprocessParams, Preprocessor};
+use crate::features::{FeatureTransform, PreprocessParams, Preprocessor};
 use crate::metrics::{self};
 use crate::model::gbdt::{self, GbdtModel, GbdtParams};
-use crate::model::logistic::{sigmoid, LogisticParams};
+use crate::model::logistic::{sigmoid, LogisticModel, LogisticParams};
 use crate::model::{Candidate, FittedModel, Kind, Selection, SubModel};
 use crate::train::folds::Fold;
 use crate::train::progress::Ticker;
@@ -63,7 +64,7 @@ pub(crate) fn fit_candidate(
     match cand.kind {
         Kind::Gbdt => {
             let pre = Preprocessor::fit(table, rows, Some(shape_test(labels)), pp)?;
-            let params = gbdt_params(spec, cand.depth.unwrap_or(spec.model.depth_grid[0]));
+            let params = gbdt_params(spec, cand.depth.unwrap_or(spec.model.depth_grid[0]), &pre);
             let m = fit_gbdt_rows(table, rows, labels, &pre, params, cand.rounds)?;
             let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
             Ok(SubModel {
@@ -73,19 +74,37 @@ pub(crate) fn fit_candidate(
                 base_rate: y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64,
             })
         }
-        Kind::Logistic => fit_sub(table, rows, labels, pp, cand.c.unwrap_or(1.0)),
+        Kind::Logistic => fit_sub(table, spec, rows, labels, pp, cand.c.unwrap_or(1.0)),
     }
 }
 
-/// The gbdt hyperparameters of the spec at one depth.
-pub(crate) fn gbdt_params(spec: &Spec, depth: usize) -> GbdtParams {
+/// The gbdt hyperparameters of the spec at one depth, with its monotone
+/// constraints placed on the columns of `pre`'s tree matrix.
+pub(crate) fn gbdt_params(spec: &Spec, depth: usize, pre: &Preprocessor) -> GbdtParams {
     GbdtParams {
         seed: spec.seed,
         max_depth: depth,
         learning_rate: spec.model.learning_rate,
         max_rounds: spec.model.max_rounds,
+        monotone: monotone_columns(spec, pre, &pre.tree_columns()),
         ..Default::default()
     }
+}
+
+/// The spec's monotone sign (+1, −1, 0) of each column, from the input
+/// feature each column comes from (`feature_of[j]`, an index into
+/// `pre.features`); empty when the spec constrains nothing.
+pub(crate) fn monotone_columns(spec: &Spec, pre: &Preprocessor, feature_of: &[usize]) -> Vec<i8> {
+    if spec.model.monotone.is_empty() {
+        return vec![];
+    }
+    feature_of
+        .iter()
+        .map(|&i| match &pre.features[i] {
+            FeatureTransform::Numeric { name, .. } => spec.model.monotone.get(name).map_or(0, |m| m.sign()),
+            FeatureTransform::Categorical { .. } => 0,
+        })
+        .collect()
 }
 
 /// Rows (indices into `rows`) used for early stopping: the latest snapshot date
@@ -130,7 +149,7 @@ pub(crate) fn fit_gbdt_rows(
             if fit_idx.is_empty() || stop_idx.is_empty() || single(&fit_idx) || single(&stop_idx) {
                 200
             } else {
-                gbdt::fit(&x, &y, &fit_idx, &stop_idx, None, params)?.trees.len()
+                gbdt::fit(&x, &y, &fit_idx, &stop_idx, None, params.clone())?.trees.len()
             }
         }
     };
@@ -187,7 +206,7 @@ pub(crate) fn cv_gbdt(
                             curve: vec![],
                         });
                     }
-                    let m = gbdt::fit_path(&x, &y, &ti, &vi, gbdt_params(spec, d))?;
+                    let m = gbdt::fit_path(&x, &y, &ti, &vi, gbdt_params(spec, d, &pre))?;
                     let curve = m.staged_log_loss(&xv, &yv);
                     ticker.tick();
                     Ok(FoldPath { model: Some(m), curve })
@@ -254,16 +273,83 @@ pub(crate) fn cv_gbdt(
     Ok(out)
 }
 
-pub(crate) fn fit_sub(table: &Table, rows: &[usize], labels: &[Option<u8>], pp: PreprocessParams, c: f64) -> Result<SubModel> {
+pub(crate) fn fit_sub(table: &Table, spec: &Spec, rows: &[usize], labels: &[Option<u8>], pp: PreprocessParams, c: f64) -> Result<SubModel> {
     let pre = Preprocessor::fit(table, rows, Some(shape_test(labels)), pp)?;
     let y: Vec<u8> = rows.iter().map(|&r| labels[r].expect("labeled")).collect();
-    let m = LogisticParams { c, ..Default::default() }.fit_rows(&pre.design(table, rows), &y)?;
+    let m = fit_logistic(c, &pre.design(table, rows), &y, &design_signs(spec, &pre))?;
     Ok(SubModel {
         preprocessor: pre,
         model: FittedModel::Logistic(m),
         rows: rows.len(),
         base_rate: y.iter().map(|&v| v as f64).sum::<f64>() / y.len() as f64,
     })
+}
+
+/// The spec's monotone sign of each design column: a numeric feature's own
+/// column carries it; missing-value indicators and levels do not.
+fn design_signs(spec: &Spec, pre: &Preprocessor) -> Vec<i8> {
+    if spec.model.monotone.is_empty() {
+        return vec![];
+    }
+    pre.columns
+        .iter()
+        .map(|c| match &pre.features[c.feature] {
+            FeatureTransform::Numeric { name, .. } if *name == c.name => spec.model.monotone.get(name).map_or(0, |m| m.sign()),
+            _ => 0,
+        })
+        .collect()
+}
+
+/// A logistic model whose coefficients keep the sign `signs` asks (+1: ≥ 0,
+/// −1: ≤ 0, 0: free). A coefficient fitted with the wrong sign is held at 0
+/// (its column zeroed) and the model refitted, until none is wrong: for this
+/// convex loss that is where the constrained optimum puts a coefficient whose
+/// free optimum lies on the wrong side.
+pub(crate) fn fit_logistic(c: f64, x: &impl DesignRows, y: &[u8], signs: &[i8]) -> Result<LogisticModel> {
+    let params = LogisticParams { c, ..Default::default() };
+    let mut zero: Vec<usize> = vec![];
+    loop {
+        let mut m = if zero.is_empty() {
+            params.fit_rows(x, y)?
+        } else {
+            params.fit_rows(&ZeroColumns { inner: x, zero: &zero }, y)?
+        };
+        let wrong: Vec<usize> = signs
+            .iter()
+            .enumerate()
+            .filter(|&(j, &s)| s != 0 && !zero.contains(&j) && m.coef[j] * f64::from(s) < 0.0)
+            .map(|(j, _)| j)
+            .collect();
+        if wrong.is_empty() {
+            for &j in &zero {
+                m.coef[j] = 0.0;
+            }
+            return Ok(m);
+        }
+        zero.extend(wrong);
+    }
+}
+
+/// A design with some columns read as zero.
+struct ZeroColumns<'a, D> {
+    inner: &'a D,
+    zero: &'a [usize],
+}
+
+impl<D: DesignRows> DesignRows for ZeroColumns<'_, D> {
+    fn nrows(&self) -> usize {
+        self.inner.nrows()
+    }
+    fn ncols(&self) -> usize {
+        self.inner.ncols()
+    }
+    fn rows(&self, rows: std::ops::Range<usize>) -> ndarray::CowArray<'_, f64, ndarray::Ix2> {
+        let mut a = self.inner.rows(rows).into_owned();
+        for &j in self.zero {
+            a.column_mut(j).fill(0.0);
+        }
+        ndarray::CowArray::from(a)
+    }
 }
 
 /// Cross-validates every C of the grid; returns the selection and the best C.
@@ -312,12 +398,13 @@ pub(crate) fn select_logistic(
             let yt: Vec<u8> = f.train.iter().map(|&r| labels[r].expect("labeled")).collect();
             let yv: Vec<u8> = f.valid.iter().map(|&r| labels[r].expect("labeled")).collect();
             let single_class = yt.iter().all(|&v| v == yt[0]);
+            let signs = design_signs(spec, &pre);
             grid.iter()
                 .map(|&c| {
                     let p = if single_class {
                         vec![yt[0] as f64; yv.len()]
                     } else {
-                        let m = LogisticParams { c, ..Default::default() }.fit_rows(&xt, &yt)?;
+                        let m = fit_logistic(c, &xt, &yt, &signs)?;
                         m.margins_rows(&xv).into_iter().map(sigmoid).collect()
                     };
                     ticker.tick();
@@ -362,4 +449,34 @@ pub(crate) fn select_logistic(
         },
         grid[chosen],
     ))
+}
+
+#[cfg(test)]
+mod monotone_tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn a_coefficient_of_the_wrong_sign_is_held_at_zero() {
+        // y rises with column 0 and falls with column 1.
+        let n = 400;
+        let x = Array2::from_shape_fn((n, 2), |(i, j)| {
+            if j == 0 {
+                (i % 20) as f64 / 10.0 - 1.0
+            } else {
+                ((i * 7) % 13) as f64 / 6.0 - 1.0
+            }
+        });
+        let y: Vec<u8> = (0..n)
+            .map(|i| (x[[i, 0]] - x[[i, 1]] + ((i * 31) % 17) as f64 / 8.0 - 1.0 > 0.0) as u8)
+            .collect();
+        let free = fit_logistic(1.0, &x.view(), &y, &[]).unwrap();
+        assert!(free.coef[0] > 0.0 && free.coef[1] < 0.0, "{:?}", free.coef);
+        // Asking column 0 to lower the score holds it at zero; column 1 keeps its sign.
+        let held = fit_logistic(1.0, &x.view(), &y, &[-1, -1]).unwrap();
+        assert_eq!(held.coef[0], 0.0);
+        assert!(held.coef[1] < 0.0);
+        // A constraint the data agrees with changes nothing.
+        assert_eq!(fit_logistic(1.0, &x.view(), &y, &[1, -1]).unwrap(), free);
+    }
 }
