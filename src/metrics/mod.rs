@@ -81,6 +81,37 @@ pub fn average_precision(y: &[u8], p: &[f64]) -> f64 {
     ap
 }
 
+/// The log-loss of one prediction, `p` clamped to [1e-15, 1 − 1e-15].
+///
+/// ```
+/// assert!((healthscore::metrics::row_log_loss(1, 0.5) - 2f64.ln()).abs() < 1e-15);
+/// ```
+pub fn row_log_loss(y: u8, p: f64) -> f64 {
+    let p = p.clamp(1e-15, 1.0 - 1e-15);
+    if y == 1 {
+        -p.ln()
+    } else {
+        -(1.0 - p).ln()
+    }
+}
+
+/// The mean of `v` and its standard error (sample sd / √n; NaN below two values).
+///
+/// ```
+/// let (m, se) = healthscore::metrics::mean_se(&[1.0, 2.0, 3.0]);
+/// assert_eq!(m, 2.0);
+/// assert!((se - 1.0 / 3f64.sqrt()).abs() < 1e-12);
+/// ```
+pub fn mean_se(v: &[f64]) -> (f64, f64) {
+    let n = v.len();
+    let mean = v.iter().sum::<f64>() / n.max(1) as f64;
+    if n < 2 {
+        return (mean, f64::NAN);
+    }
+    let var = v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1) as f64;
+    (mean, var.sqrt() / (n as f64).sqrt())
+}
+
 /// Brier score: mean of (p − y)².
 pub fn brier(y: &[u8], p: &[f64]) -> f64 {
     if y.is_empty() {
@@ -94,18 +125,7 @@ pub fn log_loss(y: &[u8], p: &[f64]) -> f64 {
     if y.is_empty() {
         return f64::NAN;
     }
-    y.iter()
-        .zip(p)
-        .map(|(&y, &p)| {
-            let p = p.clamp(1e-15, 1.0 - 1e-15);
-            if y == 1 {
-                -p.ln()
-            } else {
-                -(1.0 - p).ln()
-            }
-        })
-        .sum::<f64>()
-        / y.len() as f64
+    y.iter().zip(p).map(|(&y, &p)| row_log_loss(y, p)).sum::<f64>() / y.len() as f64
 }
 
 /// One bin of a reliability table.

@@ -7,6 +7,7 @@ use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
 use crate::error::Result;
+use crate::metrics::{mean_se, row_log_loss};
 use crate::model::logistic::{logit, sigmoid, LogisticParams};
 
 /// A fitted calibration map.
@@ -116,15 +117,6 @@ pub struct CalibrationChoice {
     pub isotonic_log_loss: f64,
 }
 
-fn row_log_loss(y: u8, p: f64) -> f64 {
-    let p = p.clamp(1e-15, 1.0 - 1e-15);
-    if y == 1 {
-        -p.ln()
-    } else {
-        -(1.0 - p).ln()
-    }
-}
-
 /// The calibration of `calibration = "auto"`, from out-of-fold predictions `p`
 /// of labels `y` in cross-validation folds `fold`: each map is fitted on the
 /// rows of every fold but one and measured on the one left out, so that no
@@ -181,9 +173,7 @@ pub fn choose(y: &[u8], p: &[f64], fold: &[usize]) -> Result<(Option<Calibrator>
     // Mean gain over none and its standard error, from the paired per-row differences.
     let gain = |l: &[f64]| -> (f64, f64) {
         let d: Vec<f64> = none.iter().zip(l).map(|(a, b)| a - b).collect();
-        let m = mean(&d);
-        let var = d.iter().map(|x| (x - m).powi(2)).sum::<f64>() / (d.len().max(2) - 1) as f64;
-        (m, (var / d.len().max(1) as f64).sqrt())
+        mean_se(&d)
     };
     let mut best: Option<(&str, f64)> = None;
     for (name, l) in [("platt", &platt), ("isotonic", &isotonic)] {

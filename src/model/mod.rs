@@ -151,20 +151,10 @@ impl Candidate {
     /// figures from the pooled out-of-fold predictions.
     pub(crate) fn with_cv_figures(mut self) -> Candidate {
         if let Some((y, p)) = &self.oof {
-            let losses: Vec<f64> = y
-                .iter()
-                .zip(p)
-                .map(|(&y, &p)| {
-                    let p = p.clamp(1e-15, 1.0 - 1e-15);
-                    -if y == 1 { p.ln() } else { (1.0 - p).ln() }
-                })
-                .collect();
-            let n = losses.len();
-            let mean = losses.iter().sum::<f64>() / n.max(1) as f64;
-            let var = losses.iter().map(|l| (l - mean).powi(2)).sum::<f64>() / n.saturating_sub(1).max(1) as f64;
-            self.cv_rows = n;
+            let losses: Vec<f64> = y.iter().zip(p).map(|(&y, &p)| crate::metrics::row_log_loss(y, p)).collect();
+            self.cv_rows = losses.len();
             self.cv_positives = y.iter().filter(|&&v| v == 1).count();
-            self.cv_log_loss_se = if n >= 2 { (var / n as f64).sqrt() } else { f64::NAN };
+            self.cv_log_loss_se = crate::metrics::mean_se(&losses).1;
         }
         self
     }

@@ -2,7 +2,8 @@
 //! at risk sits (by band, segment and action), the risk × upsell map of the
 //! accounts, the score distribution by band, band migration since the
 //! previous run, what drives the portfolio by category and feature, and the
-//! accounts with the largest expected loss. One self-contained HTML page
+//! accounts with the largest expected loss, and the zombies (outside the red
+//! band, barely using the product). One self-contained HTML page
 //! (inline SVG, no script) and the same figures as JSON.
 
 use std::collections::{BTreeMap, HashMap};

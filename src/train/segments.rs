@@ -97,14 +97,7 @@ pub(crate) fn fit_segments(
         let y: Vec<u8> = seg_oof_rows.iter().map(|&r| labels[r].expect("labeled")).collect();
         // Per-row out-of-fold losses of the segment's best candidate and of the
         // pooled candidate that does best on the segment's rows.
-        let row_loss = |y: u8, p: f64| {
-            let p = p.clamp(1e-15, 1.0 - 1e-15);
-            if y == 1 {
-                -p.ln()
-            } else {
-                -(1.0 - p).ln()
-            }
-        };
+        let row_loss = crate::metrics::row_log_loss;
         let own_losses: Option<Vec<f64>> = cand
             .oof
             .as_ref()
@@ -128,9 +121,7 @@ pub(crate) fn fit_segments(
         let gain = match (&own_losses, &pooled_losses) {
             (Some(o), Some(p)) if o.len() == p.len() && o.len() > 1 => {
                 let d: Vec<f64> = o.iter().zip(p).map(|(a, b)| b - a).collect();
-                let m = mean(&d);
-                let sd = (d.iter().map(|v| (v - m).powi(2)).sum::<f64>() / (d.len() - 1) as f64).sqrt();
-                Some((m, sd / (d.len() as f64).sqrt()))
+                Some(crate::metrics::mean_se(&d))
             }
             _ => None,
         };
