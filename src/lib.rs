@@ -79,8 +79,10 @@ pub mod validate;
 pub mod workflow;
 
 pub use data::draft::{draft_from_frame, draft_spec, Draft, DraftOptions};
+pub use data::frame::{parse_date, Frame};
+pub use data::read::{column_names, read_frame_text, read_table};
 pub use data::spec::{health_of, Action, Band, Bands, Category, LabelValues, Spec, Target};
-pub use data::table::{column_names, parse_date, read_frame_text, read_table, Frame, Labels, Table};
+pub use data::table::{Labels, Table};
 pub use data::write::{Format, OutTable};
 pub use error::{Error, Result};
 pub use explain::{Attributions, Explained, Explainer};

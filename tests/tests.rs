@@ -1,6 +1,7 @@
 //! Integration tests: they drive the real binary in temporary directories, and
 //! the library on the bundled data. One test binary (see `util.rs`).
 
+mod artifacts;
 mod faults;
 mod layers;
 mod util;
@@ -8,8 +9,8 @@ mod util;
 use std::collections::HashMap;
 
 use healthscore::data::spec::Spec;
-use healthscore::data::table::{read_table, Labels};
 use healthscore::data::write::Format;
+use healthscore::data::{read::read_table, table::Labels};
 use healthscore::metrics::{roc_auc, spearman};
 use healthscore::model::Target;
 use healthscore::registry::Registry;
@@ -1063,7 +1064,7 @@ fn risk_curves(loaded: &healthscore::Loaded, feature: &str, grid: &[f64]) -> Vec
         .map(|&v| {
             let mut t = base.clone();
             let f = t.features.iter_mut().find(|f| f.def.name == feature).unwrap();
-            let healthscore::data::table::FeatureValues::Numeric(values) = &mut f.values else {
+            let healthscore::data::values::FeatureValues::Numeric(values) = &mut f.values else {
                 panic!("{feature} is numeric")
             };
             values.iter_mut().for_each(|x| *x = v);

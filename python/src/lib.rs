@@ -212,7 +212,7 @@ impl Registry {
                 let champion_table = |champ: &Loaded| {
                     let (cols, defs) = (&champ.manifest.spec.columns, &champ.manifest.features);
                     match &frame {
-                        Some(f) => healthscore::data::table::table_from_frame(
+                        Some(f) => healthscore::data::read::table_from_frame(
                             Path::new(&source),
                             f.clone(),
                             cols,
@@ -432,7 +432,7 @@ fn validate(
             match input {
                 Input::Frame(df) => Ok((PathBuf::from(name), df.0)),
                 Input::Path(p) => {
-                    let df = healthscore::data::table::read_frame_text(&p, &["account_id", "snapshot_date"])?;
+                    let df = healthscore::data::read::read_frame_text(&p, &["account_id", "snapshot_date"])?;
                     Ok((p, df))
                 }
             }

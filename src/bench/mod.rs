@@ -18,8 +18,8 @@ use rand_distr::{Distribution, Normal};
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, Spec};
-use crate::data::table::{read_table, Labels};
 use crate::data::write::{Format, OutColumn, OutTable};
+use crate::data::{read::read_table, table::Labels};
 use crate::error::Result;
 use crate::features::{reference, PreprocessParams, Preprocessor};
 use crate::fsio::{to_json, write_atomic};

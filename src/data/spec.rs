@@ -4,6 +4,10 @@
 //!
 //! Every key is documented in `training/README.md`. Unknown keys are errors, so a
 //! typo never silently falls back to a default.
+//!
+//! One file because it is one document: each type here is a table of the
+//! TOML file or a value of one (the categories, bands and actions that the
+//! rest of the program speaks in), with its defaults beside it.
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -15,6 +15,9 @@
 //!
 //! Every design column records the input feature it came from and its mean on
 //! the training rows, which is what exact per-feature attribution needs.
+//!
+//! One algorithm in one file: fitting the transformation and applying it are
+//! the two halves of the same definition, kept together so they cannot drift.
 
 pub mod reference;
 
@@ -25,7 +28,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, FeatureDef};
-use crate::data::table::{Categories, FeatureValues, Table};
+use crate::data::{
+    table::Table,
+    values::{Categories, FeatureValues},
+};
 use crate::design::{gather_column, DesignRows, DESIGN_CHUNK};
 use crate::error::{Error, Result};
 
@@ -181,7 +187,7 @@ impl Preprocessor {
     /// Learns the preprocessing on the rows `rows` of `table`.
     ///
     /// ```no_run
-    /// # use healthscore::{data::{spec::Spec, table::*}, features::*};
+    /// # use healthscore::{data::{read::*, spec::Spec, table::*}, features::*};
     /// # let spec = Spec::load("training/saas.toml".as_ref())?;
     /// # let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
     /// let rows: Vec<usize> = (0..t.len()).collect();
@@ -346,7 +352,7 @@ impl Preprocessor {
     /// [`Preprocessor::transform_rows`] without holding them all.
     ///
     /// ```no_run
-    /// # use healthscore::{data::{spec::Spec, table::*}, features::*, model::logistic::LogisticParams};
+    /// # use healthscore::{data::{read::*, spec::Spec, table::*}, features::*, model::logistic::LogisticParams};
     /// # let spec = Spec::load("training/saas.toml".as_ref())?;
     /// # let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
     /// let labels = t.risk.clone().expect("labels");

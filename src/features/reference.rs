@@ -13,7 +13,10 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::Category;
-use crate::data::table::{Categories, FeatureValues, Table};
+use crate::data::{
+    table::Table,
+    values::{Categories, FeatureValues},
+};
 use crate::features::MISSING;
 
 /// The training distribution of one feature.

@@ -17,7 +17,10 @@ use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Category, Direction, Spec};
-use crate::data::table::{Categories, FeatureValues, Table};
+use crate::data::{
+    table::Table,
+    values::{Categories, FeatureValues},
+};
 use crate::features::reference::{FeatureReference, PercentileFinder};
 use crate::features::MISSING;
 use crate::metrics;
@@ -83,7 +86,7 @@ impl RulesModel {
     /// Orients the features on the rows `rows` of `table` (using the risk label when present).
     ///
     /// ```no_run
-    /// # use healthscore::{data::{spec::Spec, table::*}, features::reference, rules::RulesModel};
+    /// # use healthscore::{data::{read::*, spec::Spec, table::*}, features::reference, rules::RulesModel};
     /// # let spec = Spec::load("training/saas.toml".as_ref())?;
     /// # let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
     /// let rows: Vec<usize> = (0..t.len()).collect();

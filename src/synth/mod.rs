@@ -15,6 +15,10 @@
 //! anyway) and 3% label noise. Expansion follows its own function
 //! ([`upsell_terms`]). `truth.json` records the functions and each row's true
 //! probabilities. The same seed gives the same bytes.
+//!
+//! One algorithm in one file: the accounts, their quarterly metrics and the
+//! outcomes are drawn from one random stream, in an order that the bytes of
+//! the output depend on.
 
 use std::collections::BTreeMap;
 

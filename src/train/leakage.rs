@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::table::{FeatureValues, Table};
+use crate::data::{table::Table, values::FeatureValues};
 use crate::metrics::{self};
 
 /// A feature that alone predicts the holdout suspiciously well.

@@ -75,7 +75,7 @@ pub struct Trained {
 /// Trains the model of one target.
 ///
 /// ```no_run
-/// use healthscore::{data::{spec::Spec, table::*}, model::Target, train::*};
+/// use healthscore::{data::{read::*, spec::Spec, table::*}, model::Target, train::*};
 /// let spec = Spec::load("training/saas.toml".as_ref())?;
 /// let t = read_table("notebooks-data/history.csv".as_ref(), &spec.columns, &spec.feature_defs(), Labels::Required)?;
 /// let trained = train_target(&t, &spec, Target::Risk, TrainOptions::default())?;

@@ -7,7 +7,7 @@ use std::path::Path;
 
 use polars::prelude::DataFrame;
 
-use crate::data::table::{read_frame_text, Frame};
+use crate::data::{frame::Frame, read::read_frame_text};
 use crate::error::{Error, Result};
 
 /// Row-aligned joined data. Risk / upsell figures are `None` where missing.

@@ -12,7 +12,10 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::data::table::{read_table, Labels, Table};
+use crate::data::{
+    read::read_table,
+    table::{Labels, Table},
+};
 use crate::error::Result;
 use crate::metrics::{self, Interval, Summary};
 use crate::model::Target;

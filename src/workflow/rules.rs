@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use crate::data::spec::{Category, Spec};
-use crate::data::table::{read_table_date_optional, Labels};
 use crate::data::write::{OutColumn, OutTable};
+use crate::data::{read::read_table_date_optional, table::Labels};
 use crate::error::Result;
 use crate::features::reference;
 use crate::rules::RulesModel;

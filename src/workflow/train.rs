@@ -8,7 +8,10 @@ use chrono::Datelike;
 use polars::prelude::{CsvWriter, DataFrame, SerWriter};
 
 use crate::data::spec::{Action, Spec};
-use crate::data::table::{read_table, table_from_frame, Labels, Table};
+use crate::data::{
+    read::{read_table, table_from_frame},
+    table::{Labels, Table},
+};
 use crate::error::Result;
 use crate::features::reference;
 use crate::fsio::{sha256_hex, to_json};

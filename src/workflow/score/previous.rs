@@ -1,0 +1,71 @@
+//! The previous run's scores, read back to say what changed since (health,
+//! band, action) and to raise alerts.
+
+use super::*;
+
+/// A previous scores file: per account, band, risk and per-feature risk contributions.
+#[derive(Debug, Clone, Default)]
+pub struct Previous {
+    pub rows: HashMap<String, PreviousRow>,
+    /// Whether the file has per-feature risk contributions (written without
+    /// `--no-contributions`); without them, changes cannot be attributed.
+    pub has_contributions: bool,
+}
+
+/// One account of a previous run.
+#[derive(Debug, Clone, Default)]
+pub struct PreviousRow {
+    pub band: Option<Band>,
+    pub risk: Option<f64>,
+    pub contributions: BTreeMap<String, f64>,
+}
+
+pub(super) const CONTRIB: &str = "risk_contrib_";
+
+impl Previous {
+    /// Reads a scores file written by `healthscore score`.
+    pub fn read(path: &Path) -> Result<Previous> {
+        let df = read_frame_text(path, &["account_id", "band"])?;
+        Previous::from_frame(path, &df)
+    }
+
+    /// A previous run's scores held as a frame; `name` stands for the file
+    /// in error messages.
+    pub fn from_frame(name: &Path, df: &DataFrame) -> Result<Previous> {
+        let path = name;
+        let f = Frame::new(path, df);
+        let ids = f.strings("account_id", "account id of the previous scores")?;
+        let band = f.strings("band", "band of the previous scores")?;
+        let risk = f.numbers("risk", "risk of the previous scores")?;
+        let mut contrib_cols = vec![];
+        for name in f.names() {
+            if let Some(feat) = name.strip_prefix(CONTRIB) {
+                contrib_cols.push((feat.to_string(), f.numbers(&name, "a previous contribution")?));
+            }
+        }
+        let mut rows = HashMap::new();
+        for (i, id) in ids.into_iter().enumerate() {
+            let Some(id) = id else { continue };
+            let contributions = contrib_cols.iter().filter_map(|(n, v)| v[i].map(|x| (n.clone(), x))).collect();
+            let row = PreviousRow {
+                band: band[i].as_deref().and_then(Band::parse),
+                risk: risk[i],
+                contributions,
+            };
+            if rows.insert(id.clone(), row).is_some() {
+                return Err(Error::Duplicate {
+                    path: path.to_path_buf(),
+                    column: "account_id".into(),
+                    row: i + 1,
+                    first: 0,
+                    id,
+                    date: String::new(),
+                });
+            }
+        }
+        Ok(Previous {
+            rows,
+            has_contributions: !contrib_cols.is_empty(),
+        })
+    }
+}
