@@ -80,7 +80,7 @@ pub mod workflow;
 
 pub use data::draft::{draft_from_frame, draft_spec, Draft, DraftOptions};
 pub use data::frame::{parse_date, Frame};
-pub use data::read::{column_names, read_frame_text, read_table};
+pub use data::read::{column_names, read_frame_columns, read_frame_text, read_table, read_table_date_optional};
 pub use data::spec::{health_of, Action, Band, Bands, Category, LabelValues, Spec, Target};
 pub use data::table::{Labels, Table};
 pub use data::write::{Format, OutTable};
@@ -91,7 +91,7 @@ pub use features::reference::DriftLevel;
 pub use fsio::{refuse_input_as_output, temp_prefix, to_json, write_atomic};
 pub use model::TargetModel;
 pub use registry::{InUse, Loaded, Manifest, Promotion, Registry, Written};
-pub use report::portfolio::{portfolio, probability_points, Portfolio};
+pub use report::portfolio::{portfolio, probability_points, reads_column as portfolio_reads_column, Portfolio};
 pub use synth::{generate, Generated, SynthParams, Truth};
 pub use train::{Leak, TrainOptions, LEAK_AUC};
 pub use validate::{Report, Settings as ValidateSettings};
@@ -99,8 +99,8 @@ pub use workflow::diff::{diff, strongest_effects, Diff, StrongestEffects};
 pub use workflow::retrain::{backtest, backtest_with, Backtest};
 pub use workflow::rules::{rules_scores, RulesRun};
 pub use workflow::score::{
-    card, live_from_frame, read_live, score, score_file, score_frame, score_to_file, Drift, Previous, ScoreOptions, ScoreOutput,
-    ScoreSummary, Scored,
+    account_card, card, live_from_frame, read_live, score, score_file, score_frame, score_to_file, AccountCard, Drift, Previous,
+    ScoreOptions, ScoreOutput, ScoreSummary, Scored,
 };
 pub use workflow::train::{save_history, train_and_save, train_history, train_version, History, SavedVersion, TrainedVersion};
 pub use workflow::validate::{min_auc_gate, validate_files, validate_frames, Gate, ValidateInput};

@@ -242,17 +242,19 @@ fn telco_gradient_boosting_alone_matches_lightgbm() {
 }
 
 #[test]
-fn training_is_reproducible_and_versions_are_immutable() {
-    let d = tempfile::tempdir().unwrap();
-    let models = d.path().join("models");
-    train("training/saas.toml", "notebooks-data/history.csv", &models, &["--version", "a"]);
-    train("training/saas.toml", "notebooks-data/history.csv", &models, &["--version", "b"]);
+fn training_twice_gives_the_same_model_bytes() {
+    let models = sample_versions();
     for f in ["risk.json", "upsell.json"] {
         let a = std::fs::read(models.join("a").join(f)).unwrap();
         let b = std::fs::read(models.join("b").join(f)).unwrap();
         assert!(a == b, "{f} differs between two runs");
     }
-    // The manifests differ only in the version name (and so in the reports that show it).
+}
+
+#[test]
+fn manifests_of_two_runs_differ_only_in_the_version_name() {
+    let models = sample_versions();
+    // Without the version name (and the reports that show it).
     let manifest = |v: &str| {
         let mut m: serde_json::Value = serde_json::from_slice(&std::fs::read(models.join(v).join("manifest.json")).unwrap()).unwrap();
         let o = m.as_object_mut().unwrap();
@@ -263,7 +265,13 @@ fn training_is_reproducible_and_versions_are_immutable() {
         m
     };
     assert!(manifest("a") == manifest("b"), "manifests differ beyond the version name");
-    // Training into an existing version fails and leaves it untouched.
+}
+
+#[test]
+fn training_into_an_existing_version_fails_and_leaves_it_untouched() {
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    copy_dir(&sample_versions(), &models);
     let before = std::fs::read(models.join("a").join("risk.json")).unwrap();
     hs().args(["train", "--spec"])
         .arg(repo("training/saas.toml"))
@@ -276,18 +284,25 @@ fn training_is_reproducible_and_versions_are_immutable() {
         .code(2)
         .stderr(contains("already exists"));
     assert_eq!(before, std::fs::read(models.join("a").join("risk.json")).unwrap());
-    // No temporary directories are left behind.
-    let leftovers: Vec<_> = std::fs::read_dir(&models)
+}
+
+#[test]
+fn training_leaves_no_temporary_directories() {
+    let leftovers: Vec<_> = std::fs::read_dir(sample_versions())
         .unwrap()
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().starts_with(".healthscore-"))
         .collect();
-    assert!(leftovers.is_empty());
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}
 
-    // A flipped byte in risk.json makes loading fail, naming the file.
+#[test]
+fn a_flipped_byte_in_a_model_file_stops_loading_scoring_and_promotion() {
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    copy_dir(&sample_versions(), &models);
     let p = models.join("b").join("risk.json");
-    let good = std::fs::read(&p).unwrap();
-    let mut bytes = good.clone();
+    let mut bytes = std::fs::read(&p).unwrap();
     let i = bytes.len() / 2;
     bytes[i] = if bytes[i] == b'1' { b'2' } else { b'1' };
     std::fs::write(&p, bytes).unwrap();
@@ -310,9 +325,13 @@ fn training_is_reproducible_and_versions_are_immutable() {
         .code(2)
         .stderr(contains("checksum"));
     assert_eq!(Registry::new(&models).in_use().unwrap().unwrap().version, "a");
-    std::fs::write(&p, good).unwrap();
+}
 
-    // Promotion and rollback are logged.
+#[test]
+fn promotion_and_rollback_are_logged() {
+    let d = tempfile::tempdir().unwrap();
+    let models = d.path().join("models");
+    copy_dir(&sample_versions(), &models);
     hs().args(["promote", "b", "--models"]).arg(&models).assert().success();
     assert_eq!(Registry::new(&models).in_use().unwrap().unwrap().version, "b");
     hs().args(["rollback", "--models"]).arg(&models).assert().success();
@@ -482,41 +501,66 @@ fn synthetic_risk_model_is_near_the_truth() {
     assert!(rho >= 0.8, "Spearman {rho} between attribution ranking and true effect sizes");
 }
 
-#[test]
-fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
-    let d = tempfile::tempdir().unwrap();
-    let models = d.path().join("models");
-    train("training/saas.toml", "notebooks-data/history.csv", &models, &[]);
-    let score_cmd = |input: &std::path::Path, out: &std::path::Path, extra: &[&str]| {
-        let mut c = score_cmd(&models, input, out);
-        c.args(extra);
-        c
-    };
-    let live = repo("notebooks-data/live.csv");
-    score_cmd(&live, &d.path().join("a.csv"), &[]).assert().success().stdout("");
-    score_cmd(&live, &d.path().join("b.csv"), &[]).assert().success();
-    assert_eq!(
-        std::fs::read(d.path().join("a.csv")).unwrap(),
-        std::fs::read(d.path().join("b.csv")).unwrap()
-    );
-    score_cmd(&live, &d.path().join("a.parquet"), &[]).assert().success();
-    score_cmd(&live, &d.path().join("a.jsonl"), &[]).assert().success();
+/// `healthscore score` of `input` into `out` with version `a` of the sample, plus `extra`.
+fn score_sample(input: &std::path::Path, out: &std::path::Path, extra: &[&str]) -> assert_cmd::Command {
+    let mut c = score_cmd(&sample_versions(), input, out);
+    c.args(extra);
+    c
+}
 
-    // Two consecutive quarters: the last history quarter, then live.
-    let prev = d.path().join("prev.csv");
-    score_cmd(&repo("notebooks-data/history.csv"), &prev, &["--as-of", "2026-06-30"])
-        .assert()
-        .success();
+/// Version `a` of the sample, loaded.
+fn sample_loaded() -> healthscore::registry::Loaded {
+    Registry::new(sample_versions()).load("a").unwrap()
+}
+
+#[test]
+fn scoring_twice_writes_the_same_file_in_every_format() {
+    let d = tempfile::tempdir().unwrap();
+    let live = repo("notebooks-data/live.csv");
+    for ext in ["csv", "parquet", "jsonl"] {
+        let (a, b) = (d.path().join(format!("a.{ext}")), d.path().join(format!("b.{ext}")));
+        score_sample(&live, &a, &[]).assert().success().stdout("");
+        score_sample(&live, &b, &[]).assert().success();
+        assert!(
+            std::fs::read(&a).unwrap() == std::fs::read(&b).unwrap(),
+            "{ext} differs between two runs"
+        );
+    }
+}
+
+#[test]
+fn alerts_since_the_previous_quarter_come_sorted_by_expected_loss() {
+    let d = tempfile::tempdir().unwrap();
     let now = d.path().join("now.csv");
-    score_cmd(&live, &now, &["--previous", prev.to_str().unwrap()])
-        .assert()
-        .success()
-        .stderr(contains("alerts"));
+    score_sample(
+        &repo("notebooks-data/live.csv"),
+        &now,
+        &["--previous", sample_previous().to_str().unwrap()],
+    )
+    .assert()
+    .success()
+    .stderr(contains("alerts"));
     let alerts = std::fs::read_to_string(d.path().join("now.alerts.csv")).unwrap();
     let lines: Vec<&str> = alerts.lines().collect();
     assert!(lines.len() > 10, "expected alerts, got {}", lines.len());
-    assert!(lines[0].starts_with("account_id,alert,previous_band,band"));
-    // Most at stake first: the alerts come sorted by expected ARR loss = risk × ARR.
+    assert!(lines[0].starts_with("account_id,alert,reason,previous_band,band"));
+    // Each alert says why in one sentence, with the values that moved: "band fell green→red: nps 9 → 4; ...".
+    let reason_at = 2;
+    for l in &lines[1..] {
+        let reason = l.split(',').nth(reason_at).unwrap();
+        let alert = l.split(',').nth(1).unwrap();
+        assert!(reason.starts_with(alert), "{l}");
+    }
+    assert!(
+        lines[1..]
+            .iter()
+            .filter(|l| l.split(',').nth(reason_at).unwrap().contains(" → "))
+            .count()
+            * 2
+            > lines.len() - 1,
+        "most alerts name a feature that moved from one value to another"
+    );
+    // Most at stake first: expected ARR loss = risk × ARR.
     let header: Vec<&str> = lines[0].split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap();
     let (risk_at, arr_at, loss_at) = (col("risk"), col("arr"), col("expected_arr_loss"));
@@ -538,12 +582,15 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
     assert!(lines
         .iter()
         .any(|l| l.contains("band fell") && l.contains("(+") || l.contains("band fell") && l.contains("(-")));
+}
 
-    // Streaming in small blocks writes the same rows, alerts and counts as one pass.
-    let reg = Registry::new(&models);
-    let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
+#[test]
+fn scoring_in_blocks_writes_what_one_pass_writes() {
+    let d = tempfile::tempdir().unwrap();
+    let loaded = sample_loaded();
+    let live = repo("notebooks-data/live.csv");
     let table = read_live(&loaded, &live).unwrap();
-    let previous = Previous::read(&prev).unwrap();
+    let previous = Previous::read(&sample_previous()).unwrap();
     let whole = render(&score(&loaded, table.clone()), &loaded, Some(&previous), ScoreOptions::default());
     for ext in ["csv", "jsonl", "parquet"] {
         let path = d.path().join(format!("blocks.{ext}"));
@@ -565,10 +612,27 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
         assert_eq!(alerts, whole.alerts);
         assert_eq!((summary.alerts, &summary.bands), (whole.summary.alerts, &whole.summary.bands));
     }
+    // The command writes what the library renders.
+    let now = d.path().join("now.csv");
+    score_sample(&live, &now, &["--previous", sample_previous().to_str().unwrap()])
+        .assert()
+        .success();
     assert_eq!(std::fs::read(&now).unwrap(), whole.scores.render(Format::Csv).unwrap());
+}
 
-    // Reading the input in blocks too (Parquet decoded 300 rows at a time) gives the same file,
-    // and so does keeping one snapshot date of the history block by block.
+#[test]
+fn reading_the_input_in_blocks_gives_the_same_file() {
+    let d = tempfile::tempdir().unwrap();
+    let loaded = sample_loaded();
+    let live = repo("notebooks-data/live.csv");
+    let previous = Previous::read(&sample_previous()).unwrap();
+    let whole = render(
+        &score(&loaded, read_live(&loaded, &live).unwrap()),
+        &loaded,
+        Some(&previous),
+        ScoreOptions::default(),
+    );
+    // Parquet decoded 300 rows at a time.
     let live_parquet = d.path().join("live.parquet");
     {
         use polars::prelude::*;
@@ -589,14 +653,22 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
     let (summary, alerts) = score_file(&loaded, &live_parquet, None, Some(&previous), small, &streamed).unwrap();
     assert_eq!(std::fs::read(&streamed).unwrap(), whole.scores.render(Format::Csv).unwrap());
     assert_eq!((alerts, &summary.drift), (whole.alerts.clone(), &whole.summary.drift));
+    // One snapshot date of the history kept block by block: the file `--as-of` writes.
     let day = chrono::NaiveDate::from_ymd_opt(2026, 6, 30);
     score_file(&loaded, &repo("notebooks-data/history.csv"), day, None, small, &streamed).unwrap();
-    assert_eq!(std::fs::read(&streamed).unwrap(), std::fs::read(&prev).unwrap());
-    // A bad cell in a later block: the error names the file's row, and no output is left.
+    assert_eq!(std::fs::read(&streamed).unwrap(), std::fs::read(sample_previous()).unwrap());
+    let none = chrono::NaiveDate::from_ymd_opt(1999, 1, 1);
+    let err = score_file(&loaded, &repo("notebooks-data/history.csv"), none, None, small, &streamed).unwrap_err();
+    assert!(err.to_string().contains("no rows with snapshot date 1999-01-01"), "{err}");
+}
+
+#[test]
+fn a_bad_cell_in_a_later_block_names_the_row_and_leaves_no_output() {
+    let d = tempfile::tempdir().unwrap();
     let bad_parquet = d.path().join("bad.parquet");
     {
         use polars::prelude::*;
-        let text = std::fs::read_to_string(&live).unwrap();
+        let text = std::fs::read_to_string(repo("notebooks-data/live.csv")).unwrap();
         let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
         // Data row 700 (line 701 of the file): logins_30d (9th column) becomes text.
         let mut cells: Vec<&str> = lines[700].split(',').collect();
@@ -613,43 +685,85 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
             .finish(&mut df)
             .unwrap();
     }
+    let small = ScoreOptions {
+        block_rows: 300,
+        ..Default::default()
+    };
     let out = d.path().join("never.parquet");
-    let err = score_file(&loaded, &bad_parquet, None, None, small, &out).unwrap_err().to_string();
+    let err = score_file(&sample_loaded(), &bad_parquet, None, None, small, &out)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("row 700") && err.contains("logins_30d") && err.contains("`many`"),
         "{err}"
     );
     assert!(!out.exists());
-    let none = chrono::NaiveDate::from_ymd_opt(1999, 1, 1);
-    let err = score_file(&loaded, &repo("notebooks-data/history.csv"), none, None, small, &streamed).unwrap_err();
-    assert!(err.to_string().contains("no rows with snapshot date 1999-01-01"), "{err}");
+}
 
-    // Bad input: exit 2 and no output file.
+#[test]
+fn bad_scoring_input_exits_2_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let live = repo("notebooks-data/live.csv");
     let out = d.path().join("bad.csv");
     let no_feature = write(d.path(), "nofeat.csv", "account_id,logins_30d\nA1,3\n");
-    score_cmd(&no_feature, &out, &[]).assert().code(2).stderr(contains("is missing"));
+    score_sample(&no_feature, &out, &[]).assert().code(2).stderr(contains("is missing"));
     let text = std::fs::read_to_string(&live).unwrap().replacen(",0.", ",abc", 1);
     let texty = write(d.path(), "texty.csv", &text);
-    score_cmd(&texty, &out, &[]).assert().code(2).stderr(contains("expected a number"));
+    score_sample(&texty, &out, &[])
+        .assert()
+        .code(2)
+        .stderr(contains("expected a number"));
     let empty = write(d.path(), "empty.csv", "");
-    score_cmd(&empty, &out, &[]).assert().code(2).stderr(contains("no rows"));
-    score_cmd(&live, &out, &["--version", "1999Q1"])
+    score_sample(&empty, &out, &[]).assert().code(2).stderr(contains("no rows"));
+    score_sample(&live, &out, &["--version", "1999Q1"])
         .assert()
         .code(2)
         .stderr(contains("does not exist"));
-    score_cmd(&live, &d.path().join("nodir").join("x.csv"), &[])
+    score_sample(&live, &d.path().join("nodir").join("x.csv"), &[])
         .assert()
         .code(2)
         .stderr(contains("does not exist"));
     assert!(!out.exists());
+}
 
+#[test]
+fn explain_shows_the_drivers_of_one_account() {
     hs().args(["explain", "--account", "A00001", "--models"])
-        .arg(&models)
+        .arg(sample_versions())
         .arg("--input")
-        .arg(&live)
+        .arg(repo("notebooks-data/live.csv"))
         .assert()
         .success()
         .stdout(contains("raise risk").and(contains("by category")));
+}
+
+#[test]
+fn explain_json_gives_every_driver_in_log_odds_and_probability_points() {
+    let out = hs()
+        .args(["explain", "--json", "--account", "A00001", "--models"])
+        .arg(sample_versions())
+        .arg("--input")
+        .arg(repo("notebooks-data/live.csv"))
+        .assert()
+        .success();
+    let card: healthscore::AccountCard = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    assert_eq!(card.account_id, "A00001");
+    let risk = &card.models[0];
+    assert_eq!(risk.target, healthscore::Target::Risk);
+    let sum: f64 = risk.drivers.iter().map(|d| d.contribution).sum();
+    assert!((risk.base + sum - risk.margin).abs() < 1e-9, "contributions add up to the margin");
+    // Points add up to the score's distance from the base rate (the sample's
+    // risk model keeps no calibration map, so risk = sigmoid(margin)).
+    let p = card.risk.unwrap();
+    assert!((p - 1.0 / (1.0 + (-risk.margin).exp())).abs() < 1e-9);
+    let points: f64 = risk.drivers.iter().map(|d| d.points).sum();
+    let base_rate = 1.0 / (1.0 + (-risk.base).exp());
+    assert!(
+        (points - 100.0 * (p - base_rate)).abs() < 1e-6,
+        "{points} vs {}",
+        100.0 * (p - base_rate)
+    );
+    assert!(risk.drivers.windows(2).all(|w| w[0].contribution.abs() >= w[1].contribution.abs()));
 }
 
 // ---------- validate, rules, demo ----------
@@ -657,8 +771,7 @@ fn scoring_is_deterministic_explains_changes_and_rejects_bad_input() {
 #[test]
 fn validation_shows_the_model_beating_the_hand_built_score() {
     let d = tempfile::tempdir().unwrap();
-    let models = d.path().join("models");
-    train("training/saas.toml", "notebooks-data/history.csv", &models, &[]);
+    let models = sample_versions();
     // The version holds its holdout report.
     let v = Registry::new(&models).resolve(None).unwrap();
     let holdout = std::fs::read_to_string(models.join(&v).join("report.html")).unwrap();
@@ -1112,4 +1225,67 @@ fn monotone_constraints_hold_along_the_feature_for_both_model_kinds() {
         // The upsell model is left free.
         assert!(constrained.upsell.is_some());
     }
+}
+
+#[test]
+fn kept_columns_pass_through_to_the_scores_and_a_missing_one_is_named() {
+    let d = tempfile::tempdir().unwrap();
+    let spec = std::fs::read_to_string(repo("training/telco.toml"))
+        .unwrap()
+        .replace("upsell_label = \"\"", "upsell_label = \"\"\nkeep = [\"owner\", \"contract\"]");
+    let spec = write(d.path(), "spec.toml", &spec);
+    // The history has no owner column: training reads the kept columns only when present.
+    let models = d.path().join("models");
+    train_files(&spec, &repo("notebooks-data/telco.train.csv"), &models, &[]);
+    let text = std::fs::read_to_string(repo("notebooks-data/telco.test.csv")).unwrap();
+    let with_owner: String = text
+        .lines()
+        .enumerate()
+        .map(|(i, l)| {
+            if i == 0 {
+                format!("{l},owner\n")
+            } else {
+                format!("{l},csm-{}\n", i % 7)
+            }
+        })
+        .collect();
+    let live = write(d.path(), "live.csv", &with_owner);
+    let out = d.path().join("scores.csv");
+    score_cmd(&models, &live, &out).assert().success();
+    let scores = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = scores.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        &header[..3],
+        ["account_id", "owner", "contract"],
+        "kept columns follow the id, in the spec's order"
+    );
+    let first: Vec<&str> = scores.lines().nth(1).unwrap().split(',').collect();
+    assert_eq!(first[1], "csm-1");
+    assert_eq!(
+        first[2],
+        text.lines().nth(1).unwrap().split(',').nth(15).unwrap(),
+        "contract of the first row"
+    );
+    // A live table without it: exit 2 naming the column, no output.
+    let out = d.path().join("never.csv");
+    score_cmd(&models, &repo("notebooks-data/telco.test.csv"), &out)
+        .assert()
+        .code(2)
+        .stderr(contains("`owner` is missing").and(contains("columns.keep")));
+    assert!(!out.exists());
+    // A kept column may not take a name the scores file writes.
+    let clash = write(
+        d.path(),
+        "clash.toml",
+        &std::fs::read_to_string(&spec).unwrap().replace("\"owner\"", "\"band\""),
+    );
+    hs().args(["train", "--spec"])
+        .arg(&clash)
+        .arg("--input")
+        .arg(repo("notebooks-data/telco.train.csv"))
+        .arg("--models")
+        .arg(d.path().join("m2"))
+        .assert()
+        .code(2)
+        .stderr(contains("columns.keep lists `band`"));
 }

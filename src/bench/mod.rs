@@ -171,6 +171,17 @@ pub fn run(rows: usize, features: usize, seed: u64, dir: &Path, trees: bool) -> 
     timed(&mut steps, "read CSV", "read and check the table", || {
         read_table(&csv, &spec.columns, &defs, Labels::Required)
     })?;
+    // polars' own readers of the whole file into one frame, unchecked: what
+    // the block readers of `read CSV` and `read Parquet` are measured against.
+    timed(&mut steps, "polars read CSV", "polars' CSV reader, whole file, unchecked", || {
+        crate::data::read::read_frame(&csv).map(|df| df.height())
+    })?;
+    timed(
+        &mut steps,
+        "polars read Parquet",
+        "polars' Parquet reader, whole file, unchecked",
+        || crate::data::read::read_frame(&parquet).map(|df| df.height()),
+    )?;
     let (t, _) = timed(&mut steps, "read Parquet", "read and check the table", || {
         read_table(&parquet, &spec.columns, &defs, Labels::Required)
     })?;
@@ -371,6 +382,8 @@ mod tests {
             names,
             [
                 "read CSV",
+                "polars read CSV",
+                "polars read Parquet",
                 "read Parquet",
                 "fit logistic",
                 "fit gbdt",

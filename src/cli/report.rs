@@ -3,7 +3,10 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
-use healthscore::{portfolio, portfolio_html, read_frame_text, refuse_input_as_output, to_json, write_atomic, Frame, Registry};
+use healthscore::{
+    portfolio, portfolio_html, portfolio_reads_column, read_frame_columns, read_frame_text, refuse_input_as_output, to_json, write_atomic,
+    Frame, Registry,
+};
 
 use crate::cli::{Log, Outcome};
 
@@ -47,7 +50,12 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     for out in [Some(&a.output), a.json.as_ref()].into_iter().flatten() {
         refuse_input_as_output(out, &inputs)?;
     }
-    let scores = read_frame_text(&a.scores, &["account_id", "band", "action", "model_version"])?;
+    // Only the columns the page uses: a scores file has a hundred.
+    let scores = read_frame_columns(
+        &a.scores,
+        &["account_id", "band", "action", "model_version"],
+        portfolio_reads_column,
+    )?;
     // The version's spec, when the registry has it: revenue and segment columns.
     let spec = {
         let f = Frame::new(&a.scores, &scores);

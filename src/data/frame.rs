@@ -40,18 +40,11 @@ impl<'a> Frame<'a> {
     }
 
     pub(crate) fn column(&self, name: &str, role: &str) -> Result<&'a Column> {
-        self.df.column(name).map_err(|_| {
-            let mut names = self.names();
-            if names.len() > 12 {
-                names.truncate(12);
-                names.push("...".into());
-            }
-            Error::MissingColumn {
-                path: self.path.to_path_buf(),
-                column: name.to_string(),
-                role: role.to_string(),
-                available: names.join(", "),
-            }
+        self.df.column(name).map_err(|_| Error::MissingColumn {
+            path: self.path.to_path_buf(),
+            column: name.to_string(),
+            role: role.to_string(),
+            available: column_list(self.names()),
         })
     }
 
@@ -243,6 +236,15 @@ impl<'a> Frame<'a> {
             })
             .collect()
     }
+}
+
+/// A table's column names for an error message: the first twelve, then `...`.
+pub(crate) fn column_list(mut names: Vec<String>) -> String {
+    if names.len() > 12 {
+        names.truncate(12);
+        names.push("...".into());
+    }
+    names.join(", ")
 }
 
 /// Parses `YYYY-MM-DD` (a trailing time part is ignored).

@@ -80,6 +80,25 @@ fn some(s: &str) -> Option<String> {
     Some(s.to_string())
 }
 
+/// Columns of the scores file besides the drivers, roll-ups and comparisons
+/// (`risk_*`, `upsell_*`, `rules_*`, `previous_*`): a kept column may not take
+/// one of these names.
+const SCORES_COLUMNS: &[&str] = &[
+    "account_id",
+    "snapshot_date",
+    "risk",
+    "upsell",
+    "health",
+    "band",
+    "action",
+    "expected_arr_loss",
+    "zombie",
+    "model_version",
+    "moved_by",
+    "alert",
+    "reason",
+];
+
 /// Which columns of the table play which role.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -109,6 +128,12 @@ pub struct Columns {
     /// The upsell label's values when they are names, as `risk_values`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub upsell_values: Option<LabelValues>,
+    /// Columns passed through as text to the scores and alerts files, e.g.
+    /// `["renewal_date", "owner"]`: what a customer-success team routes on.
+    /// They are read when scoring (a listed column the live table lacks is an
+    /// error) and never used by the models.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<String>,
 }
 
 /// The values of a label column that mean 1 (`positive`) and 0 (`negative`),
@@ -157,6 +182,7 @@ impl Default for Columns {
             segment: None,
             risk_values: None,
             upsell_values: None,
+            keep: Vec::new(),
         }
     }
 }
@@ -549,6 +575,22 @@ impl Spec {
                 return Err(bad(format!(
                     "`{}` is both a feature and a role column (id, date, label or revenue)",
                     d.name
+                )));
+            }
+        }
+        let mut kept = std::collections::HashSet::new();
+        for k in &self.columns.keep {
+            if !kept.insert(k.as_str()) {
+                return Err(bad(format!("columns.keep lists `{k}` twice")));
+            }
+            if self.role_columns().contains(&k.as_str()) || self.columns.segment.as_deref() == Some(k.as_str()) {
+                return Err(bad(format!(
+                    "columns.keep lists `{k}`, a role column the scores already carry or do not need"
+                )));
+            }
+            if SCORES_COLUMNS.contains(&k.as_str()) || ["risk_", "upsell_", "rules_", "previous_"].iter().any(|p| k.starts_with(p)) {
+                return Err(bad(format!(
+                    "columns.keep lists `{k}`, the name of a column the scores file writes"
                 )));
             }
         }

@@ -40,6 +40,9 @@ pub struct Table {
     /// Segment per row when the spec names one (missing → `"(missing)"`).
     pub segment: Option<Vec<String>>,
     pub features: Vec<RawFeature>,
+    /// The spec's `columns.keep` that the table has, as text, in the spec's
+    /// order: passed through to the scores.
+    pub kept: Vec<(String, Vec<Option<String>>)>,
 }
 
 /// Whether label columns must be present.
@@ -86,6 +89,7 @@ impl Table {
                     },
                 })
                 .collect(),
+            kept: self.kept.iter().map(|(n, v)| (n.clone(), pick(v, rows))).collect(),
         }
     }
 
@@ -110,6 +114,9 @@ impl Table {
                 FeatureValues::Categorical(v) => v.reserve_exact(more),
             }
         }
+        for (_, v) in &mut self.kept {
+            v.reserve_exact(more);
+        }
     }
 
     /// Appends the rows of `other`, a later block of the same file (same
@@ -132,6 +139,9 @@ impl Table {
                 (FeatureValues::Categorical(a), FeatureValues::Categorical(b)) => a.append(&b),
                 _ => unreachable!("blocks of one file read each feature as its spec kind"),
             }
+        }
+        for ((_, a), (_, b)) in self.kept.iter_mut().zip(other.kept) {
+            a.extend(b);
         }
     }
 
@@ -266,6 +276,15 @@ pub(crate) fn table_from_block(
             None => Ok(None),
         },
     );
+    let kept: Option<Vec<(String, Vec<Option<String>>)>> = keep(
+        &mut problems,
+        columns
+            .keep
+            .iter()
+            .filter(|c| f.has(c))
+            .map(|c| Ok((c.clone(), f.strings(c, "kept column")?)))
+            .collect(),
+    );
     // Every feature column must exist (named against the whole frame) before any is moved out.
     let present: Vec<bool> = defs
         .iter()
@@ -306,7 +325,8 @@ pub(crate) fn table_from_block(
             problems,
         });
     }
-    let (Some(ids), Some(dates), Some(risk), Some(upsell), Some(revenue), Some(segment)) = (ids, dates, risk, upsell, revenue, segment)
+    let (Some(ids), Some(dates), Some(risk), Some(upsell), Some(revenue), Some(segment), Some(kept)) =
+        (ids, dates, risk, upsell, revenue, segment, kept)
     else {
         unreachable!("every failed read left a problem");
     };
@@ -319,6 +339,7 @@ pub(crate) fn table_from_block(
         revenue,
         segment,
         features,
+        kept,
     })
 }
 
@@ -356,8 +377,9 @@ pub fn require_labeled(t: &Table, labels: &[Option<u8>], column: &str, model: &s
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::read::{read_frame, read_table, read_table_date_optional, table_from_frame, TableBlocks};
+    use crate::data::read::{read_frame_text, read_table, table_from_frame, text_columns, TableBlocks, READ_BLOCK_ROWS};
     use crate::data::spec::Category;
+    use crate::data::values::Categories;
     use crate::data::write::{OutColumn, OutTable};
 
     fn defs() -> Vec<FeatureDef> {

@@ -139,13 +139,14 @@ pub fn select(loaded: &Loaded, opts: &SqlOptions) -> String {
         ]
         .into_iter()
         .flatten()
+        .chain(spec.columns.keep.iter().map(String::as_str))
         .collect::<Vec<_>>()
         .join(", ")
     );
     // Stage 1: the margins (and category contributions) of each model.
     let mut keys = vec![q(&spec.columns.id)];
     keys.extend(spec.columns.date.as_deref().map(q));
-    if let Some(s) = &spec.columns.segment {
+    for s in spec.columns.segment.iter().chain(&spec.columns.keep) {
         if !keys.contains(&q(s)) {
             keys.push(q(s));
         }

@@ -626,6 +626,7 @@ mod tests {
             upsell: None,
             revenue: None,
             segment: None,
+            kept: vec![],
             features: vec![
                 RawFeature {
                     def: def("x", false),

@@ -139,3 +139,8 @@ fn the_scores_header_is_as_reviewed() {
     let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
     insta::assert_snapshot!("scores_header", header.join("\n"));
 }
+
+#[test]
+fn the_portfolio_figures_are_as_reviewed() {
+    insta::assert_json_snapshot!("portfolio", snapshot_json(&demo().join("portfolio.json")));
+}

@@ -49,3 +49,61 @@ upsell_label = ""
 usage = ["logins"]
 adoption = ["plan"]
 "#;
+
+/// Copies a directory tree (a registry, say) to `to`, for a test that changes it.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), &target).unwrap();
+        }
+    }
+}
+
+/// Two versions, `a` and `b`, trained the same way on the bundled history
+/// (`training/saas.toml`), `a` in use; trained once per test process. Tests
+/// read it; a test that changes a registry copies it first ([`copy_dir`]).
+pub fn sample_versions() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        for v in ["a", "b"] {
+            hs().args(["train", "--spec"])
+                .arg(repo("training/saas.toml"))
+                .arg("--input")
+                .arg(repo("notebooks-data/history.csv"))
+                .arg("--models")
+                .arg(d.path().join("models"))
+                .args(["--version", v])
+                .assert()
+                .success();
+        }
+        d
+    })
+    .path()
+    .join("models")
+}
+
+/// The scores of the history's last quarter (2026-06-30) by version `a` of
+/// [`sample_versions`]: the previous run of the live accounts.
+pub fn sample_previous() -> PathBuf {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    DIR.get_or_init(|| {
+        let d = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        score_cmd(
+            &sample_versions(),
+            &repo("notebooks-data/history.csv"),
+            &d.path().join("previous.csv"),
+        )
+        .args(["--as-of", "2026-06-30"])
+        .assert()
+        .success();
+        d
+    })
+    .path()
+    .join("previous.csv")
+}

@@ -158,11 +158,23 @@ pub(super) fn parse_csv<R: polars::io::mmap::MmapBytesReader>(
     open: impl Fn() -> PolarsResult<R>,
     text: &[impl AsRef<str>],
 ) -> Result<DataFrame> {
+    parse_csv_columns(path, open, text, None)
+}
+
+/// As [`parse_csv`], only the columns named in `columns` when given.
+pub(super) fn parse_csv_columns<R: polars::io::mmap::MmapBytesReader>(
+    path: &Path,
+    open: impl Fn() -> PolarsResult<R>,
+    text: &[impl AsRef<str>],
+    columns: Option<&[String]>,
+) -> Result<DataFrame> {
+    let columns: Option<Arc<[PlSmallStr]>> = columns.map(|c| c.iter().map(|n| PlSmallStr::from(n.as_str())).collect());
     let read = |infer: Option<usize>| {
         CsvReadOptions::default()
             .with_has_header(true)
             .with_infer_schema_length(infer)
             .with_schema_overwrite(text_schema(text))
+            .with_columns(columns.clone())
             .into_reader_with_file_handle(open()?)
             .finish()
     };

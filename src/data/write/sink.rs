@@ -31,7 +31,7 @@ pub struct Sink {
 
 impl Sink {
     /// Blocks written between syncs of the file's data.
-    const SYNC_BLOCKS: usize = 8;
+    pub(super) const SYNC_BLOCKS: usize = 8;
 
     /// Opens a sink for `path`; the format comes from its extension.
     pub fn create(path: &Path) -> Result<Sink> {

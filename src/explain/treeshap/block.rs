@@ -27,8 +27,8 @@ impl PreparedTree {
     /// row at a time would (tree by tree, table by table).
     pub fn shap_columns(&self, x: Columns, rows: usize, phi: &mut [f64], scratch: &mut ShapScratch) {
         // The same code compiled for wider vectors where the CPU has them
-        // (gathers of table values, byte compares): about 1.6× faster with
-        // AVX-512 and 1.25× with AVX2 than with the baseline SSE2.
+        // (gathers of table values, byte compares); every variant adds the
+        // same values in the same order.
         #[cfg(target_arch = "x86_64")]
         {
             use std::arch::is_x86_feature_detected as has;

@@ -176,6 +176,7 @@ pub fn shap_row(m: &GbdtModel, x: &[f64]) -> Vec<f64> {
 
 #[cfg(test)]
 mod tests {
+    use super::coding::rank;
     use super::*;
     use crate::model::gbdt::Node;
 

@@ -46,15 +46,12 @@ impl Bins {
     }
 }
 
-/// The gradient and hessian sums of a histogram slot. Rows are not counted
-/// here (a third sum would cost every update a load, an add and a store):
-
 /// Bin codes, twice. Row-major: the codes of one row are contiguous, so a
 /// histogram of every column is built in one pass over the node's rows.
 /// Column-major: splitting a node or counting its rows reads one column of
 /// its rows, many to a cache line where the row-major table has one (a
-/// node's rows are scattered over the table). The second copy made the fit
-/// 10–12% faster (1M rows, 60 and 100 trees); the in-place row splits left
+/// node's rows are scattered over the table). The second copy is worth its
+/// memory in fit time (benches/RESULTS.md); the in-place row splits leave
 /// room for it within twice the design's memory.
 pub(super) struct Codes {
     pub(super) ncols: usize,

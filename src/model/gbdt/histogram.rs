@@ -54,9 +54,8 @@ pub(super) type Hist = Vec<Stat>;
 /// column, and with columns 256 slots (4 KiB) apart those slots share their
 /// address modulo 4 KiB whenever the codes are equal (binary columns,
 /// say); the CPU then takes each load for one that may depend on the stores
-/// before it. Three more slots set the columns apart. In a microbenchmark on
-/// this machine (52 columns, 15 of them binary), an update took 1.0–1.2 ns
-/// against 1.8–2.2 ns over all rows, 1.3 against 1.7 over a quarter.
+/// before it. Three more slots set the columns apart (the measurement is in
+/// benches/RESULTS.md).
 pub(super) const STRIDE: usize = 259;
 
 pub(super) fn histogram(codes: &Codes, grad: &[(f64, f64)], rows: &[u32]) -> Hist {

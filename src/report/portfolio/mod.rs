@@ -130,6 +130,30 @@ fn band_index(b: Option<&str>) -> Option<usize> {
     BANDS.iter().position(|x| Some(*x) == b)
 }
 
+/// Whether [`portfolio`] reads a column of a scores file. The others — the
+/// upsell drivers, drivers past the third, odds multipliers, the health
+/// column, the hand-built score and the comparison with a previous run —
+/// need not be read (see [`crate::data::read::read_frame_columns`]).
+///
+/// ```
+/// use healthscore::report::portfolio::reads_column;
+/// assert!(reads_column("risk_contrib_nps") && reads_column("risk_driver_3_value") && reads_column("arr"));
+/// assert!(!reads_column("risk_driver_4") && !reads_column("upsell_driver_1") && !reads_column("rules_health"));
+/// ```
+pub fn reads_column(name: &str) -> bool {
+    if ["upsell_driver_", "rules_", "previous_"].iter().any(|p| name.starts_with(p)) || name.ends_with("_odds") {
+        return false;
+    }
+    if let Some(rest) = name.strip_prefix("risk_driver_") {
+        return rest
+            .split('_')
+            .next()
+            .and_then(|k| k.parse::<usize>().ok())
+            .is_some_and(|k| (1..=3).contains(&k));
+    }
+    !matches!(name, "health" | "snapshot_date" | "risk_change" | "moved_by" | "alert")
+}
+
 /// Builds the portfolio from a scores frame (as `score` writes it), the ARR
 /// of each account when known, and the previous scores frame for migration.
 ///

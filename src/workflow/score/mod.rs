@@ -31,7 +31,7 @@ use crate::explain::{by_category, top_k, top_k_into, Explained, Explainer};
 use crate::features::reference::{DriftLevel, LiveCounts};
 use crate::model::Target;
 use crate::registry::Loaded;
-pub use card::card;
+pub use card::{account_card, card, AccountCard, CardDriver, CardModel};
 pub use checks::data_checks;
 use checks::DataChecks;
 use previous::CONTRIB;
@@ -96,6 +96,28 @@ pub fn zombies(categories: &[[Option<f64>; 8]], band: &[Option<Band>], percentil
 /// Reads a live table with the version's spec and features.
 pub fn read_live(loaded: &Loaded, input: &Path) -> Result<Table> {
     read_table_date_optional(input, &loaded.manifest.spec.columns, &loaded.manifest.features, Labels::IfPresent)
+        .and_then(|t| check_kept(loaded, t, || file_columns(input)))
+}
+
+/// The table, or the error naming a column of `columns.keep` it lacks: the
+/// scores were asked to carry it. (Training reads it when present, and
+/// never needs it.)
+fn check_kept(loaded: &Loaded, t: Table, columns: impl FnOnce() -> Vec<String>) -> Result<Table> {
+    let keep = &loaded.manifest.spec.columns.keep;
+    match keep.iter().find(|k| !t.kept.iter().any(|(n, _)| n == *k)) {
+        None => Ok(t),
+        Some(k) => Err(Error::MissingColumn {
+            path: t.path.clone(),
+            column: k.clone(),
+            role: "kept column (columns.keep)".into(),
+            available: crate::data::frame::column_list(columns()),
+        }),
+    }
+}
+
+/// The column names of a table file, for [`check_kept`]'s message.
+fn file_columns(path: &Path) -> Vec<String> {
+    crate::data::read::column_names(path).unwrap_or_default()
 }
 
 /// A live table held as a polars frame, checked as [`read_live`] checks a
@@ -109,7 +131,8 @@ pub fn live_from_frame(loaded: &Loaded, name: &Path, df: DataFrame) -> Result<Ta
     if df.height() == 0 {
         return Err(Error::EmptyTable { path: name.to_path_buf() });
     }
-    table_from_frame(name, df, &columns, &loaded.manifest.features, Labels::IfPresent)
+    let names: Vec<String> = df.get_column_names().iter().map(|n| n.to_string()).collect();
+    table_from_frame(name, df, &columns, &loaded.manifest.features, Labels::IfPresent).and_then(|t| check_kept(loaded, t, || names))
 }
 
 /// The explainers of a version's two models, kept for every block of a run
@@ -439,6 +462,10 @@ fn score_blocks(
             .spawn_scoped(scope, move || {
                 let mut checks = DataChecks::new(loaded);
                 for block in blocks {
+                    let block = block.and_then(|t| {
+                        let path = t.path.clone();
+                        check_kept(loaded, t, move || file_columns(&path))
+                    });
                     if let Ok(t) = &block {
                         checks.add(t);
                     }

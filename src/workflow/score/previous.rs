@@ -18,6 +18,9 @@ pub struct PreviousRow {
     pub band: Option<Band>,
     pub risk: Option<f64>,
     pub contributions: BTreeMap<String, f64>,
+    /// The values of its risk drivers as that run wrote them (feature → value),
+    /// to say what a feature moved from.
+    pub values: BTreeMap<String, String>,
 }
 
 pub(super) const CONTRIB: &str = "risk_contrib_";
@@ -43,14 +46,32 @@ impl Previous {
                 contrib_cols.push((feat.to_string(), f.numbers(&name, "a previous contribution")?));
             }
         }
+        // The drivers' names and values: risk_driver_1, risk_driver_1_value, ...
+        let names = f.names();
+        let mut driver_cols = vec![];
+        for k in 1.. {
+            let (name, value) = (format!("risk_driver_{k}"), format!("risk_driver_{k}_value"));
+            if !names.contains(&name) || !names.contains(&value) {
+                break;
+            }
+            driver_cols.push((
+                f.strings(&name, "a previous driver")?,
+                f.strings(&value, "a previous driver value")?,
+            ));
+        }
         let mut rows = HashMap::new();
         for (i, id) in ids.into_iter().enumerate() {
             let Some(id) = id else { continue };
             let contributions = contrib_cols.iter().filter_map(|(n, v)| v[i].map(|x| (n.clone(), x))).collect();
+            let values = driver_cols
+                .iter()
+                .filter_map(|(n, v)| Some((n[i].clone()?, number_text(v[i].clone()?))))
+                .collect();
             let row = PreviousRow {
                 band: band[i].as_deref().and_then(Band::parse),
                 risk: risk[i],
                 contributions,
+                values,
             };
             if rows.insert(id.clone(), row).is_some() {
                 return Err(Error::Duplicate {
@@ -67,5 +88,14 @@ impl Previous {
             rows,
             has_contributions: !contrib_cols.is_empty(),
         })
+    }
+}
+
+/// A value as the scores file writes it: a number read back as a float (a
+/// column of whole numbers may come back as `12.0`) in the file's own form.
+fn number_text(s: String) -> String {
+    match s.parse::<f64>() {
+        Ok(x) if x.is_finite() => crate::data::write::fmt_float(x),
+        _ => s,
     }
 }

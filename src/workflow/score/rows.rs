@@ -26,6 +26,9 @@ pub(super) fn render_rows(
     if let (Some(col), Some(seg)) = (&spec.columns.segment, &t.segment) {
         out.push(col.clone(), OutColumn::labels(seg.iter().map(|s| Some(s.as_str()))));
     }
+    for (name, values) in &t.kept {
+        out.push(name.clone(), OutColumn::Text(values.clone()));
+    }
     let prob = |s: &Option<TargetScores>| OutColumn::Float((0..n).map(|r| s.as_ref().map(|s| s.probability[r])).collect());
     out.push("risk", prob(&scored.risk));
     out.push("upsell", prob(&scored.upsell));
@@ -155,6 +158,7 @@ pub(super) fn render_rows(
     let mut alerts = OutTable::default();
     if let (Some(prev), Some(risk)) = (previous, &scored.risk) {
         let (mut pb, mut pr, mut change, mut moved, mut alert) = (vec![], vec![], vec![], vec![], vec![]);
+        let mut reasons = vec![];
         let mut alert_rows = vec![];
         let mut matched = 0;
         for (r, id) in ids.iter().enumerate() {
@@ -166,15 +170,16 @@ pub(super) fn render_rows(
             let d = p.and_then(|p| p.risk).map(|old| now - old);
             change.push(d);
             // Which features moved the score: the change of each feature's contribution.
-            let mv = p.filter(|_| prev.has_contributions).map(|p| {
-                let deltas: Vec<f64> = risk
-                    .explained
+            let deltas: Option<Vec<f64>> = p.filter(|_| prev.has_contributions).map(|p| {
+                risk.explained
                     .features
                     .iter()
                     .enumerate()
                     .map(|(j, (f, _))| risk.explained.attributions.contributions[[r, j]] - p.contributions.get(f).copied().unwrap_or(0.0))
-                    .collect();
-                top_k(&deltas, 3)
+                    .collect()
+            });
+            let mv = deltas.as_ref().map(|deltas| {
+                top_k(deltas, 3)
                     .into_iter()
                     .map(|j| fmt_contrib(&risk.explained.features[j].0, deltas[j]))
                     .collect::<Vec<_>>()
@@ -185,8 +190,18 @@ pub(super) fn render_rows(
                 (_, _, Some(d)) if d > spec.actions.alert_risk_rise => Some(format!("risk rose by {:.0} points", 100.0 * d)),
                 _ => None,
             };
-            if reason.is_some() {
+            if let Some(a) = &reason {
                 alert_rows.push(r);
+                let features = &risk.explained.features;
+                let detail = match (p, &deltas) {
+                    (Some(p), Some(deltas)) => risers(deltas, 3)
+                        .into_iter()
+                        .map(|j| feature_move(&features[j].0, p.values.get(&features[j].0), &value_text(t, &features[j].0, r)))
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    _ => String::new(),
+                };
+                reasons.push(Some(if detail.is_empty() { a.clone() } else { format!("{a}: {detail}") }));
             }
             moved.push(mv.filter(|s| !s.is_empty()));
             alert.push(reason);
@@ -205,6 +220,7 @@ pub(super) fn render_rows(
             OutColumn::Text(alert_rows.iter().map(|&r| Some(ids[r].clone())).collect()),
         );
         alerts.push("alert", pick_t(&alert));
+        alerts.push("reason", OutColumn::Text(reasons));
         alerts.push("previous_band", pick_t(&pb));
         alerts.push(
             "band",
@@ -227,6 +243,9 @@ pub(super) fn render_rows(
                 OutColumn::Float(alert_rows.iter().map(|&r| rev[r].map(|v| v * risk.probability[r])).collect()),
             );
         }
+        for (name, values) in &t.kept {
+            alerts.push(name.clone(), pick_t(values));
+        }
     }
     out.columns[0] = OutColumn::Text(ids.into_iter().map(Some).collect());
     ScoreOutput {
@@ -248,6 +267,23 @@ pub(super) fn count_names(names: impl Iterator<Item = &'static str>, counts: &mu
     }
     for (name, c) in seen {
         *counts.entry(name.to_string()).or_default() += c;
+    }
+}
+
+/// The features that raised the risk most since the previous run (their
+/// contributions' change above zero), largest first, at most `k`.
+fn risers(deltas: &[f64], k: usize) -> Vec<usize> {
+    let up: Vec<f64> = deltas.iter().map(|&d| d.max(0.0)).collect();
+    top_k(&up, k)
+}
+
+/// One feature's move in words: `nps 9 → 4`; `nps now 4` when the previous
+/// run did not list its value (it was not among that run's drivers).
+fn feature_move(feature: &str, before: Option<&String>, now: &str) -> String {
+    match before {
+        Some(b) if b == now => format!("{feature} still {now}"),
+        Some(b) => format!("{feature} {b} → {now}"),
+        None => format!("{feature} now {now}"),
     }
 }
 
