@@ -91,7 +91,9 @@ pub use features::reference::DriftLevel;
 pub use fsio::{refuse_input_as_output, temp_prefix, to_json, write_atomic};
 pub use model::TargetModel;
 pub use registry::{InUse, Loaded, Manifest, Promotion, Registry, Written};
-pub use report::portfolio::{portfolio, probability_points, reads_column as portfolio_reads_column, Portfolio};
+pub use report::portfolio::{
+    portfolio, probability_points, reads_column as portfolio_reads_column, Portfolio, UsageClusters, UsageFeatures,
+};
 pub use synth::{generate, Generated, SynthParams, Truth};
 pub use train::{Leak, TrainOptions, LEAK_AUC};
 pub use validate::{Report, Settings as ValidateSettings};
@@ -121,7 +123,7 @@ pub fn validation_html(report: &Report) -> String {
 ///
 /// ```no_run
 /// let scores = healthscore::read_frame_text("scores.csv".as_ref(), &["account_id"])?;
-/// let p = healthscore::portfolio("scores.csv".as_ref(), &scores, None, None, None)?;
+/// let p = healthscore::portfolio("scores.csv".as_ref(), &scores, None, None, None, None)?;
 /// std::fs::write("portfolio.html", healthscore::portfolio_html(&p))?;
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```

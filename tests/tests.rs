@@ -363,21 +363,22 @@ fn spec_with_kind(dir: &std::path::Path, spec: &str, kind: &str) -> std::path::P
     write(dir, "spec.toml", &text)
 }
 
+/// The bundled history trained with the logistic model only, once per test process.
+fn sample_logistic() -> healthscore::registry::Loaded {
+    static DIR: std::sync::OnceLock<tempfile::TempDir> = std::sync::OnceLock::new();
+    let d = DIR.get_or_init(|| {
+        let d = tempfile::tempdir_in(env!("CARGO_TARGET_TMPDIR")).unwrap();
+        let spec = spec_with_kind(d.path(), "training/saas.toml", "logistic");
+        train_files(&spec, &repo("notebooks-data/history.csv"), &d.path().join("models"), &[]);
+        d
+    });
+    let reg = Registry::new(d.path().join("models"));
+    reg.load(&reg.resolve(None).unwrap()).unwrap()
+}
+
 #[test]
-fn synthetic_risk_model_is_near_the_truth() {
-    let d = tempfile::tempdir().unwrap();
-    let models = d.path().join("models");
-    let spec = spec_with_kind(d.path(), "training/saas.toml", "logistic");
-    hs().args(["train", "--spec"])
-        .arg(&spec)
-        .arg("--input")
-        .arg(repo("notebooks-data/history.csv"))
-        .arg("--models")
-        .arg(&models)
-        .assert()
-        .success();
-    let reg = Registry::new(&models);
-    let loaded = reg.load(&reg.resolve(None).unwrap()).unwrap();
+fn synthetic_logistic_model_ranks_the_holdout_as_well_as_the_truth() {
+    let loaded = sample_logistic();
     let truth = load_truth();
     // Holdout AUC against the true model's AUC on the same rows (the latest history quarter).
     let summary = &loaded.manifest.targets[&Target::Risk];
@@ -412,17 +413,33 @@ fn synthetic_risk_model_is_near_the_truth() {
     let model_auc = summary.holdout.metrics.roc_auc;
     assert_eq!(y.len(), summary.holdout.metrics.rows);
     assert!((model_auc - true_auc).abs() <= 0.02, "model {model_auc} vs truth {true_auc}");
-    // The sample has a cliff and an interaction: with the default `auto`, cross-validation
-    // picks the trees, and they beat the logistic model on the same holdout.
-    let auto_models = d.path().join("auto");
-    train("training/saas.toml", "notebooks-data/history.csv", &auto_models, &[]);
-    let auto_reg = Registry::new(&auto_models);
-    let auto = auto_reg.load(&auto_reg.resolve(None).unwrap()).unwrap();
+}
+
+#[test]
+fn synthetic_logistic_model_gives_clear_linear_effects_their_sign() {
+    let loaded = sample_logistic();
+    let risk = loaded.risk.as_ref().unwrap();
+    let healthscore::model::FittedModel::Logistic(lm) = &risk.pooled.model else {
+        panic!("the spec asks for logistic")
+    };
+    for (feature, sign) in &load_truth().risk_sign {
+        let j = risk.pooled.preprocessor.columns.iter().position(|c| &c.name == feature).unwrap();
+        assert_eq!(lm.coef[j].signum() as i8, *sign, "{feature}: {}", lm.coef[j]);
+    }
+}
+
+#[test]
+fn the_default_picks_trees_that_beat_logistic_on_the_cliff_and_interaction() {
+    // The sample has a cliff and an interaction: with the default `auto`,
+    // cross-validation picks the trees, and they beat the logistic model on
+    // the same holdout.
+    let logistic_auc = sample_logistic().manifest.targets[&Target::Risk].holdout.metrics.roc_auc;
+    let auto = sample_loaded();
     let auto_summary = &auto.manifest.targets[&Target::Risk];
     assert!(auto_summary.chosen.starts_with("gbdt"), "{}", auto_summary.chosen);
     assert!(
-        auto_summary.holdout.metrics.roc_auc > model_auc,
-        "gbdt {} vs logistic {model_auc}",
+        auto_summary.holdout.metrics.roc_auc > logistic_auc,
+        "gbdt {} vs logistic {logistic_auc}",
         auto_summary.holdout.metrics.roc_auc
     );
     // Both kinds were cross-validated and are recorded.
@@ -436,35 +453,36 @@ fn synthetic_risk_model_is_near_the_truth() {
         .map(|c| c.kind.name())
         .collect();
     assert_eq!(kinds.into_iter().collect::<Vec<_>>(), ["gbdt", "logistic"]);
-    // Clear linear effects get coefficients of the right sign.
-    let risk = loaded.risk.as_ref().unwrap();
-    let healthscore::model::FittedModel::Logistic(lm) = &risk.pooled.model else {
-        panic!("the spec asks for logistic")
-    };
-    for (feature, sign) in &truth.risk_sign {
-        let j = risk.pooled.preprocessor.columns.iter().position(|c| &c.name == feature).unwrap();
-        assert_eq!(lm.coef[j].signum() as i8, *sign, "{feature}: {}", lm.coef[j]);
-    }
+}
 
-    // Scoring the live table: exact attributions, ranking matches the truth.
-    let live = read_live(&loaded, &repo("notebooks-data/live.csv")).unwrap();
-    let s = score(&loaded, live);
-    // Attributions add up to the margin; the probability is that margin's
-    // sigmoid, through the calibration map when the version has one.
-    for (t, m) in [(&s.risk, &loaded.risk), (&s.upsell, &loaded.upsell)] {
-        let (t, m) = (t.as_ref().unwrap(), m.as_ref().unwrap());
-        let a = &t.explained.attributions;
-        let max_err = (0..t.probability.len())
-            .map(|r| {
-                let p = healthscore::model::logistic::sigmoid(a.base[r] + a.contributions.row(r).sum());
-                (m.calibration.as_ref().map_or(p, |c| c.apply(p)) - t.probability[r]).abs()
-            })
-            .fold(0.0, f64::max);
-        assert!(max_err < 1e-12, "additivity error {max_err}");
+#[test]
+fn attributions_add_up_to_the_probability_for_both_model_kinds() {
+    for loaded in [sample_logistic(), sample_loaded()] {
+        let s = score(&loaded, read_live(&loaded, &repo("notebooks-data/live.csv")).unwrap());
+        // The probability is the sigmoid of base + contributions, through the
+        // calibration map when the version has one.
+        for (t, m) in [(&s.risk, &loaded.risk), (&s.upsell, &loaded.upsell)] {
+            let (t, m) = (t.as_ref().unwrap(), m.as_ref().unwrap());
+            let a = &t.explained.attributions;
+            let max_err = (0..t.probability.len())
+                .map(|r| {
+                    let p = healthscore::model::logistic::sigmoid(a.base[r] + a.contributions.row(r).sum());
+                    (m.calibration.as_ref().map_or(p, |c| c.apply(p)) - t.probability[r]).abs()
+                })
+                .fold(0.0, f64::max);
+            assert!(max_err < 1e-12, "additivity error {max_err}");
+        }
     }
-    // The zombies planted by the generator (accounts that barely use the
-    // product and churn less) are flagged well above chance, and a flagged
-    // account is a planted zombie far more often than the 4% base share.
+}
+
+#[test]
+fn planted_zombies_are_flagged_well_above_chance() {
+    // The generator plants zombies (accounts that barely use the product and
+    // churn less); a flagged account is a planted zombie far more often than
+    // the 4% base share.
+    let loaded = sample_logistic();
+    let s = score(&loaded, read_live(&loaded, &repo("notebooks-data/live.csv")).unwrap());
+    let truth = load_truth();
     let zombie_of: std::collections::HashMap<&str, bool> = truth
         .rows
         .account_id
@@ -483,6 +501,13 @@ fn synthetic_risk_model_is_near_the_truth() {
         flagged.len()
     );
     assert!(recall >= 0.35 && precision >= 0.2, "recall {recall:.2}, precision {precision:.2}");
+}
+
+#[test]
+fn the_logistic_attribution_ranking_follows_the_true_effect_sizes() {
+    let loaded = sample_logistic();
+    let s = score(&loaded, read_live(&loaded, &repo("notebooks-data/live.csv")).unwrap());
+    let truth = load_truth();
     let r = s.risk.as_ref().unwrap();
     let names: Vec<&str> = r.explained.features.iter().map(|(n, _)| n.as_str()).collect();
     let mean_abs: Vec<f64> = (0..names.len())
@@ -878,6 +903,17 @@ fn demo_runs_twice() {
     assert!(total > 0.0 && (bands - total).abs() < 1e-6 * total);
     assert!(p["migration"]["fell"].as_u64().unwrap() > 0);
     assert_eq!(p["top_accounts"].as_array().unwrap().len(), 25);
+    // The usage clusters: every scored account in one, k chosen in 3..=8.
+    let k = p["clusters"]["k"].as_u64().unwrap();
+    assert!((3..=8).contains(&k), "k = {k}");
+    let clustered: u64 = p["clusters"]["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["accounts"].as_u64().unwrap())
+        .sum();
+    assert_eq!(clustered, p["accounts"].as_u64().unwrap());
+    assert!(page.contains("usage clusters"));
 }
 
 #[test]

@@ -4,8 +4,8 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use healthscore::{
-    portfolio, portfolio_html, portfolio_reads_column, read_frame_columns, read_frame_text, refuse_input_as_output, to_json, write_atomic,
-    Frame, Registry,
+    portfolio, portfolio_html, portfolio_reads_column, read_frame_columns, read_frame_text, read_table_date_optional,
+    refuse_input_as_output, to_json, write_atomic, Frame, Labels, Registry, UsageFeatures,
 };
 
 use crate::cli::{Log, Outcome};
@@ -16,9 +16,12 @@ use crate::cli::{Log, Outcome};
 /// ARR) by band, segment and action; the risk × upsell map of the accounts;
 /// the risk distribution by band; band migration against --previous; what
 /// drives the portfolio by category and feature; the 25 accounts with the
-/// largest expected loss and their drivers. ARR comes from the scores file
-/// when it has the spec's revenue column, else from --input (the scored
-/// table). One self-contained HTML page, and every figure as JSON.
+/// largest expected loss and their drivers; with --input, the usage
+/// clusters (k-means on the engagement, usage and adoption features, k by
+/// silhouette in 3..8, drawn on their first two principal components). ARR
+/// comes from the scores file when it has the spec's revenue column, else
+/// from --input (the scored table). One self-contained HTML page, and every
+/// figure as JSON.
 ///
 /// Example: healthscore report --scores scores.csv --input live.csv --previous scores-previous.csv --output portfolio.html
 #[derive(Debug, clap::Args)]
@@ -26,7 +29,8 @@ pub struct Args {
     /// A scores file written by `healthscore score`.
     #[arg(long)]
     pub scores: PathBuf,
-    /// The table that was scored, for the ARR of each account (the spec's revenue column).
+    /// The table that was scored: the ARR of each account (the spec's revenue
+    /// column) when the scores lack it, and the features of the usage clusters.
     #[arg(long)]
     pub input: Option<PathBuf>,
     /// An earlier scores file, for band migration.
@@ -56,8 +60,8 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         &["account_id", "band", "action", "model_version"],
         portfolio_reads_column,
     )?;
-    // The version's spec, when the registry has it: revenue and segment columns.
-    let spec = {
+    // The version, when the registry has it: its spec's revenue and segment columns.
+    let loaded = {
         let f = Frame::new(&a.scores, &scores);
         let version = if f.has("model_version") {
             f.strings("model_version", "model version")?.into_iter().flatten().next()
@@ -65,8 +69,18 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
             None
         };
         let reg = Registry::new(&a.models);
-        version.and_then(|v| reg.load(&v).ok()).map(|l| l.manifest.spec)
+        version.and_then(|v| reg.load(&v).ok())
     };
+    // The usage clusters need the scored table's features and the version's preprocessing.
+    let usage = match (&loaded, &a.input) {
+        (Some(l), Some(input)) => {
+            let table = read_table_date_optional(input, &l.manifest.spec.columns, &l.manifest.features, Labels::IfPresent)?;
+            let pre = l.risk.as_ref().or(l.upsell.as_ref()).map(|m| &m.pooled.preprocessor);
+            pre.and_then(|pre| UsageFeatures::from_table(pre, &table))
+        }
+        _ => None,
+    };
+    let spec = loaded.map(|l| l.manifest.spec);
     let revenue = spec.as_ref().and_then(|s| s.columns.revenue.clone());
     let segment = spec.as_ref().and_then(|s| s.columns.segment.clone());
     let arr: Option<HashMap<String, f64>> = match (&revenue, &a.input) {
@@ -91,6 +105,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
         arr.as_ref(),
         segment.as_deref(),
         previous.as_ref().map(|(p, df)| (*p, df)),
+        usage.as_ref(),
     )?;
     write_atomic(&a.output, portfolio_html(&p).as_bytes())?;
     if let Some(j) = &a.json {

@@ -2,8 +2,8 @@
 //! JSON lines. Rendering returns bytes; writing them atomically is a separate
 //! step ([`crate::fsio::write_atomic`]), so outputs are easy to test.
 //!
-//! CSV and JSON lines are rendered here; Parquet row groups in [`parquet`];
-//! files written block by block in [`sink`].
+//! CSV and JSON lines are rendered here; Parquet row groups in `parquet.rs`;
+//! files written block by block in `sink.rs`.
 
 mod parquet;
 mod sink;

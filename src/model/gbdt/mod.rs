@@ -243,7 +243,7 @@ pub fn fit(x: &impl DesignRows, y: &[u8], train: &[usize], valid: &[usize], roun
     fit_impl(x, y, train, valid, rounds, p, true)
 }
 
-/// Like [`fit`] with early stopping on `valid`, but keeps the trees grown after
+/// Like [`fit()`] with early stopping on `valid`, but keeps the trees grown after
 /// the best round (up to `patience` more): cross-validation reads the loss of
 /// every round on each fold (see [`GbdtModel::staged_log_loss`]) and picks the
 /// number of rounds on the pooled curve.

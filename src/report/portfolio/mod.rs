@@ -6,8 +6,9 @@
 //! band, barely using the product). One self-contained HTML page
 //! (inline SVG, no script) and the same figures as JSON.
 //!
-//! The figures are computed here; the page is drawn in [`page`].
+//! The figures are computed here; the page is drawn in `page.rs`.
 
+mod clusters;
 mod page;
 
 use std::collections::{BTreeMap, HashMap};
@@ -19,6 +20,7 @@ use serde::{Deserialize, Serialize};
 use crate::data::frame::Frame;
 use crate::data::spec::Category;
 use crate::error::{Error, Result};
+pub use clusters::{UsageCluster, UsageClusters, UsageFeatures, FIT_ROWS, USAGE_CATEGORIES};
 pub use page::html;
 use page::{capitalise, format_money};
 
@@ -110,6 +112,10 @@ pub struct Portfolio {
     /// barely using the product), when it has the column.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zombies: Option<Zombies>,
+    /// Accounts grouped by how they use the product, when the live table's
+    /// features were given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clusters: Option<UsageClusters>,
     /// (risk, upsell, band, ARR) of every account, for the map; not in the JSON.
     #[serde(skip)]
     pub points: Vec<(f64, f64, usize, f64)>,
@@ -125,6 +131,9 @@ pub struct Zombies {
 }
 
 const BANDS: [&str; 3] = ["red", "yellow", "green"];
+
+/// The seed of the usage clusters: the same scores give the same clusters.
+const CLUSTER_SEED: u64 = 42;
 
 fn band_index(b: Option<&str>) -> Option<usize> {
     BANDS.iter().position(|x| Some(*x) == b)
@@ -160,7 +169,7 @@ pub fn reads_column(name: &str) -> bool {
 /// ```no_run
 /// use healthscore::data::read::read_frame_text;
 /// let scores = read_frame_text("scores.csv".as_ref(), &["account_id"])?;
-/// let p = healthscore::report::portfolio::portfolio("scores.csv".as_ref(), &scores, None, None, None)?;
+/// let p = healthscore::report::portfolio::portfolio("scores.csv".as_ref(), &scores, None, None, None, None)?;
 /// println!("{}", p.summary.join(" "));
 /// # Ok::<(), healthscore::Error>(())
 /// ```
@@ -170,6 +179,7 @@ pub fn portfolio(
     arr: Option<&HashMap<String, f64>>,
     segment: Option<&str>,
     previous: Option<(&Path, &DataFrame)>,
+    usage: Option<&UsageFeatures>,
 ) -> Result<Portfolio> {
     let f = Frame::new(path, scores);
     let ids: Vec<String> = f
@@ -484,6 +494,17 @@ pub fn portfolio(
         .filter(|&i| risk[i].is_finite())
         .map(|i| (rk(i), up(i), band_index(band[i].as_deref()).unwrap_or(1), arr_of[i]))
         .collect();
+    let clusters = usage.and_then(|u| {
+        let band_of = |i: usize| band_index(band[i].as_deref());
+        let accounts = clusters::Accounts {
+            ids: &ids,
+            risk: &rk,
+            upsell: upsell.as_ref().map(|_| &up as &dyn Fn(usize) -> f64),
+            band: &band_of,
+            arr: &arr_of,
+        };
+        clusters::clusters(&accounts, u, CLUSTER_SEED)
+    });
     Ok(Portfolio {
         scores_file: path.display().to_string(),
         model_version: version,
@@ -502,6 +523,7 @@ pub fn portfolio(
         migration,
         top_accounts,
         zombies,
+        clusters,
         points,
     })
 }
@@ -551,7 +573,7 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let p = portfolio(Path::new("s.csv"), &scores(), Some(&arr), None, None).unwrap();
+        let p = portfolio(Path::new("s.csv"), &scores(), Some(&arr), None, None, None).unwrap();
         let want = 0.5 * 100.0 + 0.1 * 1000.0 + 0.3 * 50.0;
         assert!((p.expected_arr_at_risk - want).abs() < 1e-9);
         let by_band: f64 = p.by_band.iter().map(|g| g.expected_arr_at_risk).sum();
@@ -572,13 +594,13 @@ mod tests {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v))
             .collect();
-        let p = portfolio(Path::new("s.csv"), &df, Some(&arr), None, None).unwrap();
+        let p = portfolio(Path::new("s.csv"), &df, Some(&arr), None, None, None).unwrap();
         let z = p.zombies.as_ref().unwrap();
         assert_eq!((z.accounts, z.arr), (2, 4000.0));
         assert_eq!(z.largest[0].account_id, "d");
         assert!(html(&p).contains("Zombies"));
         // Without the column there is no section.
-        assert!(portfolio(Path::new("s.csv"), &scores(), None, None, None)
+        assert!(portfolio(Path::new("s.csv"), &scores(), None, None, None, None)
             .unwrap()
             .zombies
             .is_none());
@@ -591,7 +613,7 @@ mod tests {
             Column::new("band".into(), ["green", "green", "yellow"]),
         ])
         .unwrap();
-        let p = portfolio(Path::new("s.csv"), &scores(), None, None, Some((Path::new("p.csv"), &prev))).unwrap();
+        let p = portfolio(Path::new("s.csv"), &scores(), None, None, Some((Path::new("p.csv"), &prev)), None).unwrap();
         let m = p.migration.unwrap();
         assert_eq!(m.accounts[2][0], 1, "a: green → red");
         assert_eq!(m.accounts[1][1], 1, "c stays yellow");

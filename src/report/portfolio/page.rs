@@ -326,6 +326,119 @@ pub fn html(p: &Portfolio) -> String {
             h += "</table>";
         }
     }
+    if let Some(c) = &p.clusters {
+        h += &clusters_section(c, &money);
+    }
     h += "</body></html>\n";
     h
+}
+
+/// Distinct colours for up to eight clusters (Okabe–Ito, colour-blind safe).
+const CLUSTER_COLOURS: [RGBColor; 8] = [
+    RGBColor(0, 114, 178),
+    RGBColor(230, 159, 0),
+    RGBColor(0, 158, 115),
+    RGBColor(204, 121, 167),
+    RGBColor(86, 180, 233),
+    RGBColor(213, 94, 0),
+    RGBColor(240, 228, 66),
+    RGBColor(0, 0, 0),
+];
+
+/// The usage clusters: a table of each cluster's size, money and band mix,
+/// and their map on the first two principal components.
+fn clusters_section(c: &UsageClusters, money: &dyn Fn(f64) -> String) -> String {
+    let mut h = format!(
+        "<h2>How accounts use the product: {} usage clusters</h2><p>Accounts grouped by k-means on {} (standardised as the \
+         model sees them); k = {} had the best silhouette ({:.2}) of 3 to 8. Each cluster is named by the two features that set \
+         it apart from the portfolio's average.</p>",
+        c.k,
+        esc(&c.features.join(", ")),
+        c.k,
+        c.silhouette
+    );
+    h += "<table><tr><th>cluster</th><th>what sets it apart</th><th>accounts</th><th>ARR</th><th>expected ARR at risk</th>\
+          <th>mean risk</th><th>mean upsell</th><th>red / yellow / green</th></tr>";
+    for (i, u) in c.clusters.iter().enumerate() {
+        let colour = CLUSTER_COLOURS[i % CLUSTER_COLOURS.len()];
+        h += &format!(
+            "<tr><td><span style=\"color:rgb({},{},{})\">&#9679;</span> {}</td><td style=\"text-align:left\">{}</td><td>{}</td>\
+             <td>{}</td><td>{}</td><td>{:.1}%</td><td>{}</td><td>{} / {} / {}</td></tr>",
+            colour.0,
+            colour.1,
+            colour.2,
+            esc(&u.name),
+            esc(&u.label),
+            u.accounts,
+            money(u.arr),
+            money(u.expected_arr_at_risk),
+            100.0 * u.mean_risk,
+            u.mean_upsell.map_or("—".to_string(), |v| format!("{:.1}%", 100.0 * v)),
+            u.bands[0],
+            u.bands[1],
+            u.bands[2]
+        );
+    }
+    h += "</table>";
+    h += &cluster_map(c);
+    h
+}
+
+/// The clusters on their first two principal components, a dot per account
+/// of the fitting sample: colour = cluster, ring = band.
+fn cluster_map(c: &UsageClusters) -> String {
+    svg(560, 440, |root| {
+        let (mut x0, mut x1, mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY, f64::INFINITY, f64::NEG_INFINITY);
+        for &(x, y, _, _) in &c.map {
+            (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+        }
+        if !x0.is_finite() || x0 >= x1 || y0 >= y1 {
+            return Ok(());
+        }
+        let pad = |a: f64, b: f64| 0.05 * (b - a);
+        let mut chart = ChartBuilder::on(root)
+            .caption("Usage clusters: the first two principal components", ("sans-serif", 18))
+            .margin(12)
+            .x_label_area_size(40)
+            .y_label_area_size(50)
+            .build_cartesian_2d((x0 - pad(x0, x1))..(x1 + pad(x0, x1)), (y0 - pad(y0, y1))..(y1 + pad(y0, y1)))?;
+        chart
+            .configure_mesh()
+            .x_desc("first principal component")
+            .y_desc("second principal component")
+            .x_label_formatter(&|v| format!("{v:.1}"))
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .light_line_style(RGBColor(240, 240, 240))
+            .draw()?;
+        for (k, u) in c.clusters.iter().enumerate() {
+            let colour = CLUSTER_COLOURS[k % CLUSTER_COLOURS.len()];
+            chart
+                .draw_series(
+                    c.map
+                        .iter()
+                        .filter(|q| q.2 == k)
+                        .map(|&(x, y, _, _)| Circle::new((x, y), 2, colour.mix(0.5).filled())),
+                )?
+                .label(format!("{} {}", u.name, u.label))
+                .legend(move |(x, y)| Circle::new((x, y), 5, colour.filled()));
+        }
+        // Red accounts ringed, so that where risk sits in each cluster shows.
+        chart
+            .draw_series(
+                c.map
+                    .iter()
+                    .filter(|q| q.3 == Some(0))
+                    .map(|&(x, y, _, _)| Circle::new((x, y), 4, COLOURS[0].stroke_width(1))),
+            )?
+            .label("red band")
+            .legend(|(x, y)| Circle::new((x, y), 5, COLOURS[0].stroke_width(1)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font(("sans-serif", 11))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()?;
+        Ok(())
+    })
 }
