@@ -91,6 +91,7 @@ pub use features::reference::DriftLevel;
 pub use fsio::{refuse_input_as_output, temp_prefix, to_json, write_atomic};
 pub use model::TargetModel;
 pub use registry::{InUse, Loaded, Manifest, Promotion, Registry, Written};
+pub use report::card::card_html;
 pub use report::portfolio::{
     portfolio, probability_points, reads_column as portfolio_reads_column, Portfolio, UsageClusters, UsageFeatures,
 };
@@ -101,8 +102,8 @@ pub use workflow::diff::{diff, strongest_effects, Diff, StrongestEffects};
 pub use workflow::retrain::{backtest, backtest_with, Backtest};
 pub use workflow::rules::{rules_scores, RulesRun};
 pub use workflow::score::{
-    account_card, card, live_from_frame, read_live, score, score_file, score_frame, score_to_file, AccountCard, Drift, Previous,
-    ScoreOptions, ScoreOutput, ScoreSummary, Scored,
+    account_card, card, card_change, card_text, live_from_frame, read_live, score, score_file, score_frame, score_to_file, AccountCard,
+    Drift, Previous, ScoreOptions, ScoreOutput, ScoreSummary, Scored,
 };
 pub use workflow::train::{save_history, train_and_save, train_history, train_version, History, SavedVersion, TrainedVersion};
 pub use workflow::validate::{min_auc_gate, validate_files, validate_frames, Gate, ValidateInput};

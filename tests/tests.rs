@@ -610,6 +610,58 @@ fn alerts_since_the_previous_quarter_come_sorted_by_expected_loss() {
 }
 
 #[test]
+fn the_previous_input_splits_each_change_into_the_customers_and_the_models() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("now.csv");
+    let prev = sample_previous();
+    score_sample(
+        &repo("notebooks-data/live.csv"),
+        &out,
+        &[
+            "--previous",
+            prev.to_str().unwrap(),
+            "--previous-input",
+            repo("notebooks-data/history.csv").to_str().unwrap(),
+        ],
+    )
+    .assert()
+    .success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name}"));
+    let (change, customer, model) = (col("risk_change"), col("risk_change_customer"), col("risk_change_model"));
+    let mut both = 0;
+    for l in text.lines().skip(1) {
+        let cells: Vec<&str> = l.split(',').collect();
+        let (Ok(c), Ok(u), Ok(m)) = (
+            cells[change].parse::<f64>(),
+            cells[customer].parse::<f64>(),
+            cells[model].parse::<f64>(),
+        ) else {
+            continue;
+        };
+        both += 1;
+        assert!((u + m - c).abs() < 1e-12, "{l}");
+        // The previous run is this version on this table: the model did not change.
+        assert!(m.abs() < 1e-12, "model change {m}");
+    }
+    assert!(both > 1000, "{both} accounts with both parts");
+}
+
+#[test]
+fn scoring_against_a_previous_run_of_another_version_warns() {
+    let d = tempfile::tempdir().unwrap();
+    score_sample(
+        &repo("notebooks-data/live.csv"),
+        &d.path().join("now.csv"),
+        &["--version", "b", "--previous", sample_previous().to_str().unwrap()],
+    )
+    .assert()
+    .success()
+    .stderr(contains("written by version a").and(contains("--previous-input")));
+}
+
+#[test]
 fn scoring_in_blocks_writes_what_one_pass_writes() {
     let d = tempfile::tempdir().unwrap();
     let loaded = sample_loaded();
@@ -760,6 +812,31 @@ fn explain_shows_the_drivers_of_one_account() {
         .assert()
         .success()
         .stdout(contains("raise risk").and(contains("by category")));
+}
+
+#[test]
+fn explain_with_a_previous_run_says_what_changed_and_writes_a_page() {
+    let d = tempfile::tempdir().unwrap();
+    let page = d.path().join("card.html");
+    let out = hs()
+        .args(["explain", "--json", "--account", "A00001", "--models"])
+        .arg(sample_versions())
+        .arg("--input")
+        .arg(repo("notebooks-data/live.csv"))
+        .arg("--previous")
+        .arg(sample_previous())
+        .arg("--html")
+        .arg(&page)
+        .assert()
+        .success();
+    let card: healthscore::AccountCard = serde_json::from_slice(&out.get_output().stdout).unwrap();
+    let change = card.previous.expect("A00001 was scored the quarter before");
+    let (now, then) = (card.risk.unwrap(), change.previous_risk.unwrap());
+    assert!((change.risk_change.unwrap() - (now - then)).abs() < 1e-12);
+    assert_eq!(change.moved.len(), 5);
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("Since the previous run") && html.contains("<svg") && html.contains("base rate"));
+    assert!(!html.contains("<script") && !html.contains("src=\"http"));
 }
 
 #[test]

@@ -3,7 +3,9 @@
 use std::path::PathBuf;
 
 use crate::cli::{Log, Outcome};
-use healthscore::{account_card, card, read_table_date_optional, score, Labels, Registry};
+use healthscore::{
+    account_card, card_change, card_html, card_text, read_table_date_optional, score, write_atomic, Labels, Previous, Registry,
+};
 
 /// Show why one account scores as it does: both scores, band, action, the
 /// drivers in each direction with their values, odds multipliers and
@@ -13,6 +15,8 @@ use healthscore::{account_card, card, read_table_date_optional, score, Labels, R
 /// Example: healthscore explain --account A00042 --input notebooks-data/live.csv
 ///
 /// Example: healthscore explain --account A00042 --input notebooks-data/live.csv --json | jq .models[0].drivers[0]
+///
+/// Example: healthscore explain --account A00042 --input live.csv --previous scores-previous.csv --html card.html
 #[derive(Debug, clap::Args)]
 pub struct Args {
     /// The account id.
@@ -30,6 +34,14 @@ pub struct Args {
     /// and probability points) instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Also write the card as a self-contained HTML page here: a waterfall of
+    /// the risk drivers in percentage points and every driver's table.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+    /// An earlier scores file: what changed for this account since (risk,
+    /// band, the features that moved it, with their values then and now).
+    #[arg(long, value_name = "SCORES")]
+    pub previous: Option<PathBuf>,
 }
 
 pub fn run(a: Args, _log: Log) -> anyhow::Result<Outcome> {
@@ -50,10 +62,22 @@ pub fn run(a: Args, _log: Log) -> anyhow::Result<Outcome> {
     // The latest snapshot of the account.
     let last = *rows.iter().max_by_key(|&&r| table.dates.as_ref().map(|d| d[r])).expect("non-empty");
     let scored = score(&loaded, table.select(&[last]));
+    let mut c = account_card(&scored, 0, spec);
+    if let Some(p) = &a.previous {
+        let previous = Previous::read(p)?;
+        c.previous = card_change(&scored, 0, &previous);
+        if c.previous.is_none() {
+            _log.warn(format!("{}: account `{}` is not in the previous scores", p.display(), a.account));
+        }
+    }
+    if let Some(h) = &a.html {
+        healthscore::refuse_input_as_output(h, &[a.input.as_path()])?;
+        write_atomic(h, card_html(&c).as_bytes())?;
+    }
     if a.json {
-        outln!("{}", serde_json::to_string_pretty(&account_card(&scored, 0, spec))?);
+        outln!("{}", serde_json::to_string_pretty(&c)?);
     } else {
-        out!("{}", card(&scored, 0, spec));
+        out!("{}", card_text(&c));
     }
     Ok(Outcome::Ok)
 }

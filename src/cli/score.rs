@@ -8,8 +8,8 @@ use crate::cli::{Log, Outcome};
 use healthscore::parse_date;
 use healthscore::Format;
 use healthscore::Registry;
+use healthscore::{read_table_date_optional, score_file, DriftLevel, Labels, Previous, ScoreOptions};
 use healthscore::{refuse_input_as_output, write_atomic};
-use healthscore::{score_file, DriftLevel, Previous, ScoreOptions};
 
 /// Score live accounts: risk, upsell, health (100 × (1 − risk)), band, action,
 /// the top drivers of each score, a contribution per category, and the
@@ -17,7 +17,9 @@ use healthscore::{score_file, DriftLevel, Previous, ScoreOptions};
 ///
 /// With --previous, also the previous band and risk, what moved the score, and
 /// alerts (band fell, or risk rose more than the spec's threshold), which are
-/// also written to `<output stem>.alerts.<ext>`. Output format by extension:
+/// also written to `<output stem>.alerts.<ext>`, each with a reason sentence.
+/// With --previous-input too (the table the previous run scored), each
+/// change splits into the customer's part and the model's. Output format by extension:
 /// .csv, .parquet, .jsonl. Nothing but data goes to stdout.
 ///
 /// Rows are read, scored and written in blocks of 32,768 (CSV or Parquet), so
@@ -45,6 +47,12 @@ pub struct Args {
     /// An earlier scores file of the same accounts, to explain changes and raise alerts.
     #[arg(long)]
     pub previous: Option<PathBuf>,
+    /// The feature table the --previous run scored: it is scored again with
+    /// this version, so that each account's change splits into
+    /// `risk_change_customer` (the customer changed) and `risk_change_model`
+    /// (the model changed).
+    #[arg(long, requires = "previous", value_name = "TABLE")]
+    pub previous_input: Option<PathBuf>,
     /// Leave out the per-feature `risk_contrib_<feature>` columns: a narrower,
     /// faster file. A later `--previous` run against it still raises alerts but
     /// cannot say which features moved the score.
@@ -98,6 +106,7 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
     // Neither the scores nor the alerts may replace a file the run reads.
     let mut inputs: Vec<&std::path::Path> = vec![&a.input];
     inputs.extend(a.previous.as_deref());
+    inputs.extend(a.previous_input.as_deref());
     for out in [a.output.clone(), alerts_path(&a.output)] {
         refuse_input_as_output(&out, &inputs)?;
     }
@@ -120,12 +129,28 @@ pub fn run(a: Args, log: Log) -> anyhow::Result<Outcome> {
             }
         }
     }
-    let previous = a
+    let mut previous = a
         .previous
         .as_deref()
         .map(Previous::read)
         .transpose()
         .context("reading the previous scores")?;
+    if let Some(p) = &mut previous {
+        match (&p.version, &a.previous_input) {
+            (Some(v), None) if *v != version => log.warn(format!(
+                "the previous scores were written by version {v}, these by {version}: a change of risk may be the model's, not \
+                 the customer's; give --previous-input (the table the previous run scored) to tell them apart"
+            )),
+            _ => {}
+        }
+        if let Some(input) = &a.previous_input {
+            // Read as the live table is, without requiring the kept columns: they are not scored.
+            let spec = &loaded.manifest.spec;
+            let table = read_table_date_optional(input, &spec.columns, &loaded.manifest.features, Labels::IfPresent)
+                .context("reading --previous-input")?;
+            p.rescore(&loaded, table);
+        }
+    }
     // With alerts, the scores go to a temporary file that takes its place only
     // once the alerts are written too: a failed run leaves neither behind.
     let staged = match &previous {

@@ -4,6 +4,7 @@
 //! tables. No script, no network: it opens anywhere, including mail clients.
 //! Rendering returns a string; writing it is the caller's business.
 
+pub mod card;
 pub mod portfolio;
 
 use plotters::prelude::*;

@@ -3,59 +3,8 @@
 //! ([`card`]).
 
 use super::*;
+pub use crate::report::card::{AccountCard, CardChange, CardDriver, CardModel, CardMove};
 use crate::report::portfolio::probability_points;
-
-/// One account's scores and every driver of each, as `healthscore explain
-/// --json` writes them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct AccountCard {
-    pub account_id: String,
-    /// The snapshot scored, when the table has dates.
-    pub snapshot_date: Option<String>,
-    pub model_version: String,
-    pub segment: Option<String>,
-    pub risk: Option<f64>,
-    pub upsell: Option<f64>,
-    pub health: Option<f64>,
-    pub band: Option<Band>,
-    pub action: Action,
-    /// The hand-built score and its band, beside the model's.
-    pub rules_health: f64,
-    pub rules_band: Band,
-    /// The drivers of each model the version has (risk first).
-    pub models: Vec<CardModel>,
-}
-
-/// The drivers of one model's score for the account.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CardModel {
-    pub target: Target,
-    /// The model's base margin (log-odds) and the account's margin; the
-    /// contributions add up to their difference.
-    pub base: f64,
-    pub margin: f64,
-    /// Every feature with a non-zero contribution, largest first by size.
-    pub drivers: Vec<CardDriver>,
-    /// The contributions summed per category, for the categories the model uses.
-    pub categories: BTreeMap<Category, f64>,
-}
-
-/// One feature's part in a score.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct CardDriver {
-    pub feature: String,
-    pub category: Category,
-    /// The account's value, as the scores file writes it.
-    pub value: String,
-    /// In log-odds: exact (TreeSHAP or coefficient × centred value).
-    pub contribution: f64,
-    /// The odds multiplier, `exp(contribution)`.
-    pub odds: f64,
-    /// In percentage points of probability: the score's difference from the
-    /// model's base rate split in proportion to the log-odds contributions
-    /// ([`probability_points`]).
-    pub points: f64,
-}
 
 /// The card of row `r` of `scored` as a value.
 ///
@@ -119,15 +68,54 @@ pub fn account_card(scored: &Scored, r: usize, spec: &Spec) -> AccountCard {
         rules_health: scored.rules_health[r],
         rules_band: spec.band(scored.rules_health[r]),
         models,
+        previous: None,
     }
+}
+
+/// What changed for row `r` of `scored` since `previous`, for its card: the
+/// previous band and risk, and the five features whose risk contribution
+/// changed most, with their values then (when the previous run listed them)
+/// and now. None when the account is not in the previous run.
+pub fn card_change(scored: &Scored, r: usize, previous: &Previous) -> Option<CardChange> {
+    let t = &scored.table;
+    let p = previous.rows.get(&t.ids[r])?;
+    let risk = scored.risk.as_ref();
+    let mut moved = vec![];
+    if let (Some(risk), true) = (risk, previous.has_contributions) {
+        let features = &risk.explained.features;
+        let deltas: Vec<f64> = features
+            .iter()
+            .enumerate()
+            .map(|(j, (f, _))| risk.explained.attributions.contributions[[r, j]] - p.contributions.get(f).copied().unwrap_or(0.0))
+            .collect();
+        for j in top_k(&deltas, 5) {
+            let f = &features[j].0;
+            moved.push(CardMove {
+                feature: f.clone(),
+                before: p.values.get(f).cloned(),
+                now: value_text(t, f, r),
+                contribution_change: deltas[j],
+            });
+        }
+    }
+    Some(CardChange {
+        previous_band: p.band,
+        previous_risk: p.risk,
+        risk_change: risk.zip(p.risk).map(|(s, old)| s.probability[r] - old),
+        moved,
+    })
 }
 
 /// The plain-text card of one account (for `healthscore explain`): the five
 /// largest drivers in each direction of each score, with their values, odds
 /// multipliers and probability points, and the roll-up per category.
 pub fn card(scored: &Scored, r: usize, spec: &Spec) -> String {
+    card_text(&account_card(scored, r, spec))
+}
+
+/// The plain-text form of a card, what changed since a previous run included.
+pub fn card_text(c: &AccountCard) -> String {
     use std::fmt::Write;
-    let c = account_card(scored, r, spec);
     let mut s = String::new();
     let _ = writeln!(
         s,
@@ -147,6 +135,28 @@ pub fn card(scored: &Scored, r: usize, spec: &Spec) -> String {
     }
     let _ = writeln!(s, "action    {}", c.action);
     let _ = writeln!(s, "hand-built score {:.1} ({})", c.rules_health, c.rules_band.name());
+    if let Some(p) = &c.previous {
+        let pct = |v: Option<f64>| v.map_or("—".to_string(), |v| format!("{:.1}%", 100.0 * v));
+        let _ = writeln!(
+            s,
+            "\nsince the previous run: risk {} → {} ({}), band {} → {}",
+            pct(p.previous_risk),
+            pct(c.risk),
+            p.risk_change.map_or("—".to_string(), |d| format!("{:+.1} points", 100.0 * d)),
+            p.previous_band.map_or("—", |b| b.name()),
+            c.band.map_or("—", |b| b.name())
+        );
+        for m in &p.moved {
+            let _ = writeln!(
+                s,
+                "    {:<28} {:>12} → {:<12} {:+.3} log-odds",
+                m.feature,
+                m.before.as_deref().unwrap_or("—"),
+                m.now,
+                m.contribution_change
+            );
+        }
+    }
     for m in &c.models {
         let _ = writeln!(
             s,

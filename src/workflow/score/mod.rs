@@ -31,7 +31,7 @@ use crate::explain::{by_category, top_k, top_k_into, Explained, Explainer};
 use crate::features::reference::{DriftLevel, LiveCounts};
 use crate::model::Target;
 use crate::registry::Loaded;
-pub use card::{account_card, card, AccountCard, CardDriver, CardModel};
+pub use card::{account_card, card, card_change, card_text, AccountCard, CardChange, CardDriver, CardModel, CardMove};
 pub use checks::data_checks;
 use checks::DataChecks;
 use previous::CONTRIB;

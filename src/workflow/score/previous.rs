@@ -10,6 +10,12 @@ pub struct Previous {
     /// Whether the file has per-feature risk contributions (written without
     /// `--no-contributions`); without them, changes cannot be attributed.
     pub has_contributions: bool,
+    /// The version that wrote it (its `model_version` column), when known.
+    pub version: Option<String>,
+    /// The risk of each account on the previous run's own table, rescored by
+    /// the current version ([`Previous::rescore`]): the change since then
+    /// splits into the model's part and the customer's.
+    pub rescored: Option<HashMap<String, f64>>,
 }
 
 /// One account of a previous run.
@@ -84,10 +90,49 @@ impl Previous {
                 });
             }
         }
+        let version = if f.has("model_version") {
+            f.strings("model_version", "model version of the previous scores")?
+                .into_iter()
+                .flatten()
+                .next()
+        } else {
+            None
+        };
         Ok(Previous {
             rows,
             has_contributions: !contrib_cols.is_empty(),
+            version,
+            rescored: None,
         })
+    }
+
+    /// Scores `table` — the feature table the previous run scored — with the
+    /// current version, so that each account's change of risk splits into
+    /// the customer's part (the current model on the table now against the
+    /// same model on the table then) and the model's part (the current model
+    /// against the previous run's, on the table then). A table with several
+    /// snapshots of an account keeps its latest.
+    ///
+    /// ```no_run
+    /// use healthscore::{read_live, Previous, Registry};
+    /// let reg = Registry::new("models");
+    /// let version = reg.load(&reg.resolve(None)?)?;
+    /// let mut previous = Previous::read("scores-previous.csv".as_ref())?;
+    /// previous.rescore(&version, read_live(&version, "previous-live.csv".as_ref())?);
+    /// # Ok::<(), healthscore::Error>(())
+    /// ```
+    pub fn rescore(&mut self, loaded: &Loaded, table: Table) {
+        let scored = score(loaded, table);
+        let Some(risk) = &scored.risk else { return };
+        let t = &scored.table;
+        let mut latest: HashMap<&str, usize> = HashMap::new();
+        for r in 0..t.len() {
+            let e = latest.entry(t.ids[r].as_str()).or_insert(r);
+            if t.dates.as_ref().is_some_and(|d| d[r] > d[*e]) {
+                *e = r;
+            }
+        }
+        self.rescored = Some(latest.into_iter().map(|(id, r)| (id.to_string(), risk.probability[r])).collect());
     }
 }
 

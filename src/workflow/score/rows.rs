@@ -211,6 +211,15 @@ pub(super) fn render_rows(
         out.push("previous_band", OutColumn::Text(pb.clone()));
         out.push("previous_risk", OutColumn::Float(pr.clone()));
         out.push("risk_change", OutColumn::Float(change.clone()));
+        if let Some(rescored) = &prev.rescored {
+            // The change split: the customer's part (this model, then against now)
+            // and the model's (this model against the previous one, on the table then).
+            let then = |r: usize| rescored.get(&ids[r]).copied();
+            let customer = (0..n).map(|r| then(r).map(|t| risk.probability[r] - t)).collect();
+            let model = (0..n).map(|r| Some(then(r)? - prev.rows.get(&ids[r])?.risk?)).collect();
+            out.push("risk_change_customer", OutColumn::Float(customer));
+            out.push("risk_change_model", OutColumn::Float(model));
+        }
         out.push("moved_by", OutColumn::Text(moved.clone()));
         out.push("alert", OutColumn::Text(alert.clone()));
         let pick_t = |v: &Vec<Option<String>>| OutColumn::Text(alert_rows.iter().map(|&r| v[r].clone()).collect());
