@@ -554,6 +554,36 @@ fn scoring_twice_writes_the_same_file_in_every_format() {
 }
 
 #[test]
+fn each_driver_carries_its_percentage_points_of_probability() {
+    let d = tempfile::tempdir().unwrap();
+    let out = d.path().join("scores.csv");
+    score_sample(&repo("notebooks-data/live.csv"), &out, &[]).assert().success();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let header: Vec<&str> = text.lines().next().unwrap().split(',').collect();
+    let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or_else(|| panic!("no {name}"));
+    let (risk, base) = (col("risk"), col("risk_base"));
+    let mut checked = 0;
+    for l in text.lines().skip(1).take(500) {
+        let cells: Vec<&str> = l.split(',').collect();
+        let (p, b): (f64, f64) = (cells[risk].parse().unwrap(), cells[base].parse().unwrap());
+        for k in 1..=5 {
+            let (Ok(c), Ok(pts)) = (
+                cells[col(&format!("risk_driver_{k}_contribution"))].parse::<f64>(),
+                cells[col(&format!("risk_driver_{k}_points"))].parse::<f64>(),
+            ) else {
+                continue;
+            };
+            // The distance from the base rate, split in proportion to the log-odds.
+            let expected = 100.0 * (p - 1.0 / (1.0 + (-b).exp())) * c / ((p / (1.0 - p)).ln() - b);
+            assert!((pts - expected).abs() < 1e-9, "{pts} vs {expected}");
+            assert_eq!(pts > 0.0, c > 0.0, "points keep the sign of the contribution");
+            checked += 1;
+        }
+    }
+    assert!(checked > 2000, "{checked}");
+}
+
+#[test]
 fn alerts_since_the_previous_quarter_come_sorted_by_expected_loss() {
     let d = tempfile::tempdir().unwrap();
     let now = d.path().join("now.csv");
@@ -991,6 +1021,11 @@ fn demo_runs_twice() {
         .sum();
     assert_eq!(clustered, p["accounts"].as_u64().unwrap());
     assert!(page.contains("usage clusters"));
+    // What drives the scores within each segment: every segment of the spec's column.
+    assert_eq!(
+        p["segment_categories"].as_array().unwrap().len(),
+        p["by_segment"].as_array().unwrap().len()
+    );
 }
 
 #[test]

@@ -106,6 +106,9 @@ pub struct Portfolio {
     pub risk_distribution: Vec<RiskBin>,
     pub categories: Vec<Driver>,
     pub features: Vec<Driver>,
+    /// The categories' drivers within each segment (when the spec names one).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub segment_categories: Vec<SegmentDrivers>,
     pub migration: Option<Migration>,
     pub top_accounts: Vec<TopAccount>,
     /// Accounts the scores file flags `zombie` (outside the red band while
@@ -119,6 +122,15 @@ pub struct Portfolio {
     /// (risk, upsell, band, ARR) of every account, for the map; not in the JSON.
     #[serde(skip)]
     pub points: Vec<(f64, f64, usize, f64)>,
+}
+
+/// What drives the scores within one segment.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SegmentDrivers {
+    pub segment: String,
+    pub accounts: usize,
+    /// Mean |contribution| per category within the segment, largest first.
+    pub categories: Vec<Driver>,
 }
 
 /// The zombie accounts of a portfolio.
@@ -140,7 +152,7 @@ fn band_index(b: Option<&str>) -> Option<usize> {
 }
 
 /// Whether [`portfolio`] reads a column of a scores file. The others — the
-/// upsell drivers, drivers past the third, odds multipliers, the health
+/// upsell drivers, drivers past the third, odds multipliers and points, the health
 /// column, the hand-built score and the comparison with a previous run —
 /// need not be read (see [`crate::data::read::read_frame_columns`]).
 ///
@@ -150,7 +162,8 @@ fn band_index(b: Option<&str>) -> Option<usize> {
 /// assert!(!reads_column("risk_driver_4") && !reads_column("upsell_driver_1") && !reads_column("rules_health"));
 /// ```
 pub fn reads_column(name: &str) -> bool {
-    if ["upsell_driver_", "rules_", "previous_"].iter().any(|p| name.starts_with(p)) || name.ends_with("_odds") {
+    if ["upsell_driver_", "rules_", "previous_"].iter().any(|p| name.starts_with(p)) || name.ends_with("_odds") || name.ends_with("_points")
+    {
         return false;
     }
     if let Some(rest) = name.strip_prefix("risk_driver_") {
@@ -309,6 +322,52 @@ pub fn portfolio(
         }
     }
     categories.sort_by(|a, b| b.mean_abs_risk.total_cmp(&a.mean_abs_risk));
+    // The same per segment: mean |contribution| of each category within it.
+    let mut segment_categories = Vec::new();
+    if let Some(seg) = &seg {
+        let mut names: Vec<&str> = seg.iter().map(|s| s.as_deref().unwrap_or("(missing)")).collect();
+        names.sort_unstable();
+        names.dedup();
+        let column = |col: &str| -> Result<Option<Vec<Option<f64>>>> {
+            if f.has(col) {
+                f.numbers(col, "contribution").map(Some)
+            } else {
+                Ok(None)
+            }
+        };
+        let mut cols = Vec::new();
+        for c in Category::ALL {
+            if let Some(r) = column(&format!("risk_{}", c.name()))? {
+                cols.push((c, r, column(&format!("upsell_{}", c.name()))?));
+            }
+        }
+        for name in names {
+            let rows: Vec<usize> = (0..n).filter(|&i| seg[i].as_deref().unwrap_or("(missing)") == name).collect();
+            let mean = |v: &[Option<f64>]| {
+                let (s, k) = rows
+                    .iter()
+                    .filter_map(|&i| v[i])
+                    .fold((0.0, 0usize), |(s, k), x| (s + x.abs(), k + 1));
+                (k > 0).then(|| s / k as f64)
+            };
+            let mut drivers: Vec<Driver> = cols
+                .iter()
+                .filter_map(|(c, r, u)| {
+                    Some(Driver {
+                        name: c.name().into(),
+                        mean_abs_risk: mean(r)?,
+                        mean_abs_upsell: u.as_ref().and_then(|u| mean(u)),
+                    })
+                })
+                .collect();
+            drivers.sort_by(|a, b| b.mean_abs_risk.total_cmp(&a.mean_abs_risk));
+            segment_categories.push(SegmentDrivers {
+                segment: name.to_string(),
+                accounts: rows.len(),
+                categories: drivers,
+            });
+        }
+    }
     let mut features = Vec::new();
     for name in f.names() {
         if let Some(feat) = name.strip_prefix("risk_contrib_") {
@@ -520,6 +579,7 @@ pub fn portfolio(
         risk_distribution,
         categories,
         features,
+        segment_categories,
         migration,
         top_accounts,
         zombies,

@@ -288,6 +288,9 @@ pub fn html(p: &Portfolio) -> String {
     h += "<h2>What drives the portfolio</h2>";
     h += &bars("By category", &p.categories);
     h += &bars("By feature (top 12)", &p.features[..p.features.len().min(12)]);
+    if !p.segment_categories.is_empty() {
+        h += &segment_drivers(&p.segment_categories);
+    }
     h += "<h2>The 25 accounts with the largest expected loss</h2><table><tr><th>account</th><th>band</th><th>risk</th><th>ARR</th><th>expected loss</th><th>top risk drivers (percentage points of risk, log-odds)</th></tr>";
     for t in &p.top_accounts {
         h += &format!(
@@ -441,4 +444,28 @@ fn cluster_map(c: &UsageClusters) -> String {
             .draw()?;
         Ok(())
     })
+}
+
+/// Mean |risk contribution| of each category within each segment: one row
+/// per category, one column per segment, the largest of each column in bold.
+fn segment_drivers(segments: &[SegmentDrivers]) -> String {
+    let mut h = String::from("<h3>By category within each segment (mean |risk contribution|, log-odds)</h3><table><tr><th>category</th>");
+    for s in segments {
+        h += &format!("<th>{} ({} accounts)</th>", esc(&s.segment), s.accounts);
+    }
+    h += "</tr>";
+    let order: Vec<&str> = segments[0].categories.iter().map(|d| d.name.as_str()).collect();
+    for name in order {
+        h += &format!("<tr><td>{}</td>", esc(name));
+        for s in segments {
+            let top = s.categories.first().map(|d| d.name.as_str());
+            match s.categories.iter().find(|d| d.name == name) {
+                Some(d) if top == Some(name) => h += &format!("<td><b>{:.3}</b></td>", d.mean_abs_risk),
+                Some(d) => h += &format!("<td>{:.3}</td>", d.mean_abs_risk),
+                None => h += "<td>–</td>",
+            }
+        }
+        h += "</tr>";
+    }
+    h + "</table>"
 }

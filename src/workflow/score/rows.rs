@@ -132,6 +132,21 @@ pub(super) fn render_rows(
                         .collect(),
                 ),
             );
+            // In percentage points of probability: the score's distance from
+            // the base rate split in proportion to the log-odds contributions.
+            out.push(
+                format!("{name}_driver_{}_points", k + 1),
+                OutColumn::Num(
+                    (0..n)
+                        .into_par_iter()
+                        .map(|r| {
+                            feat(r).map_or(f64::NAN, |j| {
+                                100.0 * point_share(s.probability[r], a.base[r], a.contributions[[r, j]])
+                            })
+                        })
+                        .collect(),
+                ),
+            );
             out.push(
                 format!("{name}_driver_{}_odds", k + 1),
                 OutColumn::Num(
@@ -277,6 +292,12 @@ pub(super) fn count_names(names: impl Iterator<Item = &'static str>, counts: &mu
     for (name, c) in seen {
         *counts.entry(name.to_string()).or_default() += c;
     }
+}
+
+/// One contribution's share of `p − sigmoid(base)`, as
+/// [`crate::report::portfolio::probability_points`] computes it.
+fn point_share(p: f64, base: f64, contribution: f64) -> f64 {
+    crate::report::portfolio::probability_points(p, base, &[contribution])[0]
 }
 
 /// The features that raised the risk most since the previous run (their
