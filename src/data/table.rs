@@ -145,6 +145,19 @@ impl Table {
         }
     }
 
+    /// Each account's row, its latest snapshot when the table has several
+    /// (the first of equal dates).
+    pub fn latest_rows(&self) -> std::collections::HashMap<&str, usize> {
+        let mut latest: std::collections::HashMap<&str, usize> = std::collections::HashMap::with_capacity(self.len());
+        for r in 0..self.len() {
+            let e = latest.entry(self.ids[r].as_str()).or_insert(r);
+            if self.dates.as_ref().is_some_and(|d| d[r] > d[*e]) {
+                *e = r;
+            }
+        }
+        latest
+    }
+
     /// The feature with this name.
     pub fn feature(&self, name: &str) -> Option<&RawFeature> {
         self.features.iter().find(|f| f.def.name == name)

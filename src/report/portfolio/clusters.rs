@@ -77,14 +77,8 @@ impl UsageFeatures {
         if names.len() < 2 {
             return None;
         }
-        let mut latest: HashMap<&str, usize> = HashMap::new();
-        for r in 0..table.len() {
-            let e = latest.entry(table.ids[r].as_str()).or_insert(r);
-            if table.dates.as_ref().is_some_and(|d| d[r] > d[*e]) {
-                *e = r;
-            }
-        }
-        let by_id = latest
+        let by_id = table
+            .latest_rows()
             .into_iter()
             .map(|(id, r)| (id.to_string(), columns.iter().map(|c| c[r]).collect()))
             .collect();

@@ -124,14 +124,7 @@ impl Previous {
     pub fn rescore(&mut self, loaded: &Loaded, table: Table) {
         let scored = score(loaded, table);
         let Some(risk) = &scored.risk else { return };
-        let t = &scored.table;
-        let mut latest: HashMap<&str, usize> = HashMap::new();
-        for r in 0..t.len() {
-            let e = latest.entry(t.ids[r].as_str()).or_insert(r);
-            if t.dates.as_ref().is_some_and(|d| d[r] > d[*e]) {
-                *e = r;
-            }
-        }
+        let latest = scored.table.latest_rows();
         self.rescored = Some(latest.into_iter().map(|(id, r)| (id.to_string(), risk.probability[r])).collect());
     }
 }
