@@ -25,6 +25,7 @@ pub struct Args {
     /// The table holding the account (CSV or Parquet).
     #[arg(long)]
     pub input: PathBuf,
+    /// The model registry.
     #[arg(long, default_value = "models")]
     pub models: PathBuf,
     /// Use this version instead of the version in use.
