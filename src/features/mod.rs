@@ -71,6 +71,18 @@ pub enum FeatureTransform {
 }
 
 impl FeatureTransform {
+    /// A raw numeric value as the design's column holds it: a missing value
+    /// imputed with the median, `log1p` when chosen, then standardised. None
+    /// for a categorical feature.
+    pub fn standardised(&self, x: f64) -> Option<f64> {
+        match self {
+            FeatureTransform::Numeric {
+                median, log1p, mean, sd, ..
+            } => Some((apply(if x.is_finite() { x } else { *median }, *log1p) - mean) / sd),
+            FeatureTransform::Categorical { .. } => None,
+        }
+    }
+
     /// The input feature's name.
     pub fn name(&self) -> &str {
         match self {
@@ -402,19 +414,9 @@ impl Preprocessor {
             let mut col = 0;
             for (f, raw) in self.features.iter().zip(&raws) {
                 match (f, raw) {
-                    (
-                        FeatureTransform::Numeric {
-                            median,
-                            log1p,
-                            mean,
-                            sd,
-                            missing_indicator,
-                            ..
-                        },
-                        Raw::Numeric(v),
-                    ) => {
+                    (FeatureTransform::Numeric { missing_indicator, .. }, Raw::Numeric(v)) => {
                         let present = v[r].is_finite();
-                        out[col] = (apply(if present { v[r] } else { *median }, *log1p) - mean) / sd;
+                        out[col] = f.standardised(v[r]).expect("a numeric transform");
                         if *missing_indicator {
                             out[col + 1] = (!present) as u8 as f64;
                         }

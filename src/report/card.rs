@@ -10,6 +10,7 @@ use plotters::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use crate::data::spec::{Action, Band, Category, Target};
+use crate::report::{esc, svg};
 
 /// One account's scores and every driver of each, as `healthscore explain
 /// --json` writes them.
@@ -89,15 +90,6 @@ pub struct CardMove {
     pub contribution_change: f64,
 }
 
-fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
-
 /// Drivers drawn one bar each in the waterfall; the rest share one bar.
 const WATERFALL_BARS: usize = 10;
 
@@ -136,11 +128,8 @@ fn waterfall(m: &CardModel, probability: f64) -> String {
     let pad = ((hi - lo) * 0.08).max(0.5);
     let rows = steps.len() + 2;
     let height = 60 + 26 * rows as u32;
-    let mut svg = String::new();
-    let res: DrawResult = (|| {
-        let root = SVGBackend::with_string(&mut svg, (760, height)).into_drawing_area();
-        root.fill(&WHITE)?;
-        let mut chart = ChartBuilder::on(&root)
+    svg(760, height, |root| {
+        let mut chart = ChartBuilder::on(root)
             .caption(
                 format!("{}: from the base rate to this account, in percentage points", m.target.name()),
                 ("sans-serif", 16),
@@ -181,13 +170,8 @@ fn waterfall(m: &CardModel, probability: f64) -> String {
             let (_, y) = chart.backend_coord(&(lo - pad, row_y(i) + 0.5));
             root.draw(&Text::new(name.clone(), (10, y - 7), ("sans-serif", 13)))?;
         }
-        root.present()?;
         Ok(())
-    })();
-    match res {
-        Ok(()) => svg,
-        Err(e) => format!("<p>(chart not drawn: {})</p>", esc(&e.to_string())),
-    }
+    })
 }
 
 /// The card as one self-contained HTML page (for `healthscore explain --html`).

@@ -20,21 +20,22 @@ const PALETTE: [RGBColor; 4] = [
     RGBColor(148, 103, 189),
 ];
 
-fn esc(s: &str) -> String {
+/// Text escaped for HTML.
+pub(crate) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
         .replace('"', "&quot;")
 }
 
-type DrawResult = Result<(), Box<dyn std::error::Error>>;
+pub(crate) type DrawResult = Result<(), Box<dyn std::error::Error>>;
 
-/// Renders one chart as an SVG string: a white W×H drawing area handed to
+/// Renders one chart as an SVG string: a white `w`×`h` drawing area handed to
 /// `draw`; a drawing error becomes a short note in the page instead.
-fn render_svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult) -> String {
+pub(crate) fn svg(w: u32, h: u32, draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult) -> String {
     let mut svg = String::new();
     let res: DrawResult = (|| {
-        let root = SVGBackend::with_string(&mut svg, (W, H)).into_drawing_area();
+        let root = SVGBackend::with_string(&mut svg, (w, h)).into_drawing_area();
         root.fill(&WHITE)?;
         draw(&root)?;
         root.present()?;
@@ -44,6 +45,11 @@ fn render_svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>
         Ok(()) => svg,
         Err(e) => format!("<p>chart unavailable: {}</p>", esc(&e.to_string())),
     }
+}
+
+/// [`svg`] at the validation report's chart size.
+fn render_svg(draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult) -> String {
+    svg(W, H, draw)
 }
 
 type UnitChart<'a, 'b> =

@@ -45,16 +45,7 @@ impl UsageFeatures {
         let mut names = vec![];
         let mut columns: Vec<Vec<f64>> = vec![];
         for t in &pre.features {
-            let FeatureTransform::Numeric {
-                name,
-                category,
-                median,
-                log1p,
-                mean,
-                sd,
-                ..
-            } = t
-            else {
+            let FeatureTransform::Numeric { name, category, sd, .. } = t else {
                 continue;
             };
             let Some(FeatureValues::Numeric(v)) = table.feature(name).map(|f| &f.values) else {
@@ -63,16 +54,8 @@ impl UsageFeatures {
             if !USAGE_CATEGORIES.contains(category) || *sd <= 0.0 {
                 continue;
             }
-            let z = v
-                .iter()
-                .map(|&x| {
-                    let x = if x.is_nan() { *median } else { x };
-                    let x = if *log1p { x.max(0.0).ln_1p() } else { x };
-                    (x - mean) / sd
-                })
-                .collect();
             names.push(name.clone());
-            columns.push(z);
+            columns.push(v.iter().filter_map(|&x| t.standardised(x)).collect());
         }
         if names.len() < 2 {
             return None;

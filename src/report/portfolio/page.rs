@@ -4,6 +4,7 @@
 use plotters::prelude::*;
 
 use super::*;
+use crate::report::{esc, svg};
 
 pub(super) fn capitalise(s: &str) -> String {
     let mut c = s.chars();
@@ -22,29 +23,6 @@ pub(super) fn format_money(x: f64) -> String {
 }
 
 pub(super) const COLOURS: [RGBColor; 3] = [RGBColor(214, 39, 40), RGBColor(230, 160, 0), RGBColor(44, 160, 44)];
-
-pub(super) fn esc(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-pub(super) type DrawResult = std::result::Result<(), Box<dyn std::error::Error>>;
-
-pub(super) fn svg(w: u32, h: u32, draw: impl FnOnce(&DrawingArea<SVGBackend, plotters::coord::Shift>) -> DrawResult) -> String {
-    let mut out = String::new();
-    let res = {
-        let root = SVGBackend::with_string(&mut out, (w, h)).into_drawing_area();
-        root.fill(&WHITE)
-            .map_err(|e| e.to_string())
-            .and_then(|_| draw(&root).map_err(|e| e.to_string()))
-    };
-    match res {
-        Ok(()) => out,
-        Err(e) => format!("<p>chart not drawn: {}</p>", esc(&e)),
-    }
-}
 
 /// The risk × upsell map: a dot per account (size by ARR) up to [`MAP_DOTS`], else a density grid.
 pub(super) fn map_chart(p: &Portfolio) -> String {
