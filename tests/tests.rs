@@ -1437,3 +1437,85 @@ fn kept_columns_pass_through_to_the_scores_and_a_missing_one_is_named() {
         .code(2)
         .stderr(contains("columns.keep lists `band`"));
 }
+
+#[test]
+fn a_category_of_ones_own_changes_the_hand_built_score_and_the_roll_ups_not_the_models() {
+    // The sample's spec with the advocacy features moved to a category of
+    // the spec's own, weighted four times as much. Advocacy comes last of
+    // the eight, so the features keep their order.
+    let d = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(repo("training/saas.toml")).unwrap();
+    assert!(!text.contains("[rules]"), "the sample spec takes the default weights");
+    let text = text.replace("advocacy = [", "community = [") + "\n[rules]\nweights = { community = 40 }\n";
+    let spec = write(d.path(), "own.toml", &text);
+    let models = d.path().join("models");
+    train_files(&spec, &repo("notebooks-data/history.csv"), &models, &["--version", "own"]);
+    let live = repo("notebooks-data/live.csv");
+    let (theirs, ours) = (d.path().join("eight.csv"), d.path().join("own.csv"));
+    score_sample(&live, &theirs, &[]).assert().success();
+    score_cmd(&models, &live, &ours).assert().success();
+    let read = |p: &std::path::Path| {
+        let text = std::fs::read_to_string(p).unwrap();
+        let mut lines = text.lines();
+        let header: Vec<String> = lines.next().unwrap().split(',').map(String::from).collect();
+        let rows: Vec<Vec<String>> = lines.map(|l| l.split(',').map(String::from).collect()).collect();
+        (header, rows)
+    };
+    let ((h8, r8), (h9, r9)) = (read(&theirs), read(&ours));
+    let column = |h: &[String], rows: &[Vec<String>], name: &str| -> Vec<String> {
+        let i = h.iter().position(|x| x == name).unwrap_or_else(|| panic!("no column {name}"));
+        rows.iter().map(|r| r[i].clone()).collect()
+    };
+    let num = |v: Vec<String>| -> Vec<f64> { v.iter().map(|x| x.parse().unwrap()).collect() };
+    // The models: the same scores and drivers.
+    for name in ["risk", "upsell", "risk_driver_1", "risk_driver_1_contribution", "upsell_driver_2"] {
+        assert_eq!(column(&h8, &r8, name), column(&h9, &r9, name), "{name} changed");
+    }
+    // The roll-ups: the new category after the eight, the sum of its features.
+    let at = |name: &str| h9.iter().position(|x| x == name).unwrap_or_else(|| panic!("no {name}"));
+    assert!(at("risk_advocacy") < at("risk_community") && at("risk_community") < at("risk_driver_1"));
+    assert!(num(column(&h9, &r9, "risk_advocacy")).iter().all(|&v| v == 0.0));
+    let community = num(column(&h9, &r9, "risk_community"));
+    let parts: Vec<f64> = num(column(&h9, &r9, "risk_contrib_referrals_12m"))
+        .iter()
+        .zip(num(column(&h9, &r9, "risk_contrib_community_posts_90d")))
+        .map(|(a, b)| a + b)
+        .collect();
+    assert!(community.iter().zip(&parts).all(|(a, b)| (a - b).abs() < 1e-9));
+    assert_eq!(num(column(&h8, &r8, "risk_advocacy")), community, "the same sums under a new name");
+    // The hand-built score: the same category scores, another weight.
+    let (old, new) = (num(column(&h8, &r8, "rules_health")), num(column(&h9, &r9, "rules_health")));
+    assert!(old.iter().zip(&new).filter(|(a, b)| a != b).count() > old.len() / 2);
+    // The portfolio and the card speak of it too.
+    let json = d.path().join("portfolio.json");
+    hs().args(["report", "--scores"])
+        .arg(&ours)
+        .arg("--models")
+        .arg(&models)
+        .arg("--output")
+        .arg(d.path().join("portfolio.html"))
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let p: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let names: Vec<&str> = p["categories"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"community") && !names.contains(&"advocacy"), "{names:?}");
+    let id = column(&h9, &r9, "account_id")[0].clone();
+    let card = hs()
+        .args(["explain", "--json", "--models"])
+        .arg(&models)
+        .arg("--input")
+        .arg(&live)
+        .arg("--account")
+        .arg(&id)
+        .output()
+        .unwrap();
+    assert!(card.status.success(), "{}", String::from_utf8_lossy(&card.stderr));
+    assert!(String::from_utf8_lossy(&card.stdout).contains("\"community\""));
+}

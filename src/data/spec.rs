@@ -17,9 +17,15 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::error::{Error, Result};
 
-/// The eight metric categories of a customer health score.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+/// A metric category: one of the eight of a customer health score, or one a
+/// spec adds with its own weight (see [`Category::named`]).
+///
+/// Categories group features for the hand-built score (each category's score
+/// is the mean of its features' percentiles, weighted by `rules.weights`) and
+/// for the roll-ups of the attributions (`risk_<category>` in the scores). The
+/// models never see them. The eight come first, in the order of
+/// [`Category::ALL`]; a spec's own follow in name order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Category {
     Engagement,
     Usage,
@@ -29,10 +35,17 @@ pub enum Category {
     Relationships,
     Sentiment,
     Advocacy,
+    /// A category a spec adds (a checked, lowercase name).
+    Custom(CustomCategory),
 }
 
+/// The name of a category a spec adds: lowercase letters, digits and `_`,
+/// starting with a letter, not one of the eight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct CustomCategory(&'static str);
+
 impl Category {
-    /// All categories, in the order used for output columns.
+    /// The eight categories, in the order used for output columns.
     pub const ALL: [Category; 8] = [
         Category::Engagement,
         Category::Usage,
@@ -55,18 +68,101 @@ impl Category {
             Category::Relationships => "relationships",
             Category::Sentiment => "sentiment",
             Category::Advocacy => "advocacy",
+            Category::Custom(c) => c.0,
         }
     }
 
-    /// Index in [`Category::ALL`].
-    pub fn index(self) -> usize {
-        self as usize
+    /// The category of a name: one of the eight, or a category of the spec's
+    /// own. A name of one's own must be usable as the end of a column name
+    /// (`risk_<name>`) beside the columns the scores file already writes.
+    ///
+    /// ```
+    /// use healthscore::Category;
+    /// assert_eq!(Category::named("usage"), Ok(Category::Usage));
+    /// let security = Category::named("security").unwrap();
+    /// assert_eq!(security.name(), "security");
+    /// assert!(security > Category::Advocacy, "the eight come first");
+    /// assert!(Category::named("Security").is_err() && Category::named("driver_1").is_err());
+    /// ```
+    pub fn named(name: &str) -> std::result::Result<Category, String> {
+        if let Some(c) = Category::ALL.into_iter().find(|c| c.name() == name) {
+            return Ok(c);
+        }
+        let word = name.len() <= 40
+            && name.starts_with(|c: char| c.is_ascii_lowercase())
+            && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+        if !word {
+            return Err(format!(
+                "`{name}` is not a category name: the eight are {}; a category of your own takes lowercase letters, digits and `_`, starting with a letter (at most 40)",
+                Category::ALL.map(|c| c.name()).join(", ")
+            ));
+        }
+        // Names the scores file gives other `risk_*`, `upsell_*` and `rules_*` columns.
+        if ["base", "model", "health", "band"].contains(&name) || ["driver_", "contrib_", "change"].iter().any(|p| name.starts_with(p)) {
+            return Err(format!(
+                "`{name}` cannot name a category: `risk_{name}` is a column the scores file already writes"
+            ));
+        }
+        Ok(Category::Custom(CustomCategory(intern(name))))
     }
+
+    /// Whether this is one of the eight.
+    pub fn is_standard(self) -> bool {
+        !matches!(self, Category::Custom(_))
+    }
+
+    /// The categories of a set of features: the eight, then the spec's own
+    /// among them in name order. Roll-ups are written in this order.
+    ///
+    /// ```
+    /// use healthscore::Category;
+    /// let security = Category::named("security").unwrap();
+    /// let cats = Category::all_with([Category::Usage, security, security]);
+    /// assert_eq!(cats.len(), 9);
+    /// assert_eq!(cats[8], security);
+    /// ```
+    pub fn all_with(categories: impl IntoIterator<Item = Category>) -> Vec<Category> {
+        let mut out: Vec<Category> = Category::ALL.to_vec();
+        let mut own: Vec<Category> = categories.into_iter().filter(|c| !c.is_standard()).collect();
+        own.sort_unstable();
+        own.dedup();
+        out.extend(own);
+        out
+    }
+}
+
+/// The one `&'static str` of each category name a spec adds, so that
+/// [`Category`] stays `Copy`: a program meets a handful of names, each kept
+/// once for the life of the process.
+fn intern(name: &str) -> &'static str {
+    use std::collections::BTreeSet;
+    use std::sync::{Mutex, OnceLock};
+    static NAMES: OnceLock<Mutex<BTreeSet<&'static str>>> = OnceLock::new();
+    let mut names = NAMES.get_or_init(Default::default).lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(n) = names.get(name) {
+        return n;
+    }
+    let n: &'static str = Box::leak(name.into());
+    names.insert(n);
+    n
 }
 
 impl fmt::Display for Category {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+impl Serialize for Category {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
+impl<'de> Deserialize<'de> for Category {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Category, D::Error> {
+        let name = std::borrow::Cow::<str>::deserialize(d)?;
+        Category::named(&name).map_err(serde::de::Error::custom)
     }
 }
 
@@ -187,32 +283,40 @@ impl Default for Columns {
     }
 }
 
-/// Features per category: `engagement = ["logins_30d", ...]`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct FeatureLists {
-    pub engagement: Vec<String>,
-    pub usage: Vec<String>,
-    pub adoption: Vec<String>,
-    pub journey: Vec<String>,
-    pub payments: Vec<String>,
-    pub relationships: Vec<String>,
-    pub sentiment: Vec<String>,
-    pub advocacy: Vec<String>,
-}
+/// Features per category: `engagement = ["logins_30d", ...]`, under one of
+/// the eight or a category the spec adds (given a weight in `[rules.weights]`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct FeatureLists(BTreeMap<Category, Vec<String>>);
 
 impl FeatureLists {
     fn list(&self, c: Category) -> &[String] {
-        match c {
-            Category::Engagement => &self.engagement,
-            Category::Usage => &self.usage,
-            Category::Adoption => &self.adoption,
-            Category::Journey => &self.journey,
-            Category::Payments => &self.payments,
-            Category::Relationships => &self.relationships,
-            Category::Sentiment => &self.sentiment,
-            Category::Advocacy => &self.advocacy,
+        self.0.get(&c).map_or(&[], Vec::as_slice)
+    }
+
+    /// The categories listed, the eight first.
+    fn categories(&self) -> impl Iterator<Item = Category> + '_ {
+        self.0.keys().copied()
+    }
+}
+
+impl Serialize for FeatureLists {
+    /// The eight always (an empty list for a category without features), then
+    /// the spec's own: the same spec always writes the same manifest.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        for c in Category::all_with(self.categories()) {
+            m.serialize_entry(&c, self.list(c))?;
         }
+        m.end()
+    }
+}
+
+impl<'de> Deserialize<'de> for FeatureLists {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<FeatureLists, D::Error> {
+        let mut lists = BTreeMap::<Category, Vec<String>>::deserialize(d)?;
+        lists.retain(|_, l| !l.is_empty());
+        Ok(FeatureLists(lists))
     }
 }
 
@@ -322,7 +426,10 @@ pub enum Direction {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Rules {
-    /// Weight per category; categories without features are left out and the rest renormalised.
+    /// Weight per category; categories without features are left out and the
+    /// rest renormalised. A spec's table sets the categories it names; the
+    /// eight it leaves out keep their defaults.
+    #[serde(deserialize_with = "weights_over_defaults")]
     pub weights: BTreeMap<Category, f64>,
     /// Direction per feature; features not listed are oriented by their relation to churn in training data.
     pub direction: BTreeMap<String, Direction>,
@@ -336,6 +443,14 @@ impl Default for Rules {
             direction: BTreeMap::new(),
         }
     }
+}
+
+/// The default weights with those a spec gives on top, so that
+/// `weights = { security = 10 }` adds a category without zeroing the eight.
+fn weights_over_defaults<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<BTreeMap<Category, f64>, D::Error> {
+    let mut weights = Rules::default().weights;
+    weights.extend(BTreeMap::<Category, f64>::deserialize(d)?);
+    Ok(weights)
 }
 
 /// How the evaluation holdout is chosen.
@@ -669,6 +784,23 @@ impl Spec {
         if self.rules.weights.values().any(|w| !(w.is_finite() && *w >= 0.0)) {
             return Err(bad("rules.weights must be non-negative numbers".into()));
         }
+        // A category of the spec's own is declared by its weight, so that a
+        // misspelt category is an error rather than a new category.
+        for c in self.features.categories().filter(|c| !c.is_standard()) {
+            if !self.rules.weights.contains_key(&c) {
+                return Err(bad(format!(
+                    "[features] lists `{c}`, which is not one of the eight categories ({}); to add a category of your own, give it a weight in [rules.weights], e.g. weights = {{ ..., {c} = 10 }}",
+                    Category::ALL.map(|c| c.name()).join(", ")
+                )));
+            }
+        }
+        for c in self.rules.weights.keys().filter(|c| !c.is_standard()) {
+            if self.features.list(*c).is_empty() {
+                return Err(bad(format!(
+                    "[rules.weights] gives a weight to `{c}`, a category of your own with no features; list them under [features], e.g. {c} = [\"a_column\"]"
+                )));
+            }
+        }
         if self.rules.weights.values().sum::<f64>() <= 0.0 {
             return Err(bad(
                 "rules.weights sum to 0, so the hand-built score would be 50 for every account; give at least one category a positive weight".into(),
@@ -710,12 +842,14 @@ impl Spec {
         names.iter().filter(|n| !used.contains(&n.as_str())).cloned().collect()
     }
 
-    /// Features in a fixed order: by category, then as listed.
+    /// Features in a fixed order: by category (the eight, then the spec's
+    /// own), then as listed.
     pub fn feature_defs(&self) -> Vec<FeatureDef> {
-        Category::ALL
+        self.features
+            .0
             .iter()
-            .flat_map(|&c| {
-                self.features.list(c).iter().map(move |n| FeatureDef {
+            .flat_map(|(&c, names)| {
+                names.iter().map(move |n| FeatureDef {
                     name: n.clone(),
                     category: c,
                     categorical: self.categorical.contains(n),
@@ -852,6 +986,49 @@ sentiment = ["nps"]
         let text = "[features]\nhappiness = [\"nps\"]\n";
         let e = Spec::parse(text, Path::new("x.toml")).unwrap_err().to_string();
         assert!(e.contains("happiness"), "{e}");
+    }
+
+    #[test]
+    fn a_category_of_ones_own_is_declared_by_its_weight() {
+        let text =
+            "[features]\nusage = [\"logins\"]\nsecurity = [\"sso\", \"mfa_share\"]\n[rules]\nweights = { usage = 10, security = 5 }\n";
+        let s = Spec::parse(text, Path::new("x.toml")).unwrap();
+        let security = Category::named("security").unwrap();
+        let defs = s.feature_defs();
+        assert_eq!(
+            defs.iter().map(|d| d.name.as_str()).collect::<Vec<_>>(),
+            ["logins", "sso", "mfa_share"]
+        );
+        assert_eq!(defs[1].category, security);
+        assert_eq!(s.rules.weights[&security], 5.0);
+        assert_eq!(s.rules.weights[&Category::Usage], 10.0);
+        assert_eq!(
+            s.rules.weights[&Category::Sentiment],
+            15.0,
+            "the eight not named keep their defaults"
+        );
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<Spec>(&json).unwrap(), s);
+        // Without a weight, a name that is not one of the eight is a misspelling.
+        let e = Spec::parse("[features]\nusage = [\"logins\"]\nsecurity = [\"sso\"]\n", Path::new("x.toml")).unwrap_err();
+        assert!(
+            e.to_string().contains("`security`") && e.to_string().contains("[rules.weights]"),
+            "{e}"
+        );
+        // A weight for a category of one's own that has no features.
+        let e = Spec::parse(
+            "[features]\nusage = [\"logins\"]\n[rules]\nweights = { usage = 1, security = 5 }\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("no features"), "{e}");
+        // A name that would clash with a column of the scores file.
+        let e = Spec::parse(
+            "[features]\ndriver_x = [\"sso\"]\n[rules]\nweights = { driver_x = 5 }\n",
+            Path::new("x.toml"),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("risk_driver_x"), "{e}");
     }
 
     #[test]

@@ -206,13 +206,23 @@ impl<'m> Explainer<'m> {
     }
 }
 
-/// Sum of contributions per category (in [`Category::ALL`] order).
-pub fn by_category(features: &[(String, Category)], contributions: &[f64]) -> [f64; 8] {
-    let mut out = [0.0; 8];
+/// Sum of contributions per category, in the order of
+/// [`Category::all_with`] the features' categories (returned first).
+///
+/// ```
+/// use healthscore::{explain::by_category, Category};
+/// let features = [("logins".to_string(), Category::Engagement), ("nps".to_string(), Category::Sentiment)];
+/// let (cats, sums) = by_category(&features, &[0.5, -0.25]);
+/// assert_eq!(cats, Category::ALL);
+/// assert_eq!((sums[0], sums[6], sums[1]), (0.5, -0.25, 0.0));
+/// ```
+pub fn by_category(features: &[(String, Category)], contributions: &[f64]) -> (Vec<Category>, Vec<f64>) {
+    let cats = Category::all_with(features.iter().map(|(_, c)| *c));
+    let mut out = vec![0.0; cats.len()];
     for ((_, c), v) in features.iter().zip(contributions) {
-        out[c.index()] += v;
+        out[cats.iter().position(|x| x == c).expect("listed")] += v;
     }
-    out
+    (cats, out)
 }
 
 /// Indices of the `k` largest |contributions|, largest first (ties by feature
@@ -369,8 +379,8 @@ mod tests {
         }
         // Feature a of row 0: 0.5 (1 - 0.1) + 1.5 (0 - 0.2)
         assert!((a.contributions[[0, 0]] - (0.45 - 0.3)).abs() < 1e-12);
-        let cats = by_category(&[("a".into(), Category::Usage), ("b".into(), Category::Journey)], &[1.0, -2.0]);
-        assert_eq!(cats[Category::Usage.index()], 1.0);
+        let (names, cats) = by_category(&[("a".into(), Category::Usage), ("b".into(), Category::Journey)], &[1.0, -2.0]);
+        assert_eq!(cats[names.iter().position(|c| *c == Category::Usage).unwrap()], 1.0);
         assert_eq!(top_k(&[0.1, -0.5, 0.3], 2), vec![1, 2]);
     }
 

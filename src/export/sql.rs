@@ -151,6 +151,7 @@ pub fn select(loaded: &Loaded, opts: &SqlOptions) -> String {
             keys.push(q(s));
         }
     }
+    let categories = Category::all_with(loaded.manifest.features.iter().map(|f| f.category));
     let mut margins = vec![];
     for t in Target::ALL {
         if let Some(m) = loaded.model(t) {
@@ -160,7 +161,7 @@ pub fn select(loaded: &Loaded, opts: &SqlOptions) -> String {
                 q(&format!("{}_margin", t.name()))
             ));
             if all_logistic(m) {
-                for c in Category::ALL {
+                for &c in &categories {
                     margins.push(format!(
                         "    {} AS {}",
                         routed(m, spec, d, |s| category_contribution(s, c, d)),
@@ -196,7 +197,7 @@ pub fn select(loaded: &Loaded, opts: &SqlOptions) -> String {
     let mut extra = vec![];
     for t in Target::ALL {
         if loaded.model(t).is_some_and(all_logistic) {
-            for c in Category::ALL {
+            for &c in &categories {
                 extra.push(q(&format!("{}_{}", t.name(), c.name())));
             }
         }

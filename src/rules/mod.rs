@@ -74,6 +74,61 @@ impl SubScore<'_> {
     }
 }
 
+/// The 0–100 score of each category for many rows: the mean of the
+/// category's feature sub-scores, `None` where the row has none.
+///
+/// ```
+/// use healthscore::{rules::CategoryScores, Category};
+/// let s = CategoryScores::from_rows(vec![Category::Usage, Category::Journey], &[vec![Some(40.0), None]]);
+/// assert_eq!(s.get(0, Category::Usage), Some(40.0));
+/// assert_eq!(s.get(0, Category::Journey), None);
+/// assert_eq!(s.column(Category::Advocacy), None, "not a category of these scores");
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct CategoryScores {
+    /// The categories, in column order (see [`Category::all_with`]).
+    pub categories: Vec<Category>,
+    /// Row-major: row r holds `values[r * k..(r + 1) * k]`, k categories.
+    values: Vec<Option<f64>>,
+}
+
+impl CategoryScores {
+    /// Scores from rows, each with one value per category of `categories`.
+    pub fn from_rows(categories: Vec<Category>, rows: &[Vec<Option<f64>>]) -> CategoryScores {
+        let k = categories.len();
+        let values = rows.iter().flat_map(|r| (0..k).map(|i| r.get(i).copied().flatten())).collect();
+        CategoryScores { categories, values }
+    }
+
+    /// The number of rows.
+    pub fn len(&self) -> usize {
+        self.values.len().checked_div(self.categories.len()).unwrap_or(0)
+    }
+
+    /// Whether there are no rows.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The scores of row `r`, in the order of [`CategoryScores::categories`].
+    pub fn row(&self, r: usize) -> &[Option<f64>] {
+        let k = self.categories.len();
+        &self.values[r * k..(r + 1) * k]
+    }
+
+    /// The score of category `c` in row `r` (None when it has none or `c` is not one of these).
+    pub fn get(&self, r: usize, c: Category) -> Option<f64> {
+        let i = self.categories.iter().position(|x| *x == c)?;
+        self.row(r)[i]
+    }
+
+    /// Category `c` for every row, or None when `c` is not one of these.
+    pub fn column(&self, c: Category) -> Option<Vec<Option<f64>>> {
+        let i = self.categories.iter().position(|x| *x == c)?;
+        Some(self.values.chunks(self.categories.len()).map(|row| row[i]).collect())
+    }
+}
+
 /// A fitted hand-built score.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RulesModel {
@@ -205,29 +260,34 @@ impl RulesModel {
     }
 
     /// The 0–100 score of each category (mean of its features' sub-scores) for every row.
-    pub fn category_scores(&self, table: &Table) -> Vec<[Option<f64>; 8]> {
+    pub fn category_scores(&self, table: &Table) -> CategoryScores {
         let scorers = self.scorers(table);
-        let mut out = vec![[None; 8]; table.len()];
+        let categories = Category::all_with(scorers.iter().map(|(c, _)| *c));
+        let k = categories.len();
+        let slots: Vec<usize> = scorers
+            .iter()
+            .map(|(c, _)| categories.iter().position(|x| x == c).expect("listed"))
+            .collect();
+        let mut values = vec![None; table.len() * k];
         // Rows in chunks; within a chunk, feature by feature, so that each
         // feature's column and reference are read in one sweep.
         const CHUNK: usize = 2_048;
-        out.par_chunks_mut(CHUNK).enumerate().for_each(|(k, out)| {
-            let first = k * CHUNK;
-            let (mut sum, mut count) = (vec![[0.0; 8]; out.len()], vec![[0u32; 8]; out.len()]);
-            for (c, scorer) in &scorers {
-                let c = c.index();
-                for (i, (sum, count)) in sum.iter_mut().zip(&mut count).enumerate() {
+        values.par_chunks_mut(CHUNK * k).enumerate().for_each(|(chunk, out)| {
+            let first = chunk * CHUNK;
+            let (mut sum, mut count) = (vec![0.0; out.len()], vec![0u32; out.len()]);
+            for ((_, scorer), &c) in scorers.iter().zip(&slots) {
+                for i in 0..out.len() / k {
                     if let Some(v) = scorer.score(first + i) {
-                        sum[c] += v;
-                        count[c] += 1;
+                        sum[i * k + c] += v;
+                        count[i * k + c] += 1;
                     }
                 }
             }
             for ((o, sum), count) in out.iter_mut().zip(&sum).zip(&count) {
-                *o = std::array::from_fn(|i| (count[i] > 0).then(|| sum[i] / count[i] as f64));
+                *o = (*count > 0).then(|| sum / *count as f64);
             }
         });
-        out
+        CategoryScores { categories, values }
     }
 
     /// Numeric features whose direction came from no label and no spec entry
@@ -249,14 +309,17 @@ impl RulesModel {
     }
 
     /// [`RulesModel::health`] from the category scores of every row.
-    pub fn health_of_categories(&self, categories: &[[Option<f64>; 8]]) -> Vec<f64> {
-        categories
+    pub fn health_of_categories(&self, scores: &CategoryScores) -> Vec<f64> {
+        let weights: Vec<f64> = scores
+            .categories
             .iter()
-            .map(|cats| {
+            .map(|c| self.weights.get(c).copied().unwrap_or(0.0))
+            .collect();
+        (0..scores.len())
+            .map(|r| {
                 let (mut num, mut den) = (0.0, 0.0);
-                for c in Category::ALL {
-                    let w = self.weights.get(&c).copied().unwrap_or(0.0);
-                    if let (Some(v), true) = (cats[c.index()], w > 0.0) {
+                for (&w, &v) in weights.iter().zip(scores.row(r)) {
+                    if let (Some(v), true) = (v, w > 0.0) {
                         num += w * v;
                         den += w;
                     }

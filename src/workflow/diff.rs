@@ -258,7 +258,7 @@ pub struct StrongestEffects {
     pub heading: String,
     /// Whether the figures are split counts (else coefficients).
     pub counts: bool,
-    /// Per category (in [`Category::ALL`] order, those with features), the
+    /// Per category (in [`Category::all_with`] order, those with features), the
     /// strongest columns or features, strongest first.
     pub per_category: Vec<(Category, Vec<(String, f64)>)>,
 }
@@ -286,10 +286,11 @@ impl StrongestEffects {
 /// ```
 pub fn strongest_effects(model: &TargetModel, k: usize) -> StrongestEffects {
     let pre = &model.pooled.preprocessor;
+    let categories = Category::all_with(pre.features.iter().map(|f| f.category()));
     let mut per_category = Vec::new();
     match &model.pooled.model {
         FittedModel::Logistic(lm) => {
-            for c in Category::ALL {
+            for &c in &categories {
                 let mut cols: Vec<(usize, f64)> = pre
                     .columns
                     .iter()
@@ -317,7 +318,7 @@ pub fn strongest_effects(model: &TargetModel, k: usize) -> StrongestEffects {
                     splits[cols[n.feature as usize]] += 1;
                 }
             }
-            for c in Category::ALL {
+            for &c in &categories {
                 let mut f: Vec<(usize, usize)> = (0..pre.features.len())
                     .filter(|&i| pre.features[i].category() == c)
                     .map(|i| (i, splits[i]))

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::data::spec::{Category, Spec};
+use crate::data::spec::Spec;
 use crate::data::write::{OutColumn, OutTable};
 use crate::data::{read::read_table_date_optional, table::Labels};
 use crate::error::Result;
@@ -53,12 +53,10 @@ pub fn rules_scores(spec: &Spec, input: &Path, reference: Option<&Path>) -> Resu
         "rules_band",
         OutColumn::Text(health.iter().map(|h| Some(spec.band(*h).name().to_string())).collect()),
     );
-    for c in Category::ALL {
-        if cats.iter().any(|v| v[c.index()].is_some()) {
-            out.push(
-                format!("rules_{}", c.name()),
-                OutColumn::Float(cats.iter().map(|v| v[c.index()]).collect()),
-            );
+    for &c in &cats.categories {
+        let column = cats.column(c).expect("a category of these scores");
+        if column.iter().any(Option::is_some) {
+            out.push(format!("rules_{}", c.name()), OutColumn::Float(column));
         }
     }
     Ok(RulesRun { rules, output: out })

@@ -468,6 +468,10 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
         t,
         "# the categories weigh the hand-built score and group the reports, not the models."
     );
+    let _ = writeln!(
+        t,
+        "# A category of your own: list its features here and give it a weight under\n# [rules], e.g. `security = [\"sso_enabled\"]` and `weights = {{ security = 10 }}`."
+    );
     let _ = writeln!(t, "[features]");
     for c in Category::ALL {
         let mine: Vec<_> = features.iter().filter(|f| f.1 == c).collect();

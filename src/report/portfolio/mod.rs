@@ -311,8 +311,15 @@ pub fn portfolio(
         let (s, k) = v.iter().flatten().fold((0.0, 0usize), |(s, k), x| (s + x.abs(), k + 1));
         Ok((k > 0).then(|| s / k as f64))
     };
+    // The eight, then the categories of the spec's own whose roll-ups the
+    // scores carry (a `risk_<name>` column no other column of the file can take).
+    let rollups = Category::all_with(
+        f.names()
+            .iter()
+            .filter_map(|n| n.strip_prefix("risk_").and_then(|c| Category::named(c).ok())),
+    );
     let mut categories = Vec::new();
-    for c in Category::ALL {
+    for &c in &rollups {
         if let Some(r) = mean_abs(&format!("risk_{}", c.name()))? {
             categories.push(Driver {
                 name: c.name().into(),
@@ -321,6 +328,8 @@ pub fn portfolio(
             });
         }
     }
+    // A category without features rolls up to 0 everywhere: nothing to show.
+    categories.retain(|d| d.mean_abs_risk > 0.0 || d.mean_abs_upsell.is_some_and(|u| u > 0.0));
     categories.sort_by(|a, b| b.mean_abs_risk.total_cmp(&a.mean_abs_risk));
     // The same per segment: mean |contribution| of each category within it.
     let mut segment_categories = Vec::new();
@@ -336,7 +345,7 @@ pub fn portfolio(
             }
         };
         let mut cols = Vec::new();
-        for c in Category::ALL {
+        for &c in rollups.iter().filter(|c| categories.iter().any(|d| d.name == c.name())) {
             if let Some(r) = column(&format!("risk_{}", c.name()))? {
                 cols.push((c, r, column(&format!("upsell_{}", c.name()))?));
             }

@@ -42,16 +42,16 @@ pub fn account_card(scored: &Scored, r: usize, spec: &Spec) -> AccountCard {
                 }
             })
             .collect();
-        let cats = by_category(&ts.explained.features, &row);
+        let (names, sums) = by_category(&ts.explained.features, &row);
         models.push(CardModel {
             target,
             base: a.base[r],
             margin: a.base[r] + row.iter().sum::<f64>(),
             drivers,
-            categories: Category::ALL
+            categories: names
                 .into_iter()
-                .filter(|c| ts.explained.features.iter().any(|(_, fc)| fc == c))
-                .map(|c| (c, cats[c.index()]))
+                .zip(sums)
+                .filter(|(c, _)| ts.explained.features.iter().any(|(_, fc)| fc == c))
                 .collect(),
         });
     }

@@ -31,6 +31,7 @@ use crate::explain::{by_category, top_k, top_k_into, Explained, Explainer};
 use crate::features::reference::{DriftLevel, LiveCounts};
 use crate::model::Target;
 use crate::registry::Loaded;
+use crate::rules::CategoryScores;
 pub use card::{account_card, card, card_change, card_text, AccountCard, CardChange, CardDriver, CardModel, CardMove};
 pub use checks::data_checks;
 use checks::DataChecks;
@@ -69,24 +70,19 @@ pub struct Scored {
 /// is never one.
 ///
 /// ```
-/// use healthscore::{data::spec::Category, workflow::score::zombies, Band};
-/// let mut low = [None; 8];
-/// low[Category::Engagement.index()] = Some(10.0);
-/// low[Category::Usage.index()] = Some(15.0);
-/// let mut busy = low;
-/// busy[Category::Usage.index()] = Some(90.0);
+/// use healthscore::{rules::CategoryScores, workflow::score::zombies, Band, Category};
+/// let (low, busy) = (vec![Some(10.0), Some(15.0)], vec![Some(10.0), Some(90.0)]);
+/// let scores = CategoryScores::from_rows(vec![Category::Engagement, Category::Usage], &[low.clone(), low.clone(), busy, low]);
 /// let bands = [Some(Band::Green), Some(Band::Yellow), Some(Band::Green), Some(Band::Red)];
-/// assert_eq!(zombies(&[low, low, busy, low], &bands, 20.0), [true, true, false, false]);
+/// assert_eq!(zombies(&scores, &bands, 20.0), [true, true, false, false]);
 /// ```
-pub fn zombies(categories: &[[Option<f64>; 8]], band: &[Option<Band>], percentile: f64) -> Vec<bool> {
-    use crate::data::spec::Category;
-    categories
-        .iter()
-        .zip(band)
-        .map(|(c, b)| {
+pub fn zombies(categories: &CategoryScores, band: &[Option<Band>], percentile: f64) -> Vec<bool> {
+    band.iter()
+        .enumerate()
+        .map(|(r, b)| {
             let used: Vec<f64> = [Category::Engagement, Category::Usage]
-                .iter()
-                .filter_map(|k| c[k.index()])
+                .into_iter()
+                .filter_map(|k| categories.get(r, k))
                 .collect();
             b.is_some_and(|b| b != Band::Red) && !used.is_empty() && used.iter().sum::<f64>() / used.len() as f64 <= percentile
         })

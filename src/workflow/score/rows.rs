@@ -67,15 +67,15 @@ pub(super) fn render_rows(
                 out.push(format!("{name}_model"), OutColumn::labels(served));
             }
         }
-        let cats: Vec<[f64; 8]> = (0..n)
-            .into_par_iter()
-            .map(|r| by_category(&s.explained.features, a.contributions.row(r).as_slice().expect("contiguous")))
-            .collect();
-        for c in Category::ALL {
-            out.push(
-                format!("{name}_{}", c.name()),
-                OutColumn::Num(cats.iter().map(|v| v[c.index()]).collect()),
-            );
+        // The roll-ups: per category, the sum of its features' contributions.
+        let features = &s.explained.features;
+        for c in Category::all_with(features.iter().map(|(_, c)| *c)) {
+            let mine: Vec<usize> = (0..features.len()).filter(|&j| features[j].1 == c).collect();
+            let sums: Vec<f64> = (0..n)
+                .into_par_iter()
+                .map(|r| mine.iter().fold(0.0, |s, &j| s + a.contributions[[r, j]]))
+                .collect();
+            out.push(format!("{name}_{}", c.name()), OutColumn::Num(sums));
         }
         // The drivers of row r are tops[r * top..][..top], NO_DRIVER past the last.
         const NO_DRIVER: u32 = u32::MAX;
