@@ -1519,3 +1519,71 @@ fn a_category_of_ones_own_changes_the_hand_built_score_and_the_roll_ups_not_the_
     assert!(card.status.success(), "{}", String::from_utf8_lossy(&card.stderr));
     assert!(String::from_utf8_lossy(&card.stdout).contains("\"community\""));
 }
+
+/// A telco file as the public data set writes it: CamelCase names, a text
+/// id, Yes/No for every flag and for `Churn`, a blank for a missing charge.
+fn raw_telco(from: &str, to: &std::path::Path) {
+    let text = std::fs::read_to_string(repo(from)).unwrap();
+    let mut lines = text.lines();
+    let names: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let camel = |n: &str| match n {
+        "account_id" => "customerID".to_string(),
+        "churned" => "Churn".to_string(),
+        n => n.split('_').map(|w| w[..1].to_uppercase() + &w[1..]).collect(),
+    };
+    let flags = ["partner", "dependents", "phone_service", "paperless_billing", "churned"];
+    let mut out = names.iter().map(|n| camel(n)).collect::<Vec<_>>().join(",") + "\n";
+    for l in lines {
+        let cells: Vec<String> = l
+            .split(',')
+            .zip(&names)
+            .map(|(v, n)| match (*n, v) {
+                ("account_id", v) => format!("{}-QXZT", &v[1..]),
+                (n, "1") if flags.contains(&n) => "Yes".into(),
+                (n, "0") if flags.contains(&n) => "No".into(),
+                ("total_charges", "") => " ".into(),
+                (_, v) => v.to_string(),
+            })
+            .collect();
+        out += &(cells.join(",") + "\n");
+    }
+    std::fs::write(to, out).unwrap();
+}
+
+#[test]
+fn a_raw_churn_table_goes_from_init_to_validation_unedited() {
+    let d = tempfile::tempdir().unwrap();
+    let (train, test) = (d.path().join("train.csv"), d.path().join("test.csv"));
+    raw_telco("notebooks-data/telco.train.csv", &train);
+    raw_telco("notebooks-data/telco.test.csv", &test);
+    let spec = d.path().join("spec.toml");
+    hs().args(["init", "--input"])
+        .arg(&train)
+        .arg("--output")
+        .arg(&spec)
+        .assert()
+        .success();
+    let drafted = healthscore::Spec::load(&spec).unwrap();
+    assert_eq!(drafted.columns.id, "customerID");
+    assert_eq!(drafted.columns.risk_label.as_deref(), Some("Churn"));
+    let models = d.path().join("models");
+    train_files(&spec, &train, &models, &[]);
+    let scores = d.path().join("scores.csv");
+    score_cmd(&models, &test, &scores).assert().success();
+    // The outcomes are the test table itself: its id, its `Churn` in Yes/No.
+    let json = d.path().join("validation.json");
+    hs().args(["validate", "--models"])
+        .arg(&models)
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--outcomes")
+        .arg(&test)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let auc = v["risk"]["roc_auc"]["estimate"].as_f64().unwrap_or_else(|| panic!("{}", v["risk"]));
+    assert!(auc > 0.8, "test AUC {auc}");
+    assert_eq!(v["risk"]["rows"].as_u64(), Some(1761), "{}", v["risk"]);
+}

@@ -23,7 +23,7 @@ pub struct Args {
     /// Scores written by `healthscore score`.
     #[arg(long)]
     pub scores: PathBuf,
-    /// What happened: account_id (and snapshot_date), churned, expanded, arr.
+    /// What happened: the id (and snapshot date), churn and expansion labels and ARR, named as in the spec of the scores' version (default account_id, snapshot_date, churned, expanded, arr).
     #[arg(long)]
     pub outcomes: PathBuf,
     /// Another scores file of the same accounts to compare with (paired AUC difference).

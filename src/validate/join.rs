@@ -7,8 +7,97 @@ use std::path::Path;
 
 use polars::prelude::DataFrame;
 
-use crate::data::{frame::Frame, read::read_frame_text};
+use crate::data::spec::{Columns, LabelValues};
+use crate::data::{
+    frame::{parse_date, Frame},
+    read::read_frame_text,
+};
 use crate::error::{Error, Result};
+
+/// The outcome table's columns. By default `account_id`, `snapshot_date`,
+/// `churned`, `expanded` and `arr`; for the scores of a known version, the
+/// names its spec gives those roles, with its label values, so that the table
+/// the model was trained from validates as it is. A role whose spec name the
+/// table lacks falls back to the default name.
+///
+/// ```
+/// use healthscore::{validate::join::OutcomeColumns, Spec};
+/// let spec = Spec::parse("[columns]\nid = \"customerID\"\nrisk_label = \"Churn\"\n[features]\nusage = [\"tenure\"]\n", "x.toml".as_ref())?;
+/// let c = OutcomeColumns::of_spec(&spec.columns);
+/// assert_eq!((c.id.as_str(), c.churned.as_str()), ("customerID", "Churn"));
+/// assert_eq!(OutcomeColumns::default().id, "account_id");
+/// # Ok::<(), healthscore::Error>(())
+/// ```
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutcomeColumns {
+    pub id: String,
+    pub date: Option<String>,
+    pub churned: String,
+    pub expanded: String,
+    pub arr: String,
+    /// How the `churned` column writes its labels, when not 1/0, yes/no or true/false.
+    pub churned_values: Option<LabelValues>,
+    /// The same for `expanded`.
+    pub expanded_values: Option<LabelValues>,
+}
+
+impl Default for OutcomeColumns {
+    fn default() -> Self {
+        OutcomeColumns {
+            id: "account_id".into(),
+            date: Some("snapshot_date".into()),
+            churned: "churned".into(),
+            expanded: "expanded".into(),
+            arr: "arr".into(),
+            churned_values: None,
+            expanded_values: None,
+        }
+    }
+}
+
+impl OutcomeColumns {
+    /// The roles of a spec's `[columns]`.
+    pub fn of_spec(c: &Columns) -> OutcomeColumns {
+        let d = OutcomeColumns::default();
+        OutcomeColumns {
+            id: c.id.clone(),
+            date: c.date.clone(),
+            churned: c.risk_label.clone().unwrap_or(d.churned),
+            expanded: c.upsell_label.clone().unwrap_or(d.expanded),
+            arr: c.revenue.clone().unwrap_or(d.arr),
+            churned_values: c.risk_values.clone(),
+            expanded_values: c.upsell_values.clone(),
+        }
+    }
+
+    /// The names to read from a table with columns `has`: each role's own
+    /// when present, else the default (whose labels are read without the
+    /// spec's values).
+    fn in_table(&self, has: impl Fn(&str) -> bool) -> OutcomeColumns {
+        let d = OutcomeColumns::default();
+        let pick = |own: &String, default: String| if has(own) { own.clone() } else { default };
+        let date = match &self.date {
+            Some(own) if has(own) => Some(own.clone()),
+            _ => d.date.clone(),
+        };
+        OutcomeColumns {
+            id: pick(&self.id, d.id),
+            date,
+            churned: pick(&self.churned, d.churned.clone()),
+            expanded: pick(&self.expanded, d.expanded.clone()),
+            arr: pick(&self.arr, d.arr),
+            churned_values: self.churned_values.clone().filter(|_| has(&self.churned)),
+            expanded_values: self.expanded_values.clone().filter(|_| has(&self.expanded)),
+        }
+    }
+
+    /// The key columns, read as text in every file (`007` stays `007`).
+    fn key_columns(&self) -> Vec<&str> {
+        let mut v = vec!["account_id", "snapshot_date", self.id.as_str()];
+        v.extend(self.date.as_deref());
+        v
+    }
+}
 
 /// Row-aligned joined data. Risk / upsell figures are `None` where missing.
 #[derive(Debug, Clone, Default)]
@@ -30,20 +119,25 @@ pub struct Joined {
     pub unmatched_outcomes: usize,
 }
 
-fn keys(f: &Frame<'_>, use_date: bool) -> Result<Vec<Option<String>>> {
-    let ids = f.strings("account_id", "account id")?;
-    if !use_date {
+fn keys(f: &Frame<'_>, (id, date): (&str, Option<&str>)) -> Result<Vec<Option<String>>> {
+    let ids = f.strings(id, "account id")?;
+    let Some(date) = date else {
         return Ok(ids);
-    }
-    let dates = f.strings("snapshot_date", "snapshot date")?;
+    };
+    let dates = f.strings(date, "snapshot date")?;
     Ok(ids
         .into_iter()
         .zip(dates)
-        .map(|(i, d)| i.map(|i| format!("{i}\u{1f}{}", d.unwrap_or_default())))
+        .map(|(i, d)| {
+            // `2026-06-30T00:00:00` in the outcomes is the scores' `2026-06-30`.
+            let d = d.unwrap_or_default();
+            let day = parse_date(&d).map_or(d, |day| day.to_string());
+            i.map(|i| format!("{i}\u{1f}{day}"))
+        })
         .collect())
 }
 
-fn index(path: &Path, keys: &[Option<String>]) -> Result<HashMap<String, usize>> {
+fn index(path: &Path, column: &str, keys: &[Option<String>]) -> Result<HashMap<String, usize>> {
     let mut m = HashMap::with_capacity(keys.len());
     for (r, k) in keys.iter().enumerate() {
         if let Some(k) = k {
@@ -51,7 +145,7 @@ fn index(path: &Path, keys: &[Option<String>]) -> Result<HashMap<String, usize>>
                 let id = k.split('\u{1f}').next().unwrap_or_default().to_string();
                 return Err(Error::Duplicate {
                     path: path.into(),
-                    column: "account_id".into(),
+                    column: column.into(),
                     row: r + 1,
                     first: first + 1,
                     id,
@@ -63,15 +157,22 @@ fn index(path: &Path, keys: &[Option<String>]) -> Result<HashMap<String, usize>>
     Ok(m)
 }
 
-/// Reads and joins. `segment_column` names the segment column of the scores file.
-pub fn join(scores: &Path, outcomes: &Path, compare: Option<&Path>, segment_column: Option<&str>) -> Result<Joined> {
+/// Reads and joins. `segment_column` names the segment column of the scores
+/// file; `columns` the outcome table's columns.
+pub fn join(
+    scores: &Path,
+    outcomes: &Path,
+    compare: Option<&Path>,
+    segment_column: Option<&str>,
+    columns: &OutcomeColumns,
+) -> Result<Joined> {
     // Keys are text however they look (`007` stays `007`), in every file.
-    let mut keys_text = vec!["account_id", "snapshot_date"];
+    let mut keys_text = columns.key_columns();
     keys_text.extend(segment_column);
     let sdf = read_frame_text(scores, &keys_text)?;
     let odf = read_frame_text(outcomes, &keys_text)?;
     let cdf = compare.map(|c| read_frame_text(c, &keys_text)).transpose()?;
-    join_frames((scores, &sdf), (outcomes, &odf), compare.zip(cdf.as_ref()), segment_column)
+    join_frames((scores, &sdf), (outcomes, &odf), compare.zip(cdf.as_ref()), segment_column, columns)
 }
 
 /// Joins tables already in memory, each with the name (a file's path, or a
@@ -81,18 +182,21 @@ pub fn join_frames(
     (outcomes, odf): (&Path, &DataFrame),
     compare: Option<(&Path, &DataFrame)>,
     segment_column: Option<&str>,
+    columns: &OutcomeColumns,
 ) -> Result<Joined> {
     let s = Frame::new(scores, sdf);
     let o = Frame::new(outcomes, odf);
-    let use_date = s.has("snapshot_date") && o.has("snapshot_date");
-    let skeys = keys(&s, use_date)?;
-    let okeys = keys(&o, use_date)?;
-    let oidx = index(outcomes, &okeys)?;
-    index(scores, &skeys)?;
-    if !o.has("churned") && !o.has("expanded") {
+    let oc = columns.in_table(|n| o.has(n));
+    let odate = oc.date.as_deref().filter(|d| s.has("snapshot_date") && o.has(d));
+    let use_date = odate.is_some();
+    let skeys = keys(&s, ("account_id", odate.map(|_| "snapshot_date")))?;
+    let okeys = keys(&o, (&oc.id, odate))?;
+    let oidx = index(outcomes, &oc.id, &okeys)?;
+    index(scores, "account_id", &skeys)?;
+    if !o.has(&oc.churned) && !o.has(&oc.expanded) {
         return Err(Error::MissingColumn {
             path: outcomes.into(),
-            column: "churned".into(),
+            column: oc.churned.clone(),
             role: "outcome (churned and/or expanded)".into(),
             available: o.names().join(", "),
         });
@@ -139,17 +243,21 @@ pub fn join_frames(
         Some(c) if s.has(c) => Some(s.strings(c, "segment")?),
         _ => None,
     };
-    let churned = if o.has("churned") {
-        o.labels("churned", "churn outcome", None)?
+    let churned = if o.has(&oc.churned) {
+        o.labels(&oc.churned, "churn outcome", oc.churned_values.as_ref())?
     } else {
         vec![None; odf.height()]
     };
-    let expanded = if o.has("expanded") {
-        o.labels("expanded", "expansion outcome", None)?
+    let expanded = if o.has(&oc.expanded) {
+        o.labels(&oc.expanded, "expansion outcome", oc.expanded_values.as_ref())?
     } else {
         vec![None; odf.height()]
     };
-    let arr = if o.has("arr") { Some(o.numbers("arr", "revenue")?) } else { None };
+    let arr = if o.has(&oc.arr) {
+        Some(o.numbers(&oc.arr, "revenue")?)
+    } else {
+        None
+    };
     let model_version = if s.has("model_version") {
         s.strings("model_version", "model version")?.into_iter().flatten().next()
     } else {
@@ -188,17 +296,18 @@ pub fn join_frames(
     j.unmatched_outcomes = odf.height() - matched_outcomes;
     if j.ids.is_empty() {
         return Err(Error::Input(format!(
-            "no row of {} joins a row of {} on account_id{}; are they of the same accounts and quarter?",
+            "no row of {} joins a row of {} on account_id = {}{}; are they of the same accounts and quarter?",
             scores.display(),
             outcomes.display(),
-            if use_date { " and snapshot_date" } else { "" }
+            oc.id,
+            odate.map(|d| format!(" and snapshot_date = {d}")).unwrap_or_default()
         )));
     }
     if let Some((c, cdf)) = compare {
         let cf = Frame::new(c, cdf);
         let cdate = use_date && cf.has("snapshot_date");
-        let ck = keys(&cf, cdate)?;
-        let cidx = index(c, &ck)?;
+        let ck = keys(&cf, ("account_id", cdate.then_some("snapshot_date")))?;
+        let cidx = index(c, "account_id", &ck)?;
         let crisk = cf.numbers("risk", "risk score of the compared scores")?;
         let joined_keys: Vec<Option<String>> = skeys
             .iter()
@@ -244,9 +353,59 @@ mod tests {
         let o = dir.path().join("outcomes.csv");
         std::fs::write(&s, scores.render(Format::Parquet).unwrap()).unwrap();
         std::fs::write(&o, outcomes.render(Format::Csv).unwrap()).unwrap();
-        let j = join(&s, &o, None, None).unwrap();
+        let j = join(&s, &o, None, None, &OutcomeColumns::default()).unwrap();
         assert_eq!(j.ids, ["007", "0420"]);
         assert_eq!(j.churned, [Some(0), Some(1)]);
         assert_eq!(j.unmatched_scores, 0);
+    }
+
+    /// Outcomes under the names of the spec (and its label values) join as
+    /// the defaults do; a role the table lacks falls back to its default name.
+    #[test]
+    fn outcomes_are_read_under_the_spec_names() {
+        use crate::data::write::{Format, OutColumn, OutTable};
+        let dir = tempfile::tempdir().unwrap();
+        let text = |v: &[&str]| OutColumn::Text(v.iter().map(|s| Some(s.to_string())).collect());
+        let mut scores = OutTable::default();
+        scores.push("account_id", text(&["a", "b", "c"]));
+        scores.push("risk", OutColumn::Num(vec![0.2, 0.7, 0.4]));
+        let mut outcomes = OutTable::default();
+        outcomes.push("customerID", text(&["c", "b", "a"]));
+        outcomes.push("Status", text(&["Renewed", "churned", "RENEWED"]));
+        outcomes.push("arr", OutColumn::Float(vec![Some(1.0), Some(2.0), Some(3.0)]));
+        let (s, o) = (dir.path().join("scores.csv"), dir.path().join("outcomes.csv"));
+        std::fs::write(&s, scores.render(Format::Csv).unwrap()).unwrap();
+        std::fs::write(&o, outcomes.render(Format::Csv).unwrap()).unwrap();
+        let spec = crate::data::spec::Spec::parse(
+            "[columns]\nid = \"customerID\"\nrisk_label = \"Status\"\nrevenue = \"ARR\"\nrisk_values = { positive = [\"Churned\"], negative = [\"Renewed\"] }\n[features]\nusage = [\"x\"]\n",
+            "x.toml".as_ref(),
+        )
+        .unwrap();
+        let j = join(&s, &o, None, None, &OutcomeColumns::of_spec(&spec.columns)).unwrap();
+        assert_eq!(j.ids, ["a", "b", "c"]);
+        assert_eq!(j.churned, [Some(0), Some(1), Some(0)]);
+        assert_eq!(j.arr, Some(vec![Some(3.0), Some(2.0), Some(1.0)]), "`ARR` is absent: `arr` is read");
+        let e = join(&s, &o, None, None, &OutcomeColumns::default()).unwrap_err().to_string();
+        assert!(e.contains("account_id") && e.contains("customerID"), "{e}");
+    }
+
+    #[test]
+    fn a_date_with_a_time_part_joins_its_day() {
+        use crate::data::write::{Format, OutColumn, OutTable};
+        let dir = tempfile::tempdir().unwrap();
+        let text = |v: &[&str]| OutColumn::Text(v.iter().map(|s| Some(s.to_string())).collect());
+        let mut scores = OutTable::default();
+        scores.push("account_id", text(&["a", "a"]));
+        scores.push("snapshot_date", text(&["2026-03-31", "2026-06-30"]));
+        scores.push("risk", OutColumn::Num(vec![0.2, 0.7]));
+        let mut outcomes = OutTable::default();
+        outcomes.push("account_id", text(&["a", "a"]));
+        outcomes.push("snapshot_date", text(&["2026-06-30T00:00:00", "2026-03-31 00:00:00"]));
+        outcomes.push("churned", OutColumn::Int(vec![Some(1), Some(0)]));
+        let (s, o) = (dir.path().join("scores.csv"), dir.path().join("outcomes.csv"));
+        std::fs::write(&s, scores.render(Format::Csv).unwrap()).unwrap();
+        std::fs::write(&o, outcomes.render(Format::Csv).unwrap()).unwrap();
+        let j = join(&s, &o, None, None, &OutcomeColumns::default()).unwrap();
+        assert_eq!(j.churned, [Some(0), Some(1)]);
     }
 }

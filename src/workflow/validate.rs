@@ -1,22 +1,48 @@
 //! `validate`: scores joined to what happened, measured into the
-//! score-to-renewal report, with the bands and segment column of the scores'
-//! version when the registry has it.
+//! score-to-renewal report, with the bands, the segment column and the
+//! outcome columns (id, date, labels and their values, revenue) of the
+//! scores' version when the registry has it.
 
 use std::path::Path;
 
-use crate::data::spec::Bands;
+use crate::data::frame::Frame;
+use crate::data::read::{column_names, read_frame_columns};
+use crate::data::spec::{Bands, Spec};
 use crate::error::Result;
 use crate::registry::Registry;
 use polars::prelude::DataFrame;
 
-use crate::validate::{build, join::join, join::join_frames, Report, Settings};
+use crate::validate::join::{join, join_frames, OutcomeColumns};
+use crate::validate::{build, Report, Settings};
+
+/// The version named in a scores frame's `model_version` column, if any.
+fn version_of(path: &Path, scores: &DataFrame) -> Result<Option<String>> {
+    let f = Frame::new(path, scores);
+    if !f.has("model_version") {
+        return Ok(None);
+    }
+    Ok(f.strings("model_version", "model version")?.into_iter().flatten().next())
+}
+
+/// What the scores' version says of the validation: its bands, its segment
+/// column (unless `segment` is given) and the outcome table's columns.
+fn settings_of(spec: Option<Spec>, segment: Option<&str>) -> (Bands, Option<String>, OutcomeColumns) {
+    let bands = spec.as_ref().map(|s| s.bands.clone()).unwrap_or_default();
+    let segment = segment
+        .map(str::to_string)
+        .or_else(|| spec.as_ref().and_then(|s| s.columns.segment.clone()));
+    let columns = spec.map(|s| OutcomeColumns::of_spec(&s.columns)).unwrap_or_default();
+    (bands, segment, columns)
+}
 
 /// What to validate.
 #[derive(Debug, Clone, Copy)]
 pub struct ValidateInput<'a> {
     /// Scores written by `score`.
     pub scores: &'a Path,
-    /// What happened: `account_id` (and `snapshot_date`), `churned`, `expanded`, `arr`.
+    /// What happened: the id (and snapshot date), churn and expansion labels
+    /// and ARR, under the names of the version's spec (by default
+    /// `account_id`, `snapshot_date`, `churned`, `expanded`, `arr`).
     pub outcomes: &'a Path,
     /// Another scores file of the same accounts (paired AUC difference).
     pub compare: Option<&'a Path>,
@@ -43,17 +69,16 @@ pub struct ValidateInput<'a> {
 /// # Ok::<(), healthscore::Error>(())
 /// ```
 pub fn validate_files(input: &ValidateInput<'_>, settings: &Settings, title: &str) -> Result<Report> {
-    let probe = join(input.scores, input.outcomes, None, None)?;
-    let spec = probe
-        .model_version
-        .as_deref()
-        .and_then(|v| input.registry.load(v).ok().map(|l| l.manifest.spec));
-    let bands = spec.as_ref().map(|s| s.bands.clone()).unwrap_or_else(Bands::default);
-    let segment = input
-        .segment
-        .map(str::to_string)
-        .or_else(|| spec.as_ref().and_then(|s| s.columns.segment.clone()));
-    let joined = join(input.scores, input.outcomes, input.compare, segment.as_deref())?;
+    // The version first, from the one column that names it.
+    let version = if column_names(input.scores)?.iter().any(|c| c == "model_version") {
+        let df = read_frame_columns(input.scores, &["model_version"], |c| c == "model_version")?;
+        version_of(input.scores, &df)?
+    } else {
+        None
+    };
+    let spec = version.and_then(|v| input.registry.load(&v).ok().map(|l| l.manifest.spec));
+    let (bands, segment, columns) = settings_of(spec, input.segment);
+    let joined = join(input.scores, input.outcomes, input.compare, segment.as_deref(), &columns)?;
     Ok(build(&joined, &bands, settings, title))
 }
 
@@ -88,17 +113,11 @@ pub fn validate_frames(
     settings: &Settings,
     title: &str,
 ) -> Result<Report> {
-    let probe = join_frames(scores, outcomes, None, None)?;
-    let spec = probe
-        .model_version
-        .as_deref()
+    let spec = version_of(scores.0, scores.1)?
         .zip(registry)
-        .and_then(|(v, r)| r.load(v).ok().map(|l| l.manifest.spec));
-    let bands = spec.as_ref().map(|s| s.bands.clone()).unwrap_or_else(Bands::default);
-    let segment = segment
-        .map(str::to_string)
-        .or_else(|| spec.as_ref().and_then(|s| s.columns.segment.clone()));
-    let joined = join_frames(scores, outcomes, compare, segment.as_deref())?;
+        .and_then(|(v, r)| r.load(&v).ok().map(|l| l.manifest.spec));
+    let (bands, segment, columns) = settings_of(spec, segment);
+    let joined = join_frames(scores, outcomes, compare, segment.as_deref(), &columns)?;
     Ok(build(&joined, &bands, settings, title))
 }
 
