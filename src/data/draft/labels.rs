@@ -64,6 +64,22 @@ pub(super) const POSITIVE_VALUES: &[&str] = &[
     "won",
 ];
 
+/// Values that make a two-valued text column the churn label whatever its
+/// name (`status`: Churned / Active).
+pub(super) const RISK_VALUES: &[&str] = &[
+    "churn",
+    "churned",
+    "cancelled",
+    "canceled",
+    "cancel",
+    "exited",
+    "attrited",
+    "lost",
+    "left",
+];
+/// The same for the expansion label.
+pub(super) const UPSELL_VALUES: &[&str] = &["expanded", "upsold", "upgraded", "expansion"];
+
 /// A two-valued column as a label, if its values can be one.
 pub(super) fn label_map(p: &Profile) -> Option<LabelMap> {
     let values = p.values.as_ref()?;

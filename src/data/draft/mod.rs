@@ -220,6 +220,7 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
     let pick_label = |given: &Option<String>,
                       names: &[&str],
                       weak: &[&str],
+                      outcomes: &[&str],
                       role: &str,
                       used: &HashSet<usize>|
      -> Result<Option<(usize, LabelMap, String)>> {
@@ -256,19 +257,45 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
                 }
             }
         }
+        // Last, a column of two text values one of which names the outcome
+        // (`status`: Churned / Active).
+        for (j, p) in profiles.iter().enumerate() {
+            if used.contains(&j) || p.kind != Kind::Text {
+                continue;
+            }
+            if let Some(LabelMap::Named {
+                positive,
+                negative,
+                guessed: false,
+            }) = label_map(p)
+            {
+                if words(&positive).iter().any(|w| outcomes.contains(&w.as_str())) {
+                    let why = format!("its values name the outcome: `{positive}` vs `{negative}`");
+                    return Ok(Some((
+                        j,
+                        LabelMap::Named {
+                            positive,
+                            negative,
+                            guessed: false,
+                        },
+                        why,
+                    )));
+                }
+            }
+        }
         Ok(None)
     };
-    let risk = pick_label(&opts.label, RISK_NAMES, RISK_WEAK_NAMES, "risk label", &used)?;
+    let risk = pick_label(&opts.label, RISK_NAMES, RISK_WEAK_NAMES, RISK_VALUES, "risk label", &used)?;
     if let Some((j, ..)) = &risk {
         used.insert(*j);
     }
-    let upsell = pick_label(&opts.upsell_label, UPSELL_NAMES, &[], "upsell label", &used)?;
+    let upsell = pick_label(&opts.upsell_label, UPSELL_NAMES, &[], UPSELL_VALUES, "upsell label", &used)?;
     if let Some((j, ..)) = &upsell {
         used.insert(*j);
     }
     if risk.is_none() && upsell.is_none() {
         return Err(table_err(
-            "no label column found (none is named like `churned` or `expanded` with two values); name it with --label".into(),
+            "no label column found (none with two values is named like `churned` or `expanded`, or holds a value like `Churned`); name it with --label".into(),
         ));
     }
 
@@ -614,6 +641,31 @@ mod tests {
         let v = d.spec.columns.risk_values.as_ref().expect("mapped values");
         assert_eq!(v.positive, ["Churned"]);
         assert_eq!(v.negative, ["Renewed"]);
+    }
+
+    #[test]
+    fn a_label_is_found_by_values_that_name_the_outcome() {
+        let n = 40;
+        let df = frame(vec![
+            Column::new("account_id".into(), (0..n).map(|i| format!("A{i}")).collect::<Vec<_>>()),
+            Column::new("usage_hours".into(), (0..n).map(|i| i as f64 * 1.5).collect::<Vec<_>>()),
+            Column::new(
+                "region".into(),
+                (0..n).map(|i| if i % 2 == 0 { "North" } else { "South" }).collect::<Vec<_>>(),
+            ),
+            Column::new(
+                "Status".into(),
+                (0..n).map(|i| if i % 4 == 0 { "Churned" } else { "Active" }).collect::<Vec<_>>(),
+            ),
+        ]);
+        let d = draft_from_frame(Path::new("t.csv"), &df, &DraftOptions::default()).unwrap();
+        assert_eq!(d.spec.columns.risk_label.as_deref(), Some("Status"));
+        let v = d.spec.columns.risk_values.as_ref().expect("mapped values");
+        assert_eq!(
+            (v.positive.as_slice(), v.negative.as_slice()),
+            (&["Churned".to_string()][..], &["Active".to_string()][..])
+        );
+        assert!(d.toml.contains("its values name the outcome"), "{}", d.toml);
     }
 
     #[test]

@@ -178,8 +178,61 @@ pub(super) fn parse_csv_columns<R: polars::io::mmap::MmapBytesReader>(
             .into_reader_with_file_handle(open()?)
             .finish()
     };
-    read(Some(10_000)).or_else(|_| read(Some(0))).map_err(|e| Error::Table {
+    // A header without a comma that another separator splits: say so,
+    // whether polars read it as one column or failed on the cells after it.
+    let separated_otherwise = || -> Option<String> {
+        let mut head = vec![0; 64 << 10];
+        let n = open().ok()?.read(&mut head).ok()?;
+        let line = String::from_utf8_lossy(head[..n].split(|b| *b == b'\n').next()?).into_owned();
+        if line.contains(',') {
+            return None;
+        }
+        other_separator(&line)
+    };
+    let table_err = |message: String| Error::Table {
         path: path.to_path_buf(),
-        message: e.to_string(),
+        message,
+    };
+    match read(Some(10_000)).or_else(|_| read(Some(0))) {
+        Ok(df) if df.width() != 1 => Ok(df),
+        Ok(df) => separated_otherwise().map_or(Ok(df), |m| Err(table_err(m))),
+        Err(e) => Err(table_err(separated_otherwise().unwrap_or_else(|| e.to_string()))),
+    }
+}
+
+/// What to say of a header read as one column that another separator splits:
+/// a spreadsheet's export with `;` (and decimal commas) or tabs.
+///
+/// ```text
+/// account_id;logins;churned  →  "the header holds 2 `;` ..."
+/// ```
+fn other_separator(header: &str) -> Option<String> {
+    let (sep, count) = [(';', "`;`"), ('\t', "tabs"), ('|', "`|`")]
+        .into_iter()
+        .map(|(c, name)| (name, header.matches(c).count()))
+        .max_by_key(|(_, n)| *n)?;
+    (count > 0).then(|| {
+        format!(
+            "the header is one column that holds {count} {sep}: the file seems separated by {sep}, and healthscore reads comma-separated CSV (or Parquet); write it again with commas, e.g. pandas.read_csv(path, sep=\";\", decimal=\",\").to_csv(new_path, index=False)"
+        )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_semicolon_file_is_named_as_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("export.csv");
+        std::fs::write(&p, "account_id;logins;churned\nA1;3,5;0\nA2;1,0;1\n").unwrap();
+        let e = parse_csv(&p, || std::fs::File::open(&p).map_err(Into::into), &[] as &[&str])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("export.csv") && e.contains("2 `;`") && e.contains("commas"), "{e}");
+        // One column of its own is fine.
+        std::fs::write(&p, "account_id\nA1\n").unwrap();
+        assert!(parse_csv(&p, || std::fs::File::open(&p).map_err(Into::into), &[] as &[&str]).is_ok());
+    }
 }
