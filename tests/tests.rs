@@ -1587,3 +1587,62 @@ fn a_raw_churn_table_goes_from_init_to_validation_unedited() {
     assert!(auc > 0.8, "test AUC {auc}");
     assert_eq!(v["risk"]["rows"].as_u64(), Some(1761), "{}", v["risk"]);
 }
+
+#[test]
+fn a_table_without_an_id_column_numbers_its_accounts_by_row() {
+    // Public churn tables often have no customer id: every row is an account.
+    let d = tempfile::tempdir().unwrap();
+    let drop_id = |from: &str, to: &str| {
+        let text = std::fs::read_to_string(repo(from)).unwrap();
+        let out: String = text.lines().map(|l| l.split_once(',').unwrap().1.to_string() + "\n").collect();
+        write(d.path(), to, &out)
+    };
+    let (train, test) = (
+        drop_id("notebooks-data/telco.train.csv", "train.csv"),
+        drop_id("notebooks-data/telco.test.csv", "test.csv"),
+    );
+    let spec = d.path().join("spec.toml");
+    hs().args(["init", "--input"])
+        .arg(&train)
+        .arg("--output")
+        .arg(&spec)
+        .assert()
+        .success()
+        .stderr(contains("roles: id —"));
+    assert_eq!(healthscore::Spec::load(&spec).unwrap().columns.id, "");
+    let models = d.path().join("models");
+    train_files(&spec, &train, &models, &[]);
+    let scores = d.path().join("scores.csv");
+    score_cmd(&models, &test, &scores).assert().success();
+    let text = std::fs::read_to_string(&scores).unwrap();
+    let ids: Vec<&str> = text.lines().skip(1).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(ids.len(), 1761);
+    assert_eq!((ids[0], ids[1760]), ("1", "1761"), "rows of the file, in order");
+    // The outcomes join by row too, and `explain` takes a row number.
+    let json = d.path().join("validation.json");
+    hs().args(["validate", "--models"])
+        .arg(&models)
+        .arg("--scores")
+        .arg(&scores)
+        .arg("--outcomes")
+        .arg(&test)
+        .arg("--json")
+        .arg(&json)
+        .assert()
+        .success();
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(v["risk"]["rows"].as_u64(), Some(1761));
+    assert!(v["risk"]["roc_auc"]["estimate"].as_f64().unwrap() > 0.8);
+    hs().args(["explain", "--account", "17", "--models"])
+        .arg(&models)
+        .arg("--input")
+        .arg(&test)
+        .assert()
+        .success()
+        .stdout(contains("account 17"));
+    hs().args(["export", "sql", "--dialect", "duckdb", "--models"])
+        .arg(&models)
+        .assert()
+        .code(2)
+        .stderr(contains("without an id column"));
+}

@@ -53,11 +53,16 @@ pub fn run(a: Args, _log: Log) -> anyhow::Result<Outcome> {
     let table = read_table_date_optional(&a.input, &spec.columns, &loaded.manifest.features, Labels::IfPresent)?;
     let rows: Vec<usize> = (0..table.len()).filter(|&r| table.ids[r] == a.account).collect();
     if rows.is_empty() {
+        let column = &loaded.manifest.spec.columns.id;
         anyhow::bail!(
-            "{}: no account `{}` in column `{}`",
+            "{}: no account `{}` {}",
             a.input.display(),
             a.account,
-            loaded.manifest.spec.columns.id
+            if spec.columns.numbered_rows() {
+                format!("(the table has no id column: accounts are its row numbers, 1 to {})", table.len())
+            } else {
+                format!("in column `{column}`")
+            }
         );
     }
     // The latest snapshot of the account.

@@ -50,6 +50,12 @@ pub fn run(c: Command, log: Log) -> anyhow::Result<Outcome> {
     }
     let reg = Registry::new(&a.models);
     let loaded = reg.load(&reg.resolve(a.version.as_deref())?)?;
+    if loaded.manifest.spec.columns.numbered_rows() {
+        anyhow::bail!(
+            "version {} was trained on a table without an id column (its accounts are numbered by row), and a SQL table has no row order to number them by; add an id column to the table and to the spec's columns.id, then train again",
+            loaded.version
+        );
+    }
     let opts = SqlOptions {
         dialect: a.dialect,
         table: a.table.clone(),

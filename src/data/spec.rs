@@ -199,7 +199,8 @@ const SCORES_COLUMNS: &[&str] = &[
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Columns {
-    /// Account id (string). Default `account_id`.
+    /// Account id (string). Default `account_id`; `""` for a table without
+    /// one: each row is an account, named by its row of the file (1, 2, ...).
     pub id: String,
     /// Snapshot date (ISO `YYYY-MM-DD`); `""` when the table has one row per account.
     #[serde(deserialize_with = "empty_is_none")]
@@ -264,6 +265,13 @@ impl LabelValues {
         } else {
             None
         }
+    }
+}
+
+impl Columns {
+    /// Whether the table has no id column, its accounts named by their row.
+    pub fn numbered_rows(&self) -> bool {
+        self.id.trim().is_empty()
     }
 }
 

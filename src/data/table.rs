@@ -243,15 +243,20 @@ pub(crate) fn table_from_block(
     fn keep<T>(problems: &mut Vec<Error>, r: Result<T>) -> Option<T> {
         r.map_err(|e| problems.push(e)).ok()
     }
-    let ids: Option<Vec<String>> = keep(
-        &mut problems,
-        f.strings(&columns.id, "account id").and_then(|raw| {
-            raw.into_iter()
-                .enumerate()
-                .map(|(i, v)| v.ok_or_else(|| f.bad(&columns.id, i, "the account id is empty; every row needs one".into())))
-                .collect::<Result<_>>()
-        }),
-    );
+    let ids: Option<Vec<String>> = if columns.numbered_rows() {
+        // No id column: each row is an account, named by its row of the file.
+        Some((0..df.height()).map(|i| (first_row + i + 1).to_string()).collect())
+    } else {
+        keep(
+            &mut problems,
+            f.strings(&columns.id, "account id").and_then(|raw| {
+                raw.into_iter()
+                    .enumerate()
+                    .map(|(i, v)| v.ok_or_else(|| f.bad(&columns.id, i, "the account id is empty; every row needs one".into())))
+                    .collect::<Result<_>>()
+            }),
+        )
+    };
     let dates = match &columns.date {
         Some(c) => keep(&mut problems, f.dates(c, "snapshot date")).map(Some),
         None => Some(None),

@@ -81,7 +81,7 @@ impl OutcomeColumns {
             _ => d.date.clone(),
         };
         OutcomeColumns {
-            id: pick(&self.id, d.id),
+            id: if self.id.is_empty() { String::new() } else { pick(&self.id, d.id) },
             date,
             churned: pick(&self.churned, d.churned.clone()),
             expanded: pick(&self.expanded, d.expanded.clone()),
@@ -95,6 +95,7 @@ impl OutcomeColumns {
     fn key_columns(&self) -> Vec<&str> {
         let mut v = vec!["account_id", "snapshot_date", self.id.as_str()];
         v.extend(self.date.as_deref());
+        v.retain(|c| !c.is_empty());
         v
     }
 }
@@ -120,7 +121,12 @@ pub struct Joined {
 }
 
 fn keys(f: &Frame<'_>, (id, date): (&str, Option<&str>)) -> Result<Vec<Option<String>>> {
-    let ids = f.strings(id, "account id")?;
+    // No id column (a spec's `id = ""`): accounts are named by their row, as `score` names them.
+    let ids = if id.is_empty() {
+        (1..=f.df.height()).map(|r| Some(r.to_string())).collect()
+    } else {
+        f.strings(id, "account id")?
+    };
     let Some(date) = date else {
         return Ok(ids);
     };

@@ -100,7 +100,7 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
         Some(c) => {
             let i = find(c, "account id")?;
             notes.insert("id", "given with --id".into());
-            i
+            Some(i)
         }
         None => {
             let named = |p: &Profile| p.words.last().is_some_and(|w| w == "id" || w == "uuid" || w == "key");
@@ -124,31 +124,35 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
             match (by_owner, by_name, unique_text) {
                 (Some(i), _, _) | (None, Some(i), _) => {
                     notes.insert("id", "named like an id, filled in every row".into());
-                    i
+                    Some(i)
                 }
                 (None, None, Some(i)) => {
                     notes.insert("id", "the first text column unique in every row".into());
-                    i
+                    Some(i)
                 }
                 _ => {
-                    return Err(table_err(
-                        "no account id column found (none is named like `account_id` and filled in every row, and no text column is unique per row); name it with --id".into(),
-                    ))
+                    notes.insert(
+                        "id",
+                        "no id column: each row is an account, numbered by its row (1, 2, ...); name one with --id if it has one".into(),
+                    );
+                    None
                 }
             }
         }
     };
-    used.insert(id);
-    let ids_repeat = profiles[id].distinct < n;
+    used.extend(id);
+    let ids_repeat = id.is_some_and(|id| profiles[id].distinct < n);
 
     // The snapshot date: the date column that makes (id, date) unique.
     let unique_with_id = |j: usize| {
         let mut seen = HashSet::with_capacity(n);
-        profiles[id]
-            .text
-            .iter()
-            .zip(&profiles[j].text)
-            .all(|(a, b)| b.is_some() && seen.insert((a.as_deref(), b.as_deref())))
+        id.is_some_and(|id| {
+            profiles[id]
+                .text
+                .iter()
+                .zip(&profiles[j].text)
+                .all(|(a, b)| b.is_some() && seen.insert((a.as_deref(), b.as_deref())))
+        })
     };
     let snapshot_named = |p: &Profile| {
         has_word(
@@ -168,7 +172,9 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
             ],
         )
     };
-    let date_cols: Vec<usize> = (0..profiles.len()).filter(|&j| j != id && profiles[j].kind == Kind::Date).collect();
+    let date_cols: Vec<usize> = (0..profiles.len())
+        .filter(|&j| Some(j) != id && profiles[j].kind == Kind::Date)
+        .collect();
     let date = if ids_repeat {
         let ok: Vec<usize> = date_cols
             .iter()
@@ -418,7 +424,7 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
         let v = col.map(|j| profiles[j].name.as_str()).unwrap_or("");
         let _ = writeln!(t, "{:<34} # {why}", format!("{key} = {}", q(v)));
     };
-    role_line(&mut t, "id", Some(id), &notes["id"]);
+    role_line(&mut t, "id", id, &notes["id"]);
     role_line(&mut t, "date", date, &notes["date"]);
     let label_note = |l: &Option<(usize, LabelMap, String)>, what: &str, flag: &str| match l {
         Some((j, map, how)) => format!("{how}, {:.1}% {what}", 100.0 * positive_rate(&profiles[*j], map)),
@@ -528,7 +534,7 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
     let role = |j: Option<usize>| j.map(|j| profiles[j].name.clone()).unwrap_or_else(|| "—".into());
     summary.push(format!(
         "  roles: id {}, date {}, risk label {}, upsell label {}, revenue {}, segment {}",
-        role(Some(id)),
+        role(id),
         role(date),
         role(risk.as_ref().map(|r| r.0)),
         role(upsell.as_ref().map(|r| r.0)),

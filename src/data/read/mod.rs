@@ -43,6 +43,7 @@ pub fn text_columns<'a>(columns: &'a Columns, defs: &'a [FeatureDef]) -> Vec<&'a
     [Some(&columns.id), columns.date.as_ref(), columns.segment.as_ref()]
         .into_iter()
         .flatten()
+        .filter(|c| !c.is_empty())
         .chain(defs.iter().filter(|d| d.categorical).map(|d| &d.name))
         .chain(&columns.keep)
         .map(String::as_str)
