@@ -17,8 +17,13 @@ pub(super) fn builtin_label(v: &str) -> Option<u8> {
 pub(super) enum LabelMap {
     /// 1/0, true/false, yes/no, y/n: read as they are.
     Builtin,
-    /// Two named values; `guessed` when neither name says which is the outcome.
-    Named { positive: String, negative: String, guessed: bool },
+    /// Named values: one positive, the others negative; `guessed` when
+    /// neither of two names says which is the outcome.
+    Named {
+        positive: String,
+        negative: Vec<String>,
+        guessed: bool,
+    },
 }
 
 pub(super) const RISK_NAMES: &[&str] = &[
@@ -112,9 +117,36 @@ pub(super) fn label_map(p: &Profile) -> Option<LabelMap> {
     };
     Some(LabelMap::Named {
         positive: positive.clone(),
-        negative: negative.clone(),
+        negative: vec![negative.clone()],
         guessed,
     })
+}
+
+/// A text column of two to four values exactly one of which names the
+/// outcome (words of `outcomes`), the others taken as negatives: a
+/// `Customer Status` of Churned / Stayed / Joined.
+pub(super) fn outcome_values(p: &Profile, outcomes: &[&str]) -> Option<(String, Vec<String>)> {
+    let values = p.values.as_ref()?;
+    if p.kind != Kind::Text || !(2..=4).contains(&values.len()) {
+        return None;
+    }
+    let names = |v: &String| words(v).iter().any(|w| outcomes.contains(&w.as_str()));
+    let mut positive = values.iter().filter(|v| names(v));
+    let (Some(one), None) = (positive.next(), positive.next()) else {
+        return None;
+    };
+    Some((one.clone(), values.iter().filter(|v| *v != one).cloned().collect()))
+}
+
+impl LabelMap {
+    /// The map of [`outcome_values`].
+    pub(super) fn outcome((positive, negative): (String, Vec<String>)) -> LabelMap {
+        LabelMap::Named {
+            positive,
+            negative,
+            guessed: false,
+        }
+    }
 }
 
 /// Share of positives among the labeled cells.
@@ -127,7 +159,7 @@ pub(super) fn positive_rate(p: &Profile, map: &LabelMap) -> f64 {
             LabelMap::Named { positive, negative, .. } => {
                 if v.eq_ignore_ascii_case(positive) {
                     Some(1)
-                } else if v.eq_ignore_ascii_case(negative) {
+                } else if negative.iter().any(|n| v.eq_ignore_ascii_case(n)) {
                     Some(0)
                 } else {
                     None

@@ -232,18 +232,20 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
      -> Result<Option<(usize, LabelMap, String)>> {
         if let Some(c) = given {
             let j = find(c, role)?;
-            let map = label_map(&profiles[j]).ok_or_else(|| Error::BadValue {
-                path: path.to_path_buf(),
-                column: c.clone(),
-                row: 1,
-                message: format!(
-                    "a {role} needs two values (1/0, yes/no, true/false or two names), found {}",
-                    match &profiles[j].values {
-                        Some(v) => format!("{} values: {}", v.len(), v.join(", ")),
-                        None => format!("{} distinct values", profiles[j].distinct),
-                    }
-                ),
-            })?;
+            let map = label_map(&profiles[j])
+                .or_else(|| outcome_values(&profiles[j], outcomes).map(LabelMap::outcome))
+                .ok_or_else(|| Error::BadValue {
+                    path: path.to_path_buf(),
+                    column: c.clone(),
+                    row: 1,
+                    message: format!(
+                        "a {role} needs two values (1/0, yes/no, true/false or two names), found {}",
+                        match &profiles[j].values {
+                            Some(v) => format!("{} values: {}", v.len(), v.join(", ")),
+                            None => format!("{} distinct values", profiles[j].distinct),
+                        }
+                    ),
+                })?;
             return Ok(Some((j, map, "given on the command line".into())));
         }
         let short = |p: &Profile| {
@@ -263,30 +265,18 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
                 }
             }
         }
-        // Last, a column of two text values one of which names the outcome
+        // Last, a text column of a few values one of which names the outcome
         // (`status`: Churned / Active).
         for (j, p) in profiles.iter().enumerate() {
-            if used.contains(&j) || p.kind != Kind::Text {
+            if used.contains(&j) {
                 continue;
             }
-            if let Some(LabelMap::Named {
-                positive,
-                negative,
-                guessed: false,
-            }) = label_map(p)
-            {
-                if words(&positive).iter().any(|w| outcomes.contains(&w.as_str())) {
-                    let why = format!("its values name the outcome: `{positive}` vs `{negative}`");
-                    return Ok(Some((
-                        j,
-                        LabelMap::Named {
-                            positive,
-                            negative,
-                            guessed: false,
-                        },
-                        why,
-                    )));
-                }
+            if let Some((positive, negative)) = outcome_values(p, outcomes) {
+                let why = format!(
+                    "its values name the outcome: `{positive}` vs {}",
+                    negative.iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+                );
+                return Ok(Some((j, LabelMap::outcome((positive, negative)), why)));
             }
         }
         Ok(None)
@@ -480,7 +470,7 @@ pub fn draft_from_frame(path: &Path, df: &DataFrame, opts: &DraftOptions) -> Res
                 }
             );
             let _ = writeln!(t, "positive = [{}]", q(positive));
-            let _ = writeln!(t, "negative = [{}]", q(negative));
+            let _ = writeln!(t, "negative = [{}]", negative.iter().map(|n| q(n)).collect::<Vec<_>>().join(", "));
         }
     }
     let _ = writeln!(t, "\n[holdout]");
@@ -672,6 +662,24 @@ mod tests {
             (&["Churned".to_string()][..], &["Active".to_string()][..])
         );
         assert!(d.toml.contains("its values name the outcome"), "{}", d.toml);
+    }
+
+    #[test]
+    fn a_status_of_three_values_one_naming_the_outcome_is_the_label() {
+        let n = 60;
+        let status = ["Stayed", "Churned", "Joined", "Stayed"];
+        let df = frame(vec![
+            Column::new("Customer ID".into(), (0..n).map(|i| format!("C{i}")).collect::<Vec<_>>()),
+            Column::new("Monthly Charge".into(), (0..n).map(|i| i as f64 * 1.5).collect::<Vec<_>>()),
+            Column::new("Customer Status".into(), (0..n).map(|i| status[i % 4]).collect::<Vec<_>>()),
+        ]);
+        let d = draft_from_frame(Path::new("t.csv"), &df, &DraftOptions::default()).unwrap();
+        assert_eq!(d.spec.columns.risk_label.as_deref(), Some("Customer Status"));
+        let v = d.spec.columns.risk_values.as_ref().expect("mapped values");
+        assert_eq!(v.positive, ["Churned"]);
+        let mut negative = v.negative.clone();
+        negative.sort();
+        assert_eq!(negative, ["Joined", "Stayed"]);
     }
 
     #[test]
