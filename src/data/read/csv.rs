@@ -130,13 +130,80 @@ impl CsvSource {
     }
 }
 
+/// How a CSV file separates its fields: commas, or, as spreadsheets export
+/// it where the decimal mark is a comma, `;` with decimal commas; or tabs or
+/// `|`. polars reads them all once told; this tells it from the first bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Dialect {
+    pub(super) separator: u8,
+    pub(super) decimal_comma: bool,
+}
+
+impl Dialect {
+    /// Bytes looked at: the header and the first rows.
+    const HEAD_BYTES: usize = 1 << 20;
+
+    /// The dialect of a file that starts with `head`: the separator is the
+    /// most frequent of `,`, `;`, tab and `|` in the header line outside
+    /// quotes (a comma on a tie or when there is none); `;` with a digit,
+    /// comma, digit in the rows after it means decimal commas (`3,5`).
+    pub(super) fn of(head: &[u8]) -> Dialect {
+        let line_end = memchr::memchr(b'\n', head).unwrap_or(head.len());
+        let mut counts = [(b',', 0usize), (b';', 0), (b'\t', 0), (b'|', 0)];
+        let mut quoted = false;
+        for &b in &head[..line_end] {
+            if b == b'"' {
+                quoted = !quoted;
+            } else if !quoted {
+                if let Some(c) = counts.iter_mut().find(|(s, _)| *s == b) {
+                    c.1 += 1;
+                }
+            }
+        }
+        let mut separator = b',';
+        let mut most = counts[0].1;
+        for &(s, n) in &counts[1..] {
+            if n > most {
+                (separator, most) = (s, n);
+            }
+        }
+        let rows = &head[line_end..];
+        let decimal_comma = separator == b';'
+            && rows
+                .windows(3)
+                .any(|w| w[0].is_ascii_digit() && w[1] == b',' && w[2].is_ascii_digit());
+        Dialect { separator, decimal_comma }
+    }
+
+    /// The dialect of the source `open` gives (comma when it cannot be read).
+    pub(super) fn sniff<R: polars::io::mmap::MmapBytesReader>(open: &impl Fn() -> PolarsResult<R>) -> Dialect {
+        let mut head = vec![0; Self::HEAD_BYTES];
+        let n = open().ok().and_then(|mut r| r.read(&mut head).ok()).unwrap_or(0);
+        Dialect::of(&head[..n])
+    }
+
+    /// `options` told this dialect. With decimal commas, the cells that mean
+    /// missing (a blank among them) are nulls to polars too: a `3,5` column
+    /// with a blank cell would otherwise be read as text, which the checks
+    /// could not turn back into numbers (a comma-separated file's `3.5` they can).
+    pub(super) fn apply(self, options: CsvReadOptions) -> CsvReadOptions {
+        let options = options.map_parse_options(|o| o.with_separator(self.separator).with_decimal_comma(self.decimal_comma));
+        if !self.decimal_comma {
+            return options;
+        }
+        let missing = ["", " ", "NA", "N/A", "na", "null", "NULL", "None"];
+        options.map_parse_options(|o| o.with_null_values(Some(NullValues::AllColumns(missing.map(PlSmallStr::from).to_vec()))))
+    }
+}
+
 /// Parses CSV with a header line as the column types `schema`, without
 /// inference; fails on a cell that does not parse as its column's type.
 pub(super) fn parse_csv_as<R: polars::io::mmap::MmapBytesReader>(
     open: impl Fn() -> PolarsResult<R>,
     schema: SchemaRef,
 ) -> PolarsResult<DataFrame> {
-    CsvReadOptions::default()
+    Dialect::sniff(&open)
+        .apply(CsvReadOptions::default())
         .with_has_header(true)
         .with_schema(Some(schema))
         .into_reader_with_file_handle(open()?)
@@ -169,8 +236,10 @@ pub(super) fn parse_csv_columns<R: polars::io::mmap::MmapBytesReader>(
     columns: Option<&[String]>,
 ) -> Result<DataFrame> {
     let columns: Option<Arc<[PlSmallStr]>> = columns.map(|c| c.iter().map(|n| PlSmallStr::from(n.as_str())).collect());
+    let dialect = Dialect::sniff(&open);
     let read = |infer: Option<usize>| {
-        CsvReadOptions::default()
+        dialect
+            .apply(CsvReadOptions::default())
             .with_has_header(true)
             .with_infer_schema_length(infer)
             .with_schema_overwrite(text_schema(text))
@@ -178,43 +247,9 @@ pub(super) fn parse_csv_columns<R: polars::io::mmap::MmapBytesReader>(
             .into_reader_with_file_handle(open()?)
             .finish()
     };
-    // A header without a comma that another separator splits: say so,
-    // whether polars read it as one column or failed on the cells after it.
-    let separated_otherwise = || -> Option<String> {
-        let mut head = vec![0; 64 << 10];
-        let n = open().ok()?.read(&mut head).ok()?;
-        let line = String::from_utf8_lossy(head[..n].split(|b| *b == b'\n').next()?).into_owned();
-        if line.contains(',') {
-            return None;
-        }
-        other_separator(&line)
-    };
-    let table_err = |message: String| Error::Table {
+    read(Some(10_000)).or_else(|_| read(Some(0))).map_err(|e| Error::Table {
         path: path.to_path_buf(),
-        message,
-    };
-    match read(Some(10_000)).or_else(|_| read(Some(0))) {
-        Ok(df) if df.width() != 1 => Ok(df),
-        Ok(df) => separated_otherwise().map_or(Ok(df), |m| Err(table_err(m))),
-        Err(e) => Err(table_err(separated_otherwise().unwrap_or_else(|| e.to_string()))),
-    }
-}
-
-/// What to say of a header read as one column that another separator splits:
-/// a spreadsheet's export with `;` (and decimal commas) or tabs.
-///
-/// ```text
-/// account_id;logins;churned  →  "the header holds 2 `;` ..."
-/// ```
-fn other_separator(header: &str) -> Option<String> {
-    let (sep, count) = [(';', "`;`"), ('\t', "tabs"), ('|', "`|`")]
-        .into_iter()
-        .map(|(c, name)| (name, header.matches(c).count()))
-        .max_by_key(|(_, n)| *n)?;
-    (count > 0).then(|| {
-        format!(
-            "the header is one column that holds {count} {sep}: the file seems separated by {sep}, and healthscore reads comma-separated CSV (or Parquet); write it again with commas, e.g. pandas.read_csv(path, sep=\";\", decimal=\",\").to_csv(new_path, index=False)"
-        )
+        message: e.to_string(),
     })
 }
 
@@ -222,17 +257,36 @@ fn other_separator(header: &str) -> Option<String> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn a_semicolon_file_is_named_as_one() {
+    fn read(text: &str) -> DataFrame {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("export.csv");
-        std::fs::write(&p, "account_id;logins;churned\nA1;3,5;0\nA2;1,0;1\n").unwrap();
-        let e = parse_csv(&p, || std::fs::File::open(&p).map_err(Into::into), &[] as &[&str])
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("export.csv") && e.contains("2 `;`") && e.contains("commas"), "{e}");
-        // One column of its own is fine.
-        std::fs::write(&p, "account_id\nA1\n").unwrap();
-        assert!(parse_csv(&p, || std::fs::File::open(&p).map_err(Into::into), &[] as &[&str]).is_ok());
+        std::fs::write(&p, text).unwrap();
+        parse_csv(&p, || std::fs::File::open(&p).map_err(Into::into), &["account_id"]).unwrap()
+    }
+
+    #[test]
+    fn spreadsheet_exports_are_read_in_their_dialect() {
+        // `;` with decimal commas, as a spreadsheet writes where the comma is the decimal mark.
+        let df = read("account_id;logins;share;churned\n007;3;0,25;0\n008;12;1,5;1\n009;4; ;0\n");
+        assert_eq!(df.width(), 4);
+        assert_eq!(df.column("share").unwrap().f64().unwrap().get(1), Some(1.5));
+        assert_eq!(df.column("share").unwrap().f64().unwrap().get(2), None, "a blank is missing");
+        assert_eq!(df.column("account_id").unwrap().str().unwrap().get(0), Some("007"));
+        // Tabs, and `;` with decimal points.
+        let df = read("account_id\tshare\nA1\t0.5\n");
+        assert_eq!(df.column("share").unwrap().f64().unwrap().get(0), Some(0.5));
+        let df = read("account_id;share\nA1;0.5\n");
+        assert_eq!(df.column("share").unwrap().f64().unwrap().get(0), Some(0.5));
+        // A comma file with `;` inside a quoted cell stays a comma file.
+        let df = read("account_id,note\nA1,\"a;b\"\n");
+        assert_eq!(df.width(), 2);
+        assert_eq!(
+            Dialect::of(b"a;b;c\n1;2,5;3\n"),
+            Dialect {
+                separator: b';',
+                decimal_comma: true
+            }
+        );
+        assert_eq!(Dialect::of(b"one_column\n1\n").separator, b',');
     }
 }

@@ -130,7 +130,9 @@ pub fn column_names(path: &Path) -> Result<Vec<String>> {
         let schema = ParquetReader::new(file).schema().map_err(table_err)?;
         schema.iter_names().map(|n| n.to_string()).collect()
     } else {
-        let df = CsvReadOptions::default()
+        let dialect = csv::Dialect::sniff(&|| Ok(std::fs::File::open(path)?));
+        let df = dialect
+            .apply(CsvReadOptions::default())
             .with_has_header(true)
             .with_n_rows(Some(1))
             .with_infer_schema_length(Some(0))
