@@ -428,18 +428,39 @@ fn validate(
     py.detach(|| -> Result<Report, Error> {
         let reg = registry.map(Reg::new);
         // Files are read as the command line reads them (keys as text); frames keep their names.
-        let read = |input: Input, name: &str| -> Result<(PathBuf, DataFrame), Error> {
+        let read = |input: Input, name: &str, keys: &[&str]| -> Result<(PathBuf, DataFrame), Error> {
             match input {
                 Input::Frame(df) => Ok((PathBuf::from(name), df.0)),
                 Input::Path(p) => {
-                    let df = healthscore::data::read::read_frame_text(&p, &["account_id", "snapshot_date"])?;
+                    let df = healthscore::data::read::read_frame_text(&p, keys)?;
                     Ok((p, df))
                 }
             }
         };
-        let (sp, sdf) = read(scores, "scores")?;
-        let (op, odf) = read(outcomes, "outcomes")?;
-        let c = compare.map(|c| read(c, "compare")).transpose()?;
+        let keys = ["account_id", "snapshot_date"];
+        let (sp, sdf) = read(scores, "scores", &keys)?;
+        // The outcomes' own id and date, as the spec of the scores' version names them.
+        let frame = healthscore::Frame::new(&sp, &sdf);
+        let version = if frame.has("model_version") {
+            frame.strings("model_version", "model version")?.into_iter().flatten().next()
+        } else {
+            None
+        };
+        let columns = version
+            .zip(reg.as_ref())
+            .and_then(|(v, r)| r.load(&v).ok())
+            .map(|l| l.manifest.spec.columns);
+        let mut outcome_keys: Vec<&str> = keys.to_vec();
+        if let Some(c) = &columns {
+            outcome_keys.extend(
+                [Some(c.id.as_str()), c.date.as_deref()]
+                    .into_iter()
+                    .flatten()
+                    .filter(|k| !k.is_empty()),
+            );
+        }
+        let (op, odf) = read(outcomes, "outcomes", &outcome_keys)?;
+        let c = compare.map(|c| read(c, "compare", &keys)).transpose()?;
         validate_frames(
             (&sp, &sdf),
             (&op, &odf),

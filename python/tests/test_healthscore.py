@@ -232,3 +232,31 @@ def test_a_draft_without_a_label_says_how_to_name_it():
     frame = pl.DataFrame({"account_id": ["a", "b"], "x": [1.0, 2.0]})
     with pytest.raises(hs.HealthscoreError, match="--label"):
         hs.Spec.draft(frame)
+
+
+def test_outcome_files_are_read_under_the_spec_names(cli, tmp_path):
+    """A table whose id is named otherwise and looks like a number (`000123`)
+    validates from files as the command line validates it: the outcomes' id
+    is read as text under the spec's name."""
+    def rename(src, dst):
+        frame = pl.read_csv(src, infer_schema_length=None)
+        ids = pl.Series("customer", [f"{i:06d}" for i in range(1, frame.height + 1)])
+        frame.drop("account_id").insert_column(0, ids).write_csv(dst)
+        return dst
+
+    train = rename(DATA / "telco.train.csv", tmp_path / "train.csv")
+    test = rename(DATA / "telco.test.csv", tmp_path / "test.csv")
+    spec = tmp_path / "spec.toml"
+    text = (SPECS / "telco.toml").read_text()
+    assert 'id = "account_id"' in text
+    spec.write_text(text.replace('id = "account_id"', 'id = "customer"'))
+    models = tmp_path / "models"
+    run(cli, "train", "--spec", str(spec), "--input", str(train), "--models", str(models))
+    scores = tmp_path / "scores.csv"
+    run(cli, "score", "--models", str(models), "--input", str(test), "--output", str(scores))
+    report = tmp_path / "report.json"
+    run(cli, "validate", "--scores", str(scores), "--outcomes", str(test), "--models", str(models), "--json", str(report))
+    expected = json.loads(report.read_text())
+    got = hs.validate(scores, test, registry=models).figures
+    assert got["joined_rows"] == expected["joined_rows"] == 1761
+    assert got["risk"] == expected["risk"]
