@@ -396,12 +396,14 @@ def validate(
     resamples: Optional[int] = None,
     seed: Optional[int] = None,
 ) -> Validation:
-    """Joins scores to what happened (``account_id``, and ``snapshot_date``
-    when both have it; ``churned``, ``expanded``, ``arr``) and measures the
+    """Joins scores to what happened (the account id, and the snapshot date
+    when both have it; the churn and expansion labels; ARR) and measures the
     score-to-renewal report: AUC with bootstrap intervals, calibration, lift,
     bands, ARR. ``compare``: another scores table of the same accounts (paired
-    AUC difference). ``registry``: where the scores' version is, for its bands
-    and segment column.
+    AUC difference). ``registry``: where the scores' version is, for its bands,
+    its segment column and the outcome columns as its spec names them (with
+    its label values); without it, or for a role the outcomes lack, the names
+    are ``account_id``, ``snapshot_date``, ``churned``, ``expanded``, ``arr``.
 
     >>> v = hs.validate(scores, "notebooks-data/outcomes.csv", registry="models")
     >>> v                                     # the report, inline in a notebook
